@@ -1,0 +1,61 @@
+"""What a prediction returns: probability, attention by source and level, ablation deltas.
+
+Plain data (numpy + dataclasses) so the CLI prints it, the GUI draws it and the workspace stores it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.features.types import MoleculeSegment
+
+LEVELS = ("coarse", "medium", "fine")
+
+
+@dataclass
+class LevelAttention:
+    """Rolled-out grouping attention of one level, split by source; each array sums to its share."""
+
+    level: str
+    criteria: np.ndarray  # (n_active_criteria,) weight per criterion item
+    molecules: np.ndarray  # (n_molecule_tokens,) weight per molecule segment / drug token
+    diseases: np.ndarray  # (n_disease_tokens,) weight per ICD code token
+    previous: float = 0.0  # weight on the previous block's output (not an input of the record)
+
+
+@dataclass
+class Ablation:
+    """Exact leave-one-out effect: probability without the item minus the full probability."""
+
+    kind: str  # "criterion" | "drug" | "disease"
+    index: int  # into trial.active_criteria / trial.drugs / trial.conditions
+    label: str
+    delta: float
+
+
+@dataclass
+class Prediction:
+    nct_id: str
+    trial_hash: str
+    phase: str  # the phase model used ("I", "II", "III")
+    probability: float
+    base_rate: float  # success prevalence of that phase's training data
+    model_name: str
+    attention: list[LevelAttention] = field(default_factory=list)
+    ablations: list[Ablation] = field(default_factory=list)
+    molecule_tokens: list[MoleculeSegment | None] = field(default_factory=list)
+    molecule_labels: list[str] = field(default_factory=list)
+    disease_labels: list[str] = field(default_factory=list)
+    criteria_labels: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    unresolved: list[str] = field(default_factory=list)
+
+    def top_criteria_by_attention(self, k: int = 5, level: str = "fine") -> list[tuple[int, float]]:
+        att = next(a for a in self.attention if a.level == level)
+        order = np.argsort(-att.criteria)[:k]
+        return [(int(i), float(att.criteria[i])) for i in order]
+
+    def top_by_ablation(self, k: int = 5, kind: str | None = None) -> list[Ablation]:
+        items = [a for a in self.ablations if kind is None or a.kind == kind]
+        return sorted(items, key=lambda a: -abs(a.delta))[:k]
