@@ -1,0 +1,124 @@
+"""The CLaDMoP network (DESIGN.md §2): DM branch, multi-level grouping fusion, InfoNCE and head.
+
+The language model is not in here: its states arrive precomputed (and cached) in the Batch, which is
+what makes CPU training and what-if re-prediction affordable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.model.batch import Batch
+from engine.model.config import ModelConfig
+from engine.model.layers import GroupingBlock, ResidualMLP, SelfAttentionLayer, rollout
+
+SOURCE_MOLECULE, SOURCE_DISEASE, SOURCE_CRITERIA, SOURCE_PREVIOUS = range(4)
+
+
+@dataclass
+class Output:
+    u_dm: torch.Tensor  # (B, 25, d) LayerNorm-ed output of the last grouping block = U^{D,M}
+    f_c: torch.Tensor  # (B, text_dim) avgpool of the criteria's last-layer states (U^C)
+    f_dm: torch.Tensor  # (B, d) avgpool of U^{D,M}
+    #: per level: rolled-out weight of every input token of that block, (B, Nm + Nd + Nc [+ 25])
+    token_weights: list[torch.Tensor]
+    sizes: tuple[int, int, int]  # Nm, Nd, Nc of the batch
+
+
+def masked_mean(x: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
+    keep = (~pad_mask).unsqueeze(-1).to(x.dtype)
+    return (x * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+
+
+class CLaDMoP(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = c = config
+        d, h, p = c.d_model, c.n_heads, c.dropout
+        # molecule tokens
+        self.mol_in = nn.Linear(c.mol_dim, d)
+        self.mol_kind = nn.Embedding(5, d)  # segment / placebo / biologic / unresolved / none
+        self.mol_position = nn.Embedding(c.max_drug_positions, d)
+        self.mol_enrich = nn.ModuleList(SelfAttentionLayer(d, h, p) for _ in range(c.enrich_layers))
+        # disease tokens
+        self.icd_in = nn.Linear(c.icd_dim, d)
+        self.icd_kind = nn.Embedding(3, d)  # code / unresolved / none
+        self.icd_position = nn.Embedding(c.max_icd_positions, d)
+        self.icd_enrich = nn.ModuleList(SelfAttentionLayer(d, h, p) for _ in range(c.enrich_layers))
+        # criteria tokens, one projection per level
+        self.crit_in = nn.ModuleList(
+            nn.Sequential(nn.LayerNorm(c.text_dim), nn.Linear(c.text_dim, d)) for _ in range(c.n_levels))
+        self.crit_empty = nn.Parameter(torch.randn(c.n_levels, d) * 0.02)
+        # fusion
+        self.source = nn.Embedding(4, d)
+        self.blocks = nn.ModuleList(
+            GroupingBlock(c.group_sizes, d, h, c.group_self_layers, p) for _ in range(c.n_levels))
+        self.final_norm = nn.LayerNorm(d)
+        # pre-training projections
+        self.proj_c = nn.Linear(c.text_dim, c.proj_dim)
+        self.proj_dm = nn.Linear(d, c.proj_dim)
+        self.logit_scale = nn.Parameter(torch.tensor(float(c.tau)))
+        # fine-tuning head
+        self.head = ResidualMLP(c.text_dim + d, c.head_hidden, p)
+
+    # -- branches ----------------------------------------------------------------------------------
+    def _enrich(self, x, mask, layers):
+        for layer in layers:
+            x = layer(x, mask)
+        return x
+
+    def forward(self, b: Batch) -> Output:
+        c = self.config
+        mol = self.mol_in(b.mol_vectors) + self.mol_kind(b.mol_kind) + self.mol_position(
+            b.mol_position.clamp(max=c.max_drug_positions - 1))
+        mol = self._enrich(mol, b.mol_mask, self.mol_enrich)
+        icd = self.icd_in(b.icd_vectors) + self.icd_kind(b.icd_kind) + self.icd_position(
+            b.icd_position.clamp(max=c.max_icd_positions - 1))
+        icd = self._enrich(icd, b.icd_mask, self.icd_enrich)
+
+        mol = mol + self.source.weight[SOURCE_MOLECULE]
+        icd = icd + self.source.weight[SOURCE_DISEASE]
+        fixed = torch.cat([mol, icd], 1)
+        fixed_mask = torch.cat([b.mol_mask, b.icd_mask], 1)
+        crit_mask = b.crit_mask
+        prev, token_weights = None, []
+        for level, block in enumerate(self.blocks):
+            crit = self.crit_in[level](b.crit_levels[:, level])
+            if b.crit_empty.any():  # a trial with no criteria reads one learned placeholder token
+                crit = torch.where(b.crit_empty[:, None, None], self.crit_empty[level].expand_as(crit), crit)
+            crit = crit + self.source.weight[SOURCE_CRITERIA]
+            parts, masks = [fixed, crit], [fixed_mask, crit_mask]
+            if prev is not None:
+                parts.append(prev + self.source.weight[SOURCE_PREVIOUS])
+                masks.append(torch.zeros(prev.shape[:2], dtype=torch.bool, device=prev.device))
+            prev, weights = block(torch.cat(parts, 1), torch.cat(masks, 1))
+            token_weights.append(rollout(weights))
+        u_dm = self.final_norm(prev)
+        crit_final_mask = b.crit_mask | b.crit_empty[:, None]
+        f_c = masked_mean(b.crit_final, crit_final_mask)
+        return Output(u_dm=u_dm, f_c=f_c, f_dm=u_dm.mean(1), token_weights=token_weights,
+                      sizes=(b.mol_mask.shape[1], b.icd_mask.shape[1], b.crit_mask.shape[1]))
+
+    # -- objectives ---------------------------------------------------------------------------------
+    def contrastive_logits(self, out: Output) -> torch.Tensor:
+        fc = F.normalize(self.proj_c(out.f_c), dim=-1)
+        fdm = F.normalize(self.proj_dm(out.f_dm), dim=-1)
+        return self.logit_scale.exp() * fc @ fdm.T
+
+    def contrastive_loss(self, b: Batch) -> torch.Tensor:
+        """Symmetric InfoNCE: the i-th criteria belong with the i-th drugs/diseases."""
+        logits = self.contrastive_logits(self(b))
+        target = torch.arange(logits.shape[0], device=logits.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+    def classify(self, b: Batch) -> tuple[torch.Tensor, Output]:
+        out = self(b)
+        return self.head(torch.cat([out.f_c, out.f_dm], -1)), out
+
+
+def lora_target_modules(model: nn.Module) -> list[str]:
+    """Names of every attention module of the DM branch (what LoRA adapts during fine-tuning)."""
+    return [name for name, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]

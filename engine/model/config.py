@@ -1,0 +1,51 @@
+"""Hyper-parameters of the CLaDMoP network, saved as JSON beside every checkpoint."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ModelConfig:
+    # inputs (set from the featurizers in use)
+    text_dim: int = 384  # hidden size of the language-model backbone
+    mol_dim: int = 1024  # DeepChem CircularFingerprint size of a molecule segment
+    icd_dim: int = 64  # ICD-10 embedding size
+    backbone: str = "minilm"
+    granularity: str = "criterion"  # "criterion" | "token"
+    # DM branch
+    d_model: int = 128
+    n_heads: int = 8
+    enrich_layers: int = 4  # self-attention layers per modality ("information enrichment")
+    group_sizes: tuple[int, ...] = (100, 50, 25)  # G = 3 grouping layers per block
+    group_self_layers: int = 2  # S self-attention layers over the centroids
+    n_levels: int = 3  # coarse, medium, fine: one grouping block each
+    max_drug_positions: int = 32
+    max_icd_positions: int = 32
+    dropout: float = 0.1
+    # pre-training (InfoNCE)
+    proj_dim: int = 128
+    tau: float = 0.6  # logits = exp(tau) * cos; learnable, initialised as in the paper
+    # classification head: 3-layer residual MLP on concat(avgpool(U^C), avgpool(U^DM))
+    head_hidden: int = 256
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        data = dict(data)
+        if "group_sizes" in data:
+            data["group_sizes"] = tuple(data["group_sizes"])
+        return cls(**data)
+
+    @classmethod
+    def load(cls, path: Path) -> "ModelConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,151 @@
+"""Phase-specific fine-tuning: LoRA (rank 8) on the DM branch's attention + the residual MLP head,
+class-weighted BCE, early stopping on validation (DESIGN.md §2), temperature scaling afterwards."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.atomic import atomic_directory
+from engine.device import resolve_device
+from engine.features.types import TrialFeatures
+from engine.model.batch import collate
+from engine.model.checkpoint import BASE_WEIGHTS, MODEL_JSON, ModelManifest, PhaseInfo, load_base
+from engine.model.cladmop import lora_target_modules
+from engine.tasks import TaskState
+from engine.training.loop import EpochRecord, FitConfig, FitResult, batches, clear_resume, fit
+from engine.training.metrics import point_metrics
+
+ADAPTERS = "adapters"
+
+
+@dataclass
+class FinetuneConfig:
+    fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=30, batch_size=128, patience=6))
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    lr_head: float = 1e-2
+    lr_lora: float | None = None  # None: the paper's choice, 5e-2 for phases I/II and 1e-3 for III
+    monitor: str = "roc_auc"  # validation metric for early stopping: "roc_auc" | "pr_auc" | "loss"
+
+    def lora_lr(self, phase: str) -> float:
+        return self.lr_lora if self.lr_lora is not None else (1e-3 if phase == "III" else 5e-2)
+
+
+def attach_lora(model: torch.nn.Module, config: FinetuneConfig, adapter_name: str = "default"):
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=lora_target_modules(model), modules_to_save=["head"])
+    return get_peft_model(model, lora, adapter_name=adapter_name)
+
+
+def predict_logits(model, features: list[TrialFeatures], device, batch_size: int = 64) -> np.ndarray:
+    out = []
+    with torch.no_grad():
+        for idx in batches(len(features), batch_size, None):
+            logits, _ = _classify(model, collate([features[i] for i in idx]).to(device))
+            out.append(logits.float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def _classify(model, batch):
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if model is base:
+        return base.classify(batch)
+    out = model(batch)  # through the peft wrapper so LoRA is active
+    return base.head(torch.cat([out.f_c, out.f_dm], -1)), out
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Temperature T minimising the validation NLL of sigmoid(logit / T) (Guo et al., 2017)."""
+    z = torch.tensor(logits, dtype=torch.float64)
+    y = torch.tensor(labels, dtype=torch.float64)
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+
+    def closure():
+        opt.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(np.clip(log_t.exp().item(), 0.05, 20.0))
+
+
+def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_labels,
+             valid: list[TrialFeatures], valid_labels, out_dir: Path | None = None,
+             config: FinetuneConfig | None = None, device: str = "auto", state: TaskState | None = None,
+             on_epoch=None, trained_on: str = "") -> FitResult:
+    """Fine-tune the model folder `base_dir` for `phase`; the adapter lands in
+    `<out_dir>/adapters/<phase>/` (out_dir defaults to base_dir) and model.json records the phase."""
+    config = config or FinetuneConfig()
+    y_train = np.asarray(train_labels, dtype=np.float32)
+    y_valid = np.asarray(valid_labels, dtype=np.float32)
+    for name, y in (("training", y_train), ("validation", y_valid)):
+        if len(y) == 0 or y.min() == y.max():
+            raise ValueError(f"the {name} set needs trials of both outcomes (has {int(y.sum())} successes "
+                             f"of {len(y)})")
+    base_dir = Path(base_dir)
+    out_dir = Path(out_dir or base_dir)
+    if out_dir.resolve() != base_dir.resolve():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in (BASE_WEIGHTS, MODEL_JSON):
+            shutil.copy2(base_dir / name, out_dir / name)
+        if (base_dir / ADAPTERS).is_dir():
+            shutil.copytree(base_dir / ADAPTERS, out_dir / ADAPTERS, dirs_exist_ok=True)
+    dev = resolve_device(device)
+    torch.manual_seed(config.fit.seed)
+    base, manifest = load_base(out_dir)
+    model = attach_lora(base, config).to(dev)
+    for p in model.parameters():  # only LoRA matrices and the head learn
+        p.requires_grad = False
+    lora_params = [p for n, p in model.named_parameters() if "lora_" in n]
+    head_params = [p for n, p in model.named_parameters() if "modules_to_save" in n]
+    for p in lora_params + head_params:
+        p.requires_grad = True
+    opt = torch.optim.Adam([{"params": lora_params, "lr": config.lora_lr(phase)},
+                            {"params": head_params, "lr": config.lr_head}], weight_decay=config.fit.weight_decay)
+    pos_weight = torch.tensor((1 - y_train.mean()) / y_train.mean(), device=dev)
+    best = {}
+    work_dir = out_dir / ADAPTERS / f".{phase}.training"
+
+    def train_loss(idx):
+        logits, _ = _classify(model, collate([train[i] for i in idx]).to(dev))
+        return F.binary_cross_entropy_with_logits(logits, torch.from_numpy(y_train[idx]).to(dev),
+                                                  pos_weight=pos_weight)
+
+    def validate():
+        logits = predict_logits(model, valid, dev)
+        loss = float(F.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(y_valid)))
+        m = point_metrics(y_valid, 1 / (1 + np.exp(-logits)))
+        score = -loss if config.monitor == "loss" else m[config.monitor]
+        rec = EpochRecord(0, 0.0, loss, float(score), m)
+        rec._logits = logits  # kept for temperature scaling of the best epoch
+        return rec
+
+    def save_best(record):
+        best["logits"], best["record"] = record._logits, record
+        with atomic_directory(out_dir / ADAPTERS / phase) as tmp:
+            model.save_pretrained(str(tmp))
+
+    result = fit(model, opt, len(train), train_loss, validate, save_best, config.fit, work_dir,
+                 state=state, on_epoch=on_epoch)
+    if result.stopped == "cancelled" or "record" not in best:
+        return result
+    clear_resume(work_dir)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    temperature = fit_temperature(best["logits"], y_valid)
+    manifest = ModelManifest.read(out_dir)
+    manifest.phases[phase] = PhaseInfo(
+        base_rate=float(y_train.mean()), temperature=temperature, trained_on=trained_on,
+        metrics={"validation": best["record"].metrics, "best_epoch": result.best_epoch,
+                 "n_train": len(train), "n_valid": len(valid)})
+    manifest.write(out_dir)
+    return result

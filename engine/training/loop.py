@@ -1,0 +1,153 @@
+"""One training loop for pre-training and fine-tuning: batches, early stopping, resumable checkpoints.
+
+Each epoch ends with a validation; the best model is saved by the caller's `save_best` (atomically), and
+the full training state (trainable weights, optimizer, epoch, history) is saved to `<out>/.resume/` so an
+interrupted run — Ctrl-C, a crash, the GUI's cancel — resumes where it stopped and never damages the best
+checkpoint.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from engine.atomic import atomic_directory
+from engine.errors import Cancelled
+from engine.tasks import TaskState
+
+
+@dataclass
+class FitConfig:
+    epochs: int = 30
+    batch_size: int = 128
+    patience: int = 5  # epochs without improvement of the monitored score before stopping
+    seed: int = 0
+    grad_clip: float = 1.0
+    weight_decay: float = 0.0
+
+
+@dataclass
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    score: float  # higher is better (e.g. -val_loss or validation PR-AUC)
+    metrics: dict = field(default_factory=dict)
+
+
+@dataclass
+class FitResult:
+    history: list[EpochRecord]
+    best_epoch: int
+    best_score: float
+    stopped: str  # "converged" | "patience" | "epochs" | "cancelled"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def batches(n: int, batch_size: int, rng: np.random.Generator | None):
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    names = {n for n, p in model.named_parameters() if p.requires_grad}
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items() if k in names}
+
+
+def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, n_train: int,
+        train_loss: Callable[[np.ndarray], torch.Tensor],
+        validate: Callable[[], EpochRecord],
+        save_best: Callable[[EpochRecord], None],
+        config: FitConfig, out_dir: Path, state: TaskState | None = None,
+        on_epoch: Callable[[EpochRecord], None] | None = None, resume: bool = True) -> FitResult:
+    """Train until `patience` epochs pass without a better validation score.
+
+    `train_loss(indices)` returns the loss of one batch; `validate()` returns an EpochRecord with
+    val_loss, score and metrics filled (epoch/train_loss are set here).
+    """
+    state = state or TaskState()
+    out_dir = Path(out_dir)
+    resume_dir = out_dir / ".resume"
+    history: list[EpochRecord] = []
+    best_score, best_epoch, start_epoch = -math.inf, -1, 0
+    if resume and (resume_dir / "progress.json").is_file():
+        start_epoch, best_score, best_epoch, history = _load_resume(model, optimizer, resume_dir)
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed + start_epoch)
+    stopped = "epochs"
+    steps_per_epoch = math.ceil(n_train / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            model.train()
+            losses = []
+            for step, idx in enumerate(batches(n_train, config.batch_size, rng)):
+                state.check()
+                optimizer.zero_grad(set_to_none=True)
+                loss = train_loss(idx)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch + 1}; "
+                                             "lower the learning rate")
+                loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(
+                        [p for g in optimizer.param_groups for p in g["params"]], config.grad_clip)
+                optimizer.step()
+                losses.append(float(loss.detach()))
+                state.progress(epoch * steps_per_epoch + step + 1, total_steps,
+                               f"epoch {epoch + 1}/{config.epochs} loss {np.mean(losses):.4f}")
+            model.eval()
+            with torch.no_grad():
+                record = validate()
+            record.epoch, record.train_loss = epoch + 1, float(np.mean(losses)) if losses else float("nan")
+            history.append(record)
+            if record.score > best_score:
+                best_score, best_epoch = record.score, record.epoch
+                save_best(record)
+            _save_resume(model, optimizer, resume_dir, epoch + 1, best_score, best_epoch, history)
+            if on_epoch:
+                on_epoch(record)
+            if record.epoch - best_epoch >= config.patience:
+                stopped = "patience"
+                break
+    except (KeyboardInterrupt, Cancelled):
+        stopped = "cancelled"
+    return FitResult(history=history, best_epoch=best_epoch, best_score=best_score, stopped=stopped)
+
+
+def _save_resume(model, optimizer, folder: Path, epoch, best_score, best_epoch, history) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_directory(folder) as tmp:
+        save_file(_trainable_state(model), str(tmp / "trainable.safetensors"))
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        (tmp / "progress.json").write_text(json.dumps({
+            "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch,
+            "history": [asdict(h) for h in history]}))
+
+
+def _load_resume(model, optimizer, folder: Path):
+    from safetensors.torch import load_file
+
+    progress = json.loads((folder / "progress.json").read_text())
+    model.load_state_dict(load_file(str(folder / "trainable.safetensors")), strict=False)
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    history = [EpochRecord(**h) for h in progress["history"]]
+    return progress["epoch"], progress["best_score"], progress["best_epoch"], history
+
+
+def clear_resume(out_dir: Path) -> None:
+    import shutil
+
+    shutil.rmtree(Path(out_dir) / ".resume", ignore_errors=True)
