@@ -120,5 +120,8 @@ class CLaDMoP(nn.Module):
 
 
 def lora_target_modules(model: nn.Module) -> list[str]:
-    """Names of every attention module of the DM branch (what LoRA adapts during fine-tuning)."""
-    return [name for name, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)]
+    """The q/k/v/o projections of every attention module of the DM branch (what LoRA adapts)."""
+    from engine.model.layers import Attention
+
+    return [f"{name}.{proj}" for name, m in model.named_modules() if isinstance(m, Attention)
+            for proj in ("q", "k", "v", "o")]

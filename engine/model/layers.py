@@ -1,12 +1,49 @@
 """Building blocks: pre-norm attention layers and the grouping layer/block of CLaDMoP.
 
-All attention goes through `nn.MultiheadAttention` modules named `attn` so that peft's LoRA can wrap
-exactly the DM branch's attention (DESIGN.md §2) and the weights come back for attention maps.
+All attention goes through `Attention`, whose projections are plain `nn.Linear` layers named
+q/k/v/o, so peft's LoRA adapts them the standard way. (peft can also wrap `nn.MultiheadAttention`,
+but it does so by merging and unmerging the LoRA delta into the frozen weights on every forward: the
+frozen weights drift by rounding error, and two threads predicting at once would race on them.)
 """
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+class Attention(nn.Module):
+    """Multi-head attention that can return its weights (averaged over heads) for attention maps."""
+
+    def __init__(self, d: int, heads: int, dropout: float):
+        super().__init__()
+        if d % heads:
+            raise ValueError(f"d_model {d} is not divisible by {heads} heads")
+        self.heads, self.dropout = heads, dropout
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+
+    def _split(self, x):
+        b, n, d = x.shape
+        return x.view(b, n, self.heads, d // self.heads).transpose(1, 2)
+
+    def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = False):
+        q, k, v = self._split(self.q(query)), self._split(self.k(key)), self._split(self.v(value))
+        keep = None if key_padding_mask is None else ~key_padding_mask[:, None, None, :]
+        p = self.dropout if self.training else 0.0
+        if not need_weights:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=p)
+            weights = None
+        else:
+            scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+            if keep is not None:
+                scores = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
+            attn = scores.softmax(-1)
+            weights = attn.mean(1)
+            out = F.dropout(attn, p, self.training) @ v
+        b, h, n, dh = out.shape
+        return self.o(out.transpose(1, 2).reshape(b, n, h * dh)), weights
 
 
 class FeedForward(nn.Module):
@@ -24,7 +61,7 @@ class SelfAttentionLayer(nn.Module):
     def __init__(self, d: int, heads: int, dropout: float):
         super().__init__()
         self.norm1 = nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+        self.attn = Attention(d, heads, dropout)
         self.norm2 = nn.LayerNorm(d)
         self.ff = FeedForward(d, dropout)
         self.drop = nn.Dropout(dropout)
@@ -50,7 +87,7 @@ class GroupingLayer(nn.Module):
         self.centroids = nn.Parameter(torch.randn(n_centroids, d))  # N(0, 1) as in the paper
         self.norm_q = nn.LayerNorm(d)
         self.norm_kv = nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+        self.attn = Attention(d, heads, dropout)
         self.norm_ff = nn.LayerNorm(d)
         self.ff = FeedForward(d, dropout)
         self.drop = nn.Dropout(dropout)
@@ -59,8 +96,7 @@ class GroupingLayer(nn.Module):
     def forward(self, tokens: torch.Tensor, pad_mask: torch.Tensor | None):
         c = self.centroids.unsqueeze(0).expand(tokens.shape[0], -1, -1)
         kv = self.norm_kv(tokens)
-        a, weights = self.attn(self.norm_q(c), kv, kv, key_padding_mask=pad_mask,
-                               need_weights=True, average_attn_weights=True)
+        a, weights = self.attn(self.norm_q(c), kv, kv, key_padding_mask=pad_mask, need_weights=True)
         c = c + self.drop(a)
         c = c + self.drop(self.ff(self.norm_ff(c)))
         for layer in self.self_layers:
