@@ -1,0 +1,238 @@
+"""`cladmop`: the command line over the engine's public API (the GUI uses the same calls).
+
+Every failure the user can fix prints one line naming the file and the problem (exit 2); tracebacks
+are for bugs only (`--debug` shows them for everything).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+PHASE_CHOICES = ["I", "II", "III", "IV", "1", "2", "3", "4"]
+_ARABIC = {"1": "I", "2": "II", "3": "III", "4": "IV"}
+
+
+def _phase(value: str | None) -> str | None:
+    return None if value is None else _ARABIC.get(value, value.upper())
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--backbone", help="override the language model: minilm | biogpt:/folder | /hf/folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cladmop", description="CLaDMoP clinical-trial outcome prediction")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="success probability, attention and ablation for trial records")
+    p.add_argument("files", nargs="+", help="ClinicalTrials.gov XML/JSON, TOP CSV, folders or globs")
+    p.add_argument("--phase", type=str.upper, choices=PHASE_CHOICES, help="phase model (default: the record's)")
+    p.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    p.add_argument("--top", type=int, default=5, help="how many criteria to list (default 5)")
+    p.add_argument("--no-ablation", action="store_true", help="skip leave-one-out ablation (faster)")
+    _model_args(p)
+
+    p = sub.add_parser("evaluate", help="F1, PR-AUC, ROC-AUC with 10 x 80%% bootstrap on labelled trials")
+    p.add_argument("--data", nargs="+", required=True, help="TOP-format CSV(s) or records")
+    p.add_argument("--labels", type=Path, help="CSV nct_id,label for records without labels")
+    p.add_argument("--phase", type=str.upper, choices=PHASE_CHOICES, required=True)
+    p.add_argument("--bootstrap", type=int, default=10)
+    p.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    _model_args(p)
+
+    p = sub.add_parser("pretrain", help="contrastive pre-training on successful trials")
+    p.add_argument("--data", nargs="+", required=True, help="labelled trials; label-1 rows are used")
+    p.add_argument("--valid-fraction", type=float, default=0.1)
+    p.add_argument("--out", type=Path, required=True, help="model folder to write")
+    p.add_argument("--granularity", choices=["criterion", "token"], default="criterion")
+    p.add_argument("--backbone", default="minilm")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("finetune", help="LoRA fine-tuning of one phase on labelled trials")
+    p.add_argument("--base", type=Path, required=True, help="pre-trained model folder")
+    p.add_argument("--out", type=Path, help="model folder to write (default: --base, adding the phase)")
+    p.add_argument("--phase", type=str.upper, choices=PHASE_CHOICES, required=True)
+    p.add_argument("--train", nargs="+", required=True, help="TOP CSV(s) or records with labels")
+    p.add_argument("--valid", nargs="+", help="validation trials (default: a stratified 15%% of --train)")
+    p.add_argument("--labels", type=Path, help="CSV nct_id,label for records without labels")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("cache", help="pre-compute language-model states for records (speeds up everything)")
+    p.add_argument("files", nargs="+")
+    p.add_argument("--granularity", choices=["criterion", "token"], default="criterion")
+    p.add_argument("--backbone", default="minilm")
+    p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("info", help="the model, its phases and the device")
+    _model_args(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine.errors import CladmopError
+    from engine.records.errors import RecordError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (CladmopError, RecordError, ValueError, FileNotFoundError) as e:
+        if args.debug:
+            raise
+        print(f"cladmop: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cladmop: interrupted", file=sys.stderr)
+        return 130
+
+
+def _load_predictor(args):
+    from engine.predict import Predictor
+
+    return Predictor.load(args.model, device=args.device, backbone=args.backbone)
+
+
+def cmd_predict(args) -> int:
+    from engine.errors import CladmopError
+    from engine.records import load_records
+
+    loaded = load_records(args.files)
+    for err in loaded.errors:
+        print(f"cladmop: skipped {err}", file=sys.stderr)
+    if not loaded.trials:
+        print("cladmop: error: no readable trial records", file=sys.stderr)
+        return 2
+    predictor = _load_predictor(args)
+    failures = 0
+    for trial in loaded.trials:
+        try:
+            pred = predictor.predict(trial, phase=_phase(args.phase), ablate=not args.no_ablation)
+        except CladmopError as e:
+            failures += 1
+            print(f"cladmop: {trial.source_path or trial.nct_id}: {e}", file=sys.stderr)
+            continue
+        print(json.dumps(prediction_json(pred)) if args.json else format_prediction(pred, args.top))
+    return 0 if failures < len(loaded.trials) else 2
+
+
+def prediction_json(pred) -> dict:
+    return {
+        "nct_id": pred.nct_id, "phase": pred.phase, "probability": round(pred.probability, 6),
+        "base_rate": round(pred.base_rate, 4), "model": pred.model_name,
+        "attention": {a.level: {"criteria": [round(float(x), 6) for x in a.criteria],
+                                "molecules": [round(float(x), 6) for x in a.molecules],
+                                "diseases": [round(float(x), 6) for x in a.diseases],
+                                "previous_block": round(a.previous, 6)} for a in pred.attention},
+        "ablation": [{"kind": a.kind, "index": a.index, "label": a.label, "delta": round(a.delta, 6)}
+                     for a in pred.ablations],
+        "criteria": pred.criteria_labels, "molecule_tokens": pred.molecule_labels,
+        "disease_tokens": pred.disease_labels, "unresolved": pred.unresolved, "warnings": pred.warnings,
+    }
+
+
+def _short(text: str, n: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def format_prediction(pred, top: int = 5) -> str:
+    lines = [f"{pred.nct_id}  phase {pred.phase}  P(success) = {pred.probability:.3f}  "
+             f"(base rate {pred.base_rate:.2f}, {pred.probability - pred.base_rate:+.3f})  [{pred.model_name}]"]
+    if pred.criteria_labels:
+        lines.append(f"  top criteria by attention (fine level; attention is not attribution):")
+        for i, w in pred.top_criteria_by_attention(top):
+            lines.append(f"    {w:6.3f}  {_short(pred.criteria_labels[i])}")
+    if pred.ablations:
+        lines.append("  top items by ablation (Δ probability when removed):")
+        for a in pred.top_by_ablation(top):
+            lines.append(f"    {a.delta:+.3f}  {a.kind:<9} {_short(a.label)}")
+    lines.append("  unresolved: " + ("; ".join(pred.unresolved) if pred.unresolved else "none"))
+    for w in pred.warnings:
+        lines.append(f"  warning: {w}")
+    return "\n".join(lines)
+
+
+def cmd_evaluate(args) -> int:
+    from engine.training.evaluate import evaluate_files
+    from engine.training.metrics import format_table
+
+    predictor = _load_predictor(args)
+    result = evaluate_files(predictor, args.data, _phase(args.phase), labels_csv=args.labels,
+                            bootstrap=args.bootstrap)
+    for note in result["notes"]:
+        print(f"note: {note}", file=sys.stderr)
+    print(format_table({f"phase {result['phase']}": result["metrics"]}))
+    print(f"(mean ± sd over {args.bootstrap} bootstrap samples of 80%; prevalence = PR-AUC of a constant predictor)")
+    if args.json:
+        from engine.atomic import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_pretrain(args) -> int:
+    from engine.training.pipeline import run_pretraining
+
+    result = run_pretraining(args.data, args.out, backbone=args.backbone, granularity=args.granularity,
+                             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                             valid_fraction=args.valid_fraction, device=args.device, echo=print)
+    return 0 if result.stopped != "cancelled" else 130
+
+
+def cmd_finetune(args) -> int:
+    from engine.training.pipeline import run_finetuning
+
+    result = run_finetuning(args.base, _phase(args.phase), args.train, valid=args.valid, out=args.out,
+                            labels_csv=args.labels, epochs=args.epochs, batch_size=args.batch_size,
+                            seed=args.seed, device=args.device, echo=print)
+    return 0 if result.stopped != "cancelled" else 130
+
+
+def cmd_cache(args) -> int:
+    from engine.features.backbones import load_backbone
+    from engine.features.text_encoder import build_cache
+    from engine.records import load_records
+    from engine.tasks import TqdmState
+
+    loaded = load_records(args.files)
+    for err in loaded.errors:
+        print(f"cladmop: skipped {err}", file=sys.stderr)
+    state = TqdmState("encoding criteria")
+    report = build_cache(loaded.trials, load_backbone(args.backbone, device=args.device), args.granularity,
+                         state=state)
+    state.close()
+    print(report)
+    return 0
+
+
+def cmd_info(args) -> int:
+    p = _load_predictor(args)
+    print(f"model: {p.model_name}  folder: {p.folder}")
+    print(f"device: {p.device_name}")
+    for phase in p.phases:
+        info = p.manifest.phases[phase]
+        print(f"phase {phase}: base rate {info.base_rate:.3f}, temperature {info.temperature:.2f}, "
+              f"validation {json.dumps(info.metrics.get('validation', {}))}")
+    return 0
+
+
+COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "pretrain": cmd_pretrain,
+            "finetune": cmd_finetune, "cache": cmd_cache, "info": cmd_info}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""Load a model folder once; predict trials with attention maps and exact leave-one-out ablations.
+
+The CLI and the GUI both go through `Predictor`: it resolves drugs and conditions (lookups), featurizes
+(cached encoder states), picks the phase adapter, and returns `Prediction` objects.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from engine.errors import CladmopError, ModelError
+from engine.features.types import MOL_SEGMENT, TrialFeatures
+from engine.model.checkpoint import ModelManifest, load_base
+from engine.paths import resources_dir
+from engine.prediction import LEVELS, Ablation, LevelAttention, Prediction
+from engine.records.trial import Trial
+from engine.tasks import TaskState
+
+ADAPTERS = "adapters"
+_PHASE_FALLBACK = {"IV": "III"}  # no phase IV model: a phase IV record is scored as phase III
+
+
+def default_model_dir() -> Path:
+    return resources_dir() / "models" / "default"
+
+
+class Predictor:
+    def __init__(self, folder: Path, manifest: ModelManifest, model, featurizer, resolver, device):
+        self.folder, self.manifest, self.model = Path(folder), manifest, model
+        self.featurizer, self.resolver, self.device = featurizer, resolver, device
+        self._lock = threading.Lock()  # one forward at a time: the active adapter is model state
+
+    # -- loading ------------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, model_dir: Path | str | None = None, device: str = "auto", backbone: str | None = None,
+             resolver=None, cache=None) -> "Predictor":
+        """`backbone` overrides the model's own (e.g. "biogpt:/path"); it must have the same width."""
+        from engine.device import resolve_device
+        from engine.features.backbones import load_backbone
+        from engine.features.featurizer import Featurizer
+        from engine.features.icd import IcdTable
+
+        folder = Path(model_dir) if model_dir else default_model_dir()
+        manifest = ModelManifest.read(folder)
+        manifest.verify(folder)  # every file, adapters included, before anything is deserialised
+        if not manifest.phases:
+            raise ModelError(f"{folder}: the model has no fine-tuned phase adapter; run `cladmop finetune`")
+        dev = resolve_device(device)
+        base, _ = load_base(folder, verify=False)
+        model = _attach_adapters(base, folder, list(manifest.phases)).to(dev).eval()
+        encoder = load_backbone(backbone or manifest.config.backbone, device=dev)
+        if encoder.hidden_size != manifest.config.text_dim:
+            raise ModelError(f"{folder}: the model reads {manifest.config.text_dim}-wide language-model states "
+                             f"but backbone '{backbone or manifest.config.backbone}' gives {encoder.hidden_size}")
+        featurizer = Featurizer(encoder, IcdTable.load(), granularity=manifest.config.granularity, cache=cache)
+        if resolver is None:
+            from engine.lookups.resolve import Resolver
+
+            resolver = Resolver.default()
+        return cls(folder, manifest, model, featurizer, resolver, dev)
+
+    # -- facts --------------------------------------------------------------------------------------
+    @property
+    def phases(self) -> list[str]:
+        return sorted(self.manifest.phases)
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.manifest.name} ({self.manifest.config.backbone}, {self.manifest.config.granularity})"
+
+    @property
+    def device_name(self) -> str:
+        if self.device.type == "cuda":
+            import torch
+
+            return f"CUDA: {torch.cuda.get_device_name(self.device)}"
+        return "CPU"
+
+    def base_rate(self, phase: str) -> float:
+        return self.manifest.phases[phase].base_rate
+
+    def choose_phase(self, trial: Trial, phase: str | None = None) -> tuple[str, list[str]]:
+        """The phase model to use and the warnings that explain the choice.
+
+        A mixed record ("Phase 1/Phase 2") is scored with the later phase's model, whose outcome decides
+        the trial; `phase=` overrides."""
+        notes: list[str] = []
+        if phase:
+            phase = phase.upper()
+        elif not trial.phases:
+            raise CladmopError(f"{trial.nct_id or trial.source_path}: the record states no phase; "
+                               f"choose one of {', '.join(self.phases)} (--phase)")
+        else:
+            phase = trial.phases[-1]
+            if len(trial.phases) > 1:
+                notes.append(f"mixed-phase record ({trial.phase_label}): scored with the phase {phase} model; "
+                             f"choose another with --phase")
+        if phase not in self.manifest.phases and phase in _PHASE_FALLBACK:
+            notes.append(f"no phase {phase} model: scored with the phase {_PHASE_FALLBACK[phase]} model")
+            phase = _PHASE_FALLBACK[phase]
+        if phase not in self.manifest.phases:
+            raise CladmopError(f"no phase {phase} model in {self.folder} (it has: {', '.join(self.phases)})")
+        return phase, notes
+
+    # -- prediction ---------------------------------------------------------------------------------
+    def prepare(self, trial: Trial) -> Trial:
+        """Resolve drugs and conditions (user choices are kept)."""
+        return self.resolver.resolve(trial)
+
+    def predict(self, trial: Trial, phase: str | None = None, ablate: bool = True,
+                state: TaskState | None = None) -> Prediction:
+        state = state or TaskState()
+        phase, notes = self.choose_phase(trial, phase)
+        trial = self.prepare(trial)
+        variants = ablation_variants(trial) if ablate else []
+        state.progress(0, 2, "encoding criteria")
+        feats = self.featurizer.featurize_many([trial] + [v for _, v in variants], state=None)
+        state.progress(1, 2, "running the model")
+        probs, outputs = self._forward(feats, phase, keep_attention=1)
+        pred = self._assemble(trial, feats[0], phase, float(probs[0]), outputs, notes)
+        pred.ablations = [Ablation(kind, index, label, float(p - probs[0]))
+                          for ((kind, index, label), _), p in zip(variants, probs[1:])]
+        state.progress(2, 2, "done")
+        return pred
+
+    def predict_many(self, trials: Sequence[Trial], phase: str | None = None, ablate: bool = False,
+                     state: TaskState | None = None, batch_size: int = 32) -> list[Prediction | CladmopError]:
+        """Score many trials; a trial that cannot be scored yields its error in place, the rest go on."""
+        state = state or TaskState()
+        results: list[Prediction | CladmopError] = []
+        for start in range(0, len(trials), batch_size):
+            state.progress(start, len(trials), f"scoring {start + 1}–{min(start + batch_size, len(trials))}")
+            for trial in trials[start:start + batch_size]:
+                try:
+                    results.append(self.predict(trial, phase=phase, ablate=ablate))
+                except CladmopError as e:
+                    results.append(e)
+        state.progress(len(trials), len(trials), "done")
+        return results
+
+    def _forward(self, feats: list[TrialFeatures], phase: str, keep_attention: int = 0, batch_size: int = 64):
+        import torch
+
+        from engine.device import autocast
+        from engine.model.batch import collate
+
+        temperature = self.manifest.phases[phase].temperature
+        probs, outputs = [], []
+        with self._lock, torch.inference_mode(), autocast(self.device):
+            self.model.set_adapter(phase)
+            base = self.model.get_base_model()
+            for start in range(0, len(feats), batch_size):
+                batch = collate(feats[start:start + batch_size]).to(self.device)
+                out = self.model(batch)
+                logits = base.head(torch.cat([out.f_c, out.f_dm], -1)).float()
+                probs.append(torch.sigmoid(logits / temperature).cpu().numpy())
+                if start < keep_attention:
+                    outputs.append((batch, out))
+        return np.concatenate(probs), outputs
+
+    def _assemble(self, trial, feats: TrialFeatures, phase, prob, outputs, notes) -> Prediction:
+        batch, out = outputs[0]
+        n_m, n_d, n_c = len(feats.mol_kind), len(feats.icd_kind), len(feats.crit_item)
+        width_m, width_d = out.sizes[0], out.sizes[1]
+        n_items = len(trial.active_criteria)
+        levels = []
+        for name, w in zip(LEVELS, out.token_weights):
+            w = w[0].float().cpu().numpy()
+            crit_tokens = w[width_m + width_d: width_m + width_d + n_c]
+            per_item = np.zeros(n_items)
+            items = np.asarray(feats.crit_item[:len(crit_tokens)])
+            valid = items >= 0
+            np.add.at(per_item, items[valid], crit_tokens[valid])
+            levels.append(LevelAttention(level=name, criteria=per_item, molecules=w[:n_m],
+                                         diseases=w[width_m:width_m + n_d],
+                                         previous=float(w[width_m + width_d + out.sizes[2]:].sum())))
+        return Prediction(
+            nct_id=trial.nct_id, trial_hash=trial.content_hash(), phase=phase, probability=prob,
+            base_rate=self.base_rate(phase), model_name=self.model_name, attention=levels,
+            molecule_tokens=list(feats.mol_segments), molecule_labels=molecule_labels(trial, feats),
+            disease_labels=list(feats.icd_codes), criteria_labels=[c.text for c in trial.active_criteria],
+            warnings=notes + list(trial.warnings) + list(feats.warnings), unresolved=list(trial.unresolved))
+
+
+def _attach_adapters(base, folder: Path, phases: list[str]):
+    from peft import PeftModel
+
+    model = None
+    for phase in phases:
+        path = folder / ADAPTERS / phase
+        if not (path / "adapter_model.safetensors").is_file():
+            raise ModelError(f"{path}: phase {phase} adapter weights missing (adapter_model.safetensors)")
+        if model is None:
+            model = PeftModel.from_pretrained(base, str(path), adapter_name=phase, is_trainable=False)
+        else:
+            model.load_adapter(str(path), adapter_name=phase, is_trainable=False)
+    return model
+
+
+def ablation_variants(trial: Trial) -> list[tuple[tuple[str, int, str], Trial]]:
+    """Every one-item-removed copy of `trial`: each active criterion, each drug, each condition."""
+    variants = []
+    active = [i for i, c in enumerate(trial.criteria) if c.enabled and c.text.strip()]
+    for k, i in enumerate(active):
+        v = trial.replace()
+        v.criteria[i].enabled = False
+        variants.append((("criterion", k, trial.criteria[i].text), v))
+    for j, drug in enumerate(trial.drugs):
+        v = trial.replace()
+        del v.drugs[j]
+        variants.append((("drug", j, drug.name), v))
+    for j, cond in enumerate(trial.conditions):
+        v = trial.replace()
+        del v.conditions[j]
+        variants.append((("disease", j, cond.name), v))
+    return variants
+
+
+def molecule_labels(trial: Trial, feats: TrialFeatures) -> list[str]:
+    labels = []
+    for kind, pos, seg in zip(feats.mol_kind, feats.mol_position, feats.mol_segments):
+        name = trial.drugs[pos].name if 0 <= pos < len(trial.drugs) else "(no drug)"
+        if kind == MOL_SEGMENT and seg is not None:
+            labels.append(f"{name}: {seg.smiles}")
+        else:
+            labels.append(name if trial.drugs else "(no drug)")
+    return labels
