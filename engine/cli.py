@@ -79,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", default="minilm")
     p.add_argument("--device", default="auto")
 
+    p = sub.add_parser("train-default", help="re-train the shipped default model from the TOP data")
+    p.add_argument("--data", type=Path, required=True, help="folder with top/ (e.g. ../shared/data)")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write")
+    p.add_argument("--granularity", choices=["criterion", "token"], default="criterion")
+    p.add_argument("--pretrain-epochs", type=int, default=40)
+    p.add_argument("--finetune-epochs", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+
     p = sub.add_parser("info", help="the model, its phases and the device")
     _model_args(p)
     return parser
@@ -220,6 +229,16 @@ def cmd_cache(args) -> int:
     return 0
 
 
+def cmd_train_default(args) -> int:
+    from engine.training.recipe import train_default
+
+    summary = train_default(args.data, args.out, granularity=args.granularity, seed=args.seed,
+                            pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs,
+                            device=args.device)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def cmd_info(args) -> int:
     p = _load_predictor(args)
     print(f"model: {p.model_name}  folder: {p.folder}")
@@ -232,7 +251,8 @@ def cmd_info(args) -> int:
 
 
 COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "pretrain": cmd_pretrain,
-            "finetune": cmd_finetune, "cache": cmd_cache, "info": cmd_info}
+            "finetune": cmd_finetune, "cache": cmd_cache, "info": cmd_info,
+            "train-default": cmd_train_default}
 
 if __name__ == "__main__":
     sys.exit(main())
