@@ -1,0 +1,390 @@
+"""Split eligibility text into inclusion / exclusion items, and write items back.
+
+Two layouts occur in the wild:
+
+- legacy ClinicalTrials.gov text (XML `<textblock>`, TOP CSV): "Inclusion Criteria:" headers, items
+  as "-  text" or "1. text" bullets wrapped at ~95 columns with deeper-indented continuation lines,
+  sub-bullets indented further, `&#xD;` carriage returns, PDQ sections ("DISEASE CHARACTERISTICS:",
+  "Age:", "--Prior/Concurrent Therapy--") and lead-ins ("Patients will not be eligible ... if they:");
+- API v2 Markdown: "* item", "1. item", nested lists by indentation, backslash escapes (`\\>`, `\\*`).
+
+Rules, and why:
+
+- An item is a top-level bullet or a paragraph. Sub-bullets are folded into their parent item
+  ("tumor of 1 of the following subtypes: CNS germinoma; Immature teratoma"): alone, a sub-bullet
+  would read as a criterion of its own and lose the "one of the following" that binds it.
+- **Text before any header, or text with no header at all, is inclusion.** Records without headers
+  (old PDQ text, in-house protocols) list what a patient must satisfy; "No prior chemotherapy" is
+  still a condition to meet.
+- Headers switch the kind: "Inclusion Criteria", "Key exclusion criteria:", "EXCLUSION CRITERIA",
+  "Non-inclusion criteria", and lead-ins ending with ":" that state the kind ("Patients may be
+  eligible ... if they:", "... will be excluded:"). Neutral headers ("Eligibility Criteria:",
+  "Protocol Entry Criteria:") keep it. Headers are not items.
+- Short label lines ("Age:", "Hematopoietic:", "--Disease Characteristics--") prefix the items
+  under them ("Age: 18 and over"), since "18 and over" alone means nothing. Longer lead-ins that
+  end with ":" stay items of their own.
+- Whitespace is collapsed inside items; Markdown escapes are undone; items without a letter or digit
+  are dropped.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from engine.records.trial import Criterion
+
+#: a line at least this long (indent beyond the common margin included) was wrapped by the exporter: the next line goes on
+#: with the same sentence. Legacy text wraps near 95 columns; shorter lines end on purpose.
+WRAPPED_LINE_MIN = 60
+#: labels ("Age:", "DISEASE CHARACTERISTICS:") are at most this long
+LABEL_MAX = 40
+#: a header (with its wrapped parenthesis) is at most this long; longer text is a criterion
+HEADER_MAX = 160
+
+_CR_ENTITY = re.compile(r"&#(?:[xX][dD]|13);")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>=~^&|:])")
+_SYMBOL_BULLET = re.compile(r"(?:[-*+]|\\\*)(?=\s|$)|[•·▪►➢●○◦■□‣⁃–—](?=\s|\w)|-(?=[A-Z(])|o(?=\s{2,}|\t)")
+_NUMBER_BULLET = re.compile(r"\(\d{1,3}\)(?=\s)|\d{1,3}(?:\\?\.|\))(?=\s)|\d{1,2}(?:\.\d{1,2})+\.?(?=\s+[A-Z(])")
+_LETTER_BULLET = re.compile(r"\((?:[a-zA-Z]|[ivxIVX]{1,4})\)(?=\s)|(?:[a-zA-Z]|[ivx]{2,4}|[IVX]{2,4})[.)](?=\s)")
+_EMPHASIS_EDGES = re.compile(r"^[\s*_#>]+|[\s*_]+$")
+
+_KIND_WORD = r"(?P<word>inclusions?|exclusions?|non-?inclusions?)"
+_CRITERIA_WORD = r"(?:criteria|criterion|citeria|requirements?)"
+_QUALIFIER = r"(?P<qual>\s*[-–(][^.:]{0,110}|\s+for\s+[^.:]{1,80})?"
+#: "Exclusion Criteria", "Key inclusion criteria", "Other Exclusions", "Exclusion citeria" (a typo
+#: in the corpus), "Inclusion criteria - donor", "Inclusion Criteria (Patients must meet ...)"
+_STRICT_HEADER = re.compile(
+    r"(?P<pre>(?:(?:key|main|major|general|additional|other|specific|principal|selected|primary|"
+    r"secondary|further|study|patient|subject|participant|protocol)\s+){0,3})"
+    + _KIND_WORD + rf"(?:\s+{_CRITERIA_WORD})?" + _QUALIFIER + r"\s*\.?",
+    re.I,
+)
+#: with a colon, any short qualifier before the kind: "Erectile dysfunction cohort inclusion criteria:"
+_QUALIFIED_HEADER = re.compile(
+    r"(?P<pre>(?:\S+\s+){1,6}?)" + _KIND_WORD + rf"\s+{_CRITERIA_WORD}" + _QUALIFIER + r"\s*\.?", re.I
+)
+#: headers that keep the kind: "Eligibility Criteria", "Protocol Entry Criteria", "Criteria for ..."
+_NEUTRAL_HEADER = re.compile(
+    r"(?P<pre>(?:(?:protocol|study|general|patient|subject|participant)\s+)?)"
+    r"(?:(?:entry|eligibility|selection|enrol{1,2}ment)\s+)?(?:criteria|eligibility|requirements)"
+    r"(?P<qual>\s+for\s+[^.:]{1,80}|\s*\([^)]{0,80}\))?\s*\.?",
+    re.I,
+)
+_EXCLUSION_CUE = re.compile(
+    r"\b(?:exclusion|exclusions|exclusionary|non-?inclusion|ineligible|excluded)\b"
+    r"|\bnot\s+(?:be\s+)?(?:eligible|included|enrolled)\b"
+    r"|\b(?:cannot|can\s*not|may\s+not)\s+(?:participate|be\s+included|take\s+part|enter|enroll)\b",
+    re.I,
+)
+_INCLUSION_CUE = re.compile(
+    r"\b(?:inclusion|inclusions|included|eligible)\b"
+    r"|\bmay\s+(?:participate|take\s+part|enroll|be\s+enrolled)\b"
+    r"|\bmust\s+(?:meet|fulfil|fulfill|satisfy|have\s+all)\b",
+    re.I,
+)
+_BOTH_KINDS = re.compile(r"\binclusion\b.*\bexclusion\b|\bexclusion\b.*\binclusion\b", re.I)
+_DASHED_LABEL = re.compile(r"-{2,}\s*([^-].*?)\s*-{2,}")
+#: "Excluded:", "Allowed:", "Excluded within 30 days of study entry:" qualify the items under them
+#: (NIAID records list them under both headers): labels, not kind switches
+_QUALIFIER_LABEL = re.compile(r"(?:excluded|allowed|required|recommended|permitted|not\s+allowed)\b.{0,70}:", re.I)
+#: a header or lead-in is dropped when it only restates the kind, i.e. has no word outside this
+#: list ("Patients will not be eligible for this study if they:", "Key inclusion criteria");
+#: one with content ("Receptive partners with the following ... are excluded:", "Inclusion
+#: criteria - donor") becomes a label for the items under it, or an item when it is long
+_FILLER = set("""
+    a all an and any are as at be below both considered criteria criterion do does each either
+    eligible enroll enrolled enrollment enter entering entry excluded exclusion exclusions
+    following for from fulfil fulfill fulfilling has have he he/she her his if in include included
+    includes including inclusion inclusions individuals is listed may meet meeting meets must
+    not of one only or participants participant participate participation patient patients people
+    persons reasons satisfy she should study subject subjects such that the these they this those
+    to trial volunteer volunteers was were when which who will with would you your ineligible
+    apply requirements requirement eligibility key main major general additional other specific
+    principal selected primary secondary further protocol citeria criterias non-inclusion
+    non-inclusions are: following: noninclusion
+""".split())
+#: a content-bearing header at most this long becomes a label; a longer one stays an item
+HEADER_LABEL_MAX = 70
+
+
+@dataclass
+class _Header:
+    kind: str | None  # None: a neutral header, the kind stays
+    rest: str = ""  # text after the colon: the first item
+    label: str = ""  # prefix for the items under it
+    item: str = ""  # the header text itself, kept as an item
+    #: a lead-in sentence ("Patients with the following are excluded:") under a section label
+    #: ("Co-existing Condition:") keeps that label
+    lead_in: bool = False
+
+
+@dataclass
+class _Block:
+    """One logical line: a bullet or a paragraph start with its wrapped continuation lines."""
+
+    indent: int
+    bullet: bool
+    parts: list[str]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.parts)
+
+
+@dataclass
+class _Item:
+    kind: str
+    indent: int
+    bullet: bool
+    parts: list[str]
+    children: list[str] = field(default_factory=list)
+    label: str = ""
+
+
+def split_criteria(text: str | None) -> list[Criterion]:
+    """Split eligibility text (legacy layout or API v2 Markdown) into ordered `Criterion` items.
+
+    Text before any header, or with no header at all, becomes inclusion items.
+    """
+    if not text or not text.strip():
+        return []
+    return _assemble(_blocks(tidy_criteria_text(text)))
+
+
+def tidy_criteria_text(text: str | None) -> str:
+    """Eligibility text with `&#xD;`/CR line ends made plain newlines and the exporter's common
+    left margin (8 spaces in legacy records) removed; what readers keep as `criteria_text`.
+
+    Splitting the tidied text gives the same items as splitting the original.
+    """
+    text = _CR_ENTITY.sub("\n", text or "")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ").expandtabs(4).split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    margin = min((len(l) - len(l.lstrip()) for l in lines if l.strip()), default=0)
+    return "\n".join(l[margin:].rstrip() for l in lines)
+
+
+def join_criteria(items: Iterable[Criterion], include_disabled: bool = False) -> str:
+    """Write items in the legacy layout ("Inclusion Criteria:" then "  -  item" lines).
+
+    Disabled items (what-if removals) are left out unless `include_disabled`. `split_criteria` reads
+    the result back to the same items, except items that themselves look like a header
+    ("Exclusion criteria:") or carry Markdown escapes.
+    """
+    groups: dict[str, list[str]] = {"inclusion": [], "exclusion": []}
+    for item in items:
+        if not item.enabled and not include_disabled:
+            continue
+        text = " ".join(item.text.split())
+        if text:
+            groups["exclusion" if item.kind == "exclusion" else "inclusion"].append(text)
+    lines: list[str] = []
+    for kind, title in (("inclusion", "Inclusion Criteria:"), ("exclusion", "Exclusion Criteria:")):
+        if not groups[kind]:
+            continue
+        if lines:
+            lines.append("")
+        lines += [title, ""]
+        for text in groups[kind]:
+            lines += [f"  -  {text}", ""]
+        lines.pop()
+    return "\n".join(lines)
+
+
+# -- pass 1: physical lines -> logical blocks ------------------------------------------------------
+def _match_bullet(stripped: str):
+    for pattern in (_SYMBOL_BULLET, _NUMBER_BULLET, _LETTER_BULLET):
+        m = pattern.match(stripped)
+        if m:
+            return m, pattern is _LETTER_BULLET
+    return None, False
+
+
+def _blocks(text: str) -> list[_Block]:
+    blocks: list[_Block] = []
+    current: _Block | None = None
+    previous_line = ""  # the last physical line, "" after a blank one
+    for raw in text.split("\n"):
+        line = raw.rstrip()
+        stripped = line.lstrip()
+        if not stripped:
+            if current is not None and current.parts:
+                current = None
+            previous_line = ""
+            continue
+        indent = len(line) - len(stripped)
+        match, is_letter = _match_bullet(stripped)
+        if match and is_letter and previous_line and current is not None:
+            # "E. coli" wrapped onto its own line is not a lettered bullet: accept letters only
+            # after a blank line, after a finished sentence, or at the bullet column
+            ended = previous_line.rstrip().endswith((".", ":", ";", "!", "?", ")"))
+            if not ended and indent > current.indent:
+                match = None
+        if match:
+            body = stripped[match.end():].strip()
+            current = _Block(indent, True, [_unescape(body)] if body else [])
+            blocks.append(current)
+        elif current is not None and (not current.parts or previous_line and (
+            indent > current.indent or len(previous_line) >= WRAPPED_LINE_MIN
+        )):
+            # (a bare "-" line takes the paragraph after it as its text)
+            current.parts.append(_unescape(stripped))
+        else:
+            current = _Block(indent, False, [_unescape(stripped)])
+            blocks.append(current)
+        previous_line = line
+    return blocks
+
+
+def _unescape(text: str) -> str:
+    return _MD_ESCAPE.sub(r"\1", text) if "\\" in text else text
+
+
+# -- pass 2: blocks -> items -------------------------------------------------------------------------
+def _assemble(blocks: list[_Block]) -> list[Criterion]:
+    items: list[Criterion] = []
+    kind = "inclusion"
+    # labels: a section ("Concurrent Medication:", "Age:") and a qualifier under it ("Allowed:")
+    section, qualifier, label_indent, label_fresh = "", "", -1, False
+    current: _Item | None = None
+
+    def flush() -> None:
+        nonlocal current
+        if current is not None:
+            text = _compose(current)
+            if text:
+                items.append(Criterion(text=text, kind=current.kind))  # type: ignore[arg-type]
+        current = None
+
+    for block in blocks:
+        text = " ".join(block.text.split())
+        if not text:
+            continue
+        header = _header(text, block.bullet)
+        if header is not None:
+            flush()
+            kind = header.kind or kind
+            if header.label:
+                qualifier = header.label if header.lead_in and section else ""
+                section = section if header.lead_in and section else header.label
+                label_indent, label_fresh = block.indent, True
+            elif not header.lead_in:
+                section = qualifier = ""
+            if header.item:
+                items.append(Criterion(text=header.item, kind=kind))  # type: ignore[arg-type]
+            rest = _strip_leading_bullet(header.rest)
+            if rest:
+                current = _Item(kind, block.indent, False, [rest], label=section)
+            continue
+        if current is not None and block.indent >= current.indent + 2:
+            if block.bullet and current.bullet:
+                current.children.append(text)
+                continue
+            if not block.bullet:
+                if current.children:
+                    current.children[-1] += " " + text
+                else:
+                    current.parts.append(text)
+                continue
+        if not block.bullet and (new_label := _label(text)):
+            flush()
+            if _QUALIFIER_LABEL.fullmatch(new_label):
+                qualifier = new_label
+            else:
+                section, qualifier = new_label, ""
+            label_indent, label_fresh = block.indent, True
+            continue
+        flush()
+        label = f"{section} {qualifier}".strip()
+        applies = block.bullet or block.indent > label_indent or label_fresh
+        current = _Item(kind, block.indent, block.bullet, [text], label=label if applies else "")
+        if not applies or (not block.bullet and block.indent <= label_indent):
+            section = qualifier = ""
+        label_fresh = False
+    flush()
+    return items
+
+
+def _compose(item: _Item) -> str:
+    text = " ".join(item.parts)
+    if item.children:
+        joined = ""
+        for i, child in enumerate(item.children):
+            child = child.strip()
+            if i < len(item.children) - 1:
+                child = child.rstrip(";,").rstrip()
+                joined += child + (" " if child.endswith((".", ":")) else "; ")
+            else:
+                joined += child
+        sep = " " if text.endswith((":", ";", ",", ".", "-")) else ": "
+        text = f"{text}{sep}{joined}" if text else joined
+    if item.label:
+        text = f"{item.label} {text}"
+    text = " ".join(text.split())
+    return text if re.search(r"[^\W_]", text) else ""
+
+
+def _strip_leading_bullet(text: str) -> str:
+    text = text.strip()
+    match, _ = _match_bullet(text)
+    return text[match.end():].strip() if match else text
+
+
+def _header(text: str, bullet: bool) -> _Header | None:
+    """What a header line does, or None when `text` is not a header."""
+    clean = _EMPHASIS_EDGES.sub("", text)
+    if len(clean) > HEADER_MAX or not clean:
+        return None
+    head, colon, rest = clean.partition(":")
+    head = head.strip().rstrip("*_ ").strip()
+    rest = rest.strip().lstrip("*_").strip()
+    if not bullet and _QUALIFIER_LABEL.fullmatch(clean):
+        return None
+    match = _STRICT_HEADER.fullmatch(head)
+    if match is None and colon and not bullet:
+        match = _QUALIFIED_HEADER.fullmatch(head)
+    if match is not None:
+        if rest and len(head) > 60:
+            return None
+        word = match.group("word").lower()
+        kind = "inclusion" if word.startswith("incl") else "exclusion"
+        content = f"{match.group('pre')} {match.group('qual') or ''}"
+        return _Header(kind, rest, label="" if _only_filler(content) else f"{head}:")
+    match = _NEUTRAL_HEADER.fullmatch(head)
+    if match is not None and (colon or not bullet):
+        content = f"{match.group('pre')} {match.group('qual') or ''}"
+        return _Header(None, rest, label="" if _only_filler(content) else f"{head}:")
+    # a lead-in sentence that names the kind and ends at its colon ("... if they:")
+    if bullet or not colon or rest or _BOTH_KINDS.search(head):
+        return None
+    if _EXCLUSION_CUE.search(head):
+        kind = "exclusion"
+    elif _INCLUSION_CUE.search(head):
+        kind = "inclusion"
+    else:
+        return None
+    if _only_filler(head):
+        return _Header(kind, lead_in=True)
+    if len(clean) <= HEADER_LABEL_MAX:
+        return _Header(kind, label=clean, lead_in=True)
+    return _Header(kind, item=clean, lead_in=True)
+
+
+def _only_filler(text: str) -> bool:
+    words = re.findall(r"[a-z0-9/]+(?:-[a-z0-9]+)*:?", text.lower())
+    return all(word.rstrip(":") in _FILLER for word in words)
+
+
+def _label(text: str) -> str:
+    """The label text ending with ':' when `text` is a short section label, else ''."""
+    clean = _EMPHASIS_EDGES.sub("", text)
+    dashed = _DASHED_LABEL.fullmatch(clean)
+    if dashed:
+        return dashed.group(1).rstrip(":") + ":"
+    if clean.endswith(":") and (len(clean) <= LABEL_MAX or _QUALIFIER_LABEL.fullmatch(clean)):
+        return clean
+    return ""
