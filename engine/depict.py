@@ -120,21 +120,34 @@ def placeholder_svg(kind: str, name: str = "", size: tuple[int, int] = (300, 220
     accent = {"placebo": "#7a869a", "biologic": "#2f7d6d", "unresolved": "#b5542d",
               "invalid": "#b5542d"}.get(kind, "#7a869a")
     cx, cy = width / 2, height / 2
+    detail_lines = _wrap(detail, max(12, int(width / 7)))
     lines = [
         f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}">',
         f'<rect x="6" y="6" width="{width - 12}" height="{height - 12}" rx="10" ry="10" fill="none" '
         f'stroke="{accent}" stroke-width="1.5" stroke-dasharray="6,4"/>',
-        f'<text x="{cx}" y="{cy - 8}" text-anchor="middle" font-family="sans-serif" font-size="17" '
+        f'<text x="{cx}" y="{cy - 10}" text-anchor="middle" font-family="sans-serif" font-size="17" '
         f'font-weight="bold" fill="{accent}">{escape(title)}</text>',
-        f'<text x="{cx}" y="{cy + 14}" text-anchor="middle" font-family="sans-serif" font-size="12" '
-        f'fill="#555555">{escape(detail)}</text>',
     ]
+    for k, line in enumerate(detail_lines):
+        lines.append(f'<text x="{cx}" y="{cy + 12 + 15 * k}" text-anchor="middle" font-family="sans-serif" '
+                     f'font-size="12" fill="#555555">{escape(line)}</text>')
     if name:
         lines.append(f'<text x="{cx}" y="{height - 18}" text-anchor="middle" font-family="sans-serif" '
                      f'font-size="13" fill="#222222">{escape(name)}</text>')
     lines.append("</svg>")
     return "\n".join(lines)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Greedy word wrap (SVG text does not wrap by itself)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
 
 
 def drug_svg(drug, atom_weights=None, size: tuple[int, int] = (300, 220), **kwargs) -> str:

@@ -378,7 +378,8 @@ class TrialDraft:
 
     @property
     def is_modified(self) -> bool:
-        return not self.diff().is_empty
+        """Same as `not diff().is_empty`, in linear time (the trial list asks this per row)."""
+        return self.items() != self.original_items()
 
     # -- convenience wrappers: each pushes one command
     def edit_text(self, index: int, text: str, merge: bool = False):

@@ -322,11 +322,13 @@ class Workspace:
         return dict(self._read("SELECT name, smiles FROM compounds ORDER BY added_at"))
 
     # -- predictions ---------------------------------------------------------------------------
-    def save_prediction(self, prediction, key: str | None = None) -> None:
+    def save_prediction(self, prediction, key: str | None = None, trial_hash: str | None = None) -> None:
+        """Cache `prediction` under `trial_hash` (default: its own), the hash of the trial as it was
+        asked for — the predictor may resolve lookups first, so its own hash can differ."""
         with self.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO predictions(trial_hash, model_name, phase, key, "
                          "prediction_json, created_at) VALUES (?,?,?,?,?,?)",
-                         (prediction.trial_hash, prediction.model_name, prediction.phase, key,
+                         (trial_hash or prediction.trial_hash, prediction.model_name, prediction.phase, key,
                           _dumps(prediction_to_dict(prediction)), time.time()))
 
     def prediction(self, trial_hash: str, model_name: str, phase: str | None = None):

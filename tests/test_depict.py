@@ -81,6 +81,8 @@ def test_placeholders_are_labelled_svg(kind, words):
     root = ET.fromstring(svg)
     text = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
     assert words in text and "Drug <X> & Co" in text
+    longest = max(len(t.text or "") for t in root.iter() if t.tag.endswith("text"))
+    assert longest * 7 <= 200  # wrapped to the card's width (about 7 px per character)
 
 
 def test_drug_svg_picks_molecule_or_placeholder_and_never_raises():

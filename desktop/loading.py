@@ -1,0 +1,66 @@
+"""Open record files for the GUI: read them (engine.records) and fill drug structures and ICD codes
+(engine.lookups) on a worker thread. Qt-free, so it runs in a `Task`; one bad file never stops the
+others — it comes back as (path, problem)."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from engine.records.trial import Trial
+from engine.tasks import TaskState
+
+_resolver_lock = threading.Lock()
+_resolver = None
+_resolver_error: str | None = None
+
+
+def default_resolver():
+    """`engine.lookups.resolve.Resolver.default()`, built once (it loads tables); None if unavailable."""
+    global _resolver, _resolver_error
+    with _resolver_lock:
+        if _resolver is None and _resolver_error is None:
+            try:
+                from engine.lookups.resolve import Resolver
+
+                _resolver = Resolver.default()
+            except Exception as exc:  # noqa: BLE001 — records still open, unresolved
+                _resolver_error = f"drug and disease lookups unavailable: {exc}"
+        return _resolver
+
+
+@dataclass
+class LoadOutcome:
+    trials: list[Trial] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, problem)
+    notes: list[str] = field(default_factory=list)
+
+
+def load_and_resolve(paths: Iterable[str | Path], state: TaskState | None = None,
+                     resolver_factory: Callable[[], object] | None = default_resolver) -> LoadOutcome:
+    """Read every file (folders are expanded by the reader) and resolve each trial's lookups."""
+    from engine.records import load_records
+
+    state = state or TaskState()
+    paths = [str(p) for p in paths]
+    state.progress(0, 0, f"reading {len(paths)} file(s)")
+    result = load_records(paths, state=state)
+    outcome = LoadOutcome()
+    for error in result.errors:
+        path = getattr(error, "path", "") or ""
+        outcome.errors.append((str(path), getattr(error, "problem", None) or str(error)))
+    resolver = resolver_factory() if resolver_factory is not None and result.trials else None
+    if resolver is None and result.trials and resolver_factory is default_resolver and _resolver_error:
+        outcome.notes.append(_resolver_error)
+    total = len(result.trials)
+    for i, trial in enumerate(result.trials):
+        state.progress(i, total, f"looking up drugs and conditions of {trial.nct_id}")
+        if resolver is not None:
+            try:
+                trial = resolver.resolve(trial)
+            except Exception as exc:  # noqa: BLE001 — keep the record, say what failed
+                trial = trial.replace(warnings=list(trial.warnings) + [f"lookups failed: {exc}"])
+        outcome.trials.append(trial)
+    state.progress(total, total, "done")
+    return outcome

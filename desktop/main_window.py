@@ -1,0 +1,634 @@
+"""The main window: trial list | trial view over the criteria editor | prediction, scenarios and
+insight docks; menus, drag & drop, recent files, status bar.
+
+It wires views to the Qt-free state (engine.editing drafts, engine.workspace) through `Session`,
+and every prediction through `PredictionService`. Slow work (reading, lookups, model loading,
+prediction) runs on worker threads; the window only adopts results.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+
+from engine.paths import user_data_dir
+from engine.workspace import SUFFIX, Workspace, WorkspaceError
+from desktop.dialogs import show_errors, show_message
+from desktop.loading import LoadOutcome, load_and_resolve
+from desktop.prediction_service import PredictionService, default_loader
+from desktop.session import Session, now_hms
+from desktop.widgets.about import show_about
+from desktop.widgets.criteria_editor import CriteriaEditor
+from desktop.widgets.insight_panel import InsightPanel
+from desktop.widgets.prediction_panel import PredictionPanel
+from desktop.widgets.scenarios_panel import ScenariosPanel
+from desktop.widgets.trial_list import TrialListWidget
+from desktop.widgets.trial_view import TrialView
+from desktop.workers import TaskRunner
+
+RECORD_FILTER = "Trial records (*.xml *.json *.csv *.tsv);;All files (*)"
+WORKSPACE_FILTER = f"CLaDMoP workspaces (*{SUFFIX});;All files (*)"
+MAX_RECENT = 10
+
+
+def default_workspace_path() -> Path:
+    return user_data_dir() / f"workspace{SUFFIX}"
+
+
+def app_settings() -> QSettings:
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "CLaDMoP", "CLaDMoP Studio")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, workspace_path: str | Path | None = None, settings: QSettings | None = None,
+                 model_loader=default_loader, load_model: bool = True, parent=None):
+        super().__init__(parent)
+        self.settings = settings or app_settings()
+        self.runner = TaskRunner(max_threads=2, parent=self)
+        self.last_error_dialog: QMessageBox | None = None
+        self.current_key: str | None = None
+        self._closing = False
+        self._prediction_error = ""
+
+        self.session = Session(self._open_workspace_or_fallback(workspace_path), self)
+        self.predictions = PredictionService(lambda: self.session.workspace, loader=model_loader, parent=self)
+
+        self._build_views()
+        self._build_docks()
+        self._build_menus()
+        self._build_status_bar()
+        self._connect()
+        self.setAcceptDrops(True)
+        self.resize(1480, 920)
+        self._restore_window_state()
+        self._update_title()
+        self._update_status()
+
+        if len(self.session):
+            key = self.session.ui("open_trial")
+            self.trial_list.select_key(key if key in self.session.entries else self.session.order[0])
+        if load_model:
+            self.predictions.load_model()
+
+    # -- construction ----------------------------------------------------------------------------
+    def _open_workspace_or_fallback(self, path) -> Workspace:
+        """The requested workspace, else the last one, else the default; an unreadable one is
+        reported and a fresh file beside it is used, so the program always starts."""
+        candidates = [Path(path)] if path else []
+        if not path:
+            last = self.settings.value("workspace/last", "", type=str)
+            candidates += [Path(last)] if last else []
+            candidates.append(default_workspace_path())
+        problems = []
+        for candidate in candidates:
+            try:
+                workspace = Workspace.open(candidate)
+            except WorkspaceError as exc:
+                problems.append((str(candidate), exc.problem))
+                continue
+            if problems:
+                QTimer.singleShot(0, lambda p=problems: self._report("Workspace", "This workspace could not be opened; "
+                                                                     "another one is used.", p))
+            return workspace
+        fresh = default_workspace_path().with_name(f"workspace-{time.strftime('%Y%m%d-%H%M%S')}{SUFFIX}")
+        QTimer.singleShot(0, lambda p=problems: self._report(
+            "Workspace", f"The workspace could not be opened; a new one was started at {fresh}.", p))
+        return Workspace.open(fresh)
+
+    def _build_views(self) -> None:
+        self.trial_list = TrialListWidget(self.session)
+        self.trial_view = TrialView()
+        self.criteria_editor = CriteriaEditor()
+        center = QSplitter(Qt.Orientation.Vertical)
+        center.addWidget(self.trial_view)
+        center.addWidget(self.criteria_editor)
+        center.setStretchFactor(0, 2)
+        center.setStretchFactor(1, 3)
+        center.setSizes([360, 520])
+        center.setChildrenCollapsible(False)
+        self.center_splitter = center
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.trial_list)
+        splitter.addWidget(center)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([430, 700])
+        splitter.setChildrenCollapsible(False)
+        self.main_splitter = splitter
+        self.trial_list.setMinimumWidth(300)
+        self.setCentralWidget(splitter)
+        self._sized = False
+
+    def _dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        return dock
+
+    def _build_docks(self) -> None:
+        # Right-hand column. The attention view (pyqtgraph heatmaps) and the model manager will be
+        # further docks made here; the insight dock is where attention/ablation read today.
+        self.prediction_panel = PredictionPanel()
+        self.scenarios_panel = ScenariosPanel()
+        self.insight_panel = InsightPanel()
+        self.prediction_dock = self._dock("Prediction", self.prediction_panel, "PredictionDock")
+        self.scenarios_dock = self._dock("Scenarios", self.scenarios_panel, "ScenariosDock")
+        self.insight_dock = self._dock("Attention && ablation", self.insight_panel, "InsightDock")
+        self.resizeDocks([self.prediction_dock], [340], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.prediction_dock, self.scenarios_dock, self.insight_dock], [200, 330, 300],
+                         Qt.Orientation.Vertical)
+
+    def _action(self, text, slot, shortcut=None, tip="") -> QAction:
+        action = QAction(text, self)
+        action.triggered.connect(slot)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.open_action = self._action("&Open records…", self._ask_open, QKeySequence.StandardKey.Open,
+                                        "Open ClinicalTrials.gov XML/JSON records or a TOP-style CSV")
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("&New workspace…", self._ask_new_workspace))
+        file_menu.addAction(self._action("Open &workspace…", self._ask_open_workspace))
+        file_menu.addAction(self._action("Save workspace &as…", self._ask_save_workspace_as,
+                                         QKeySequence.StandardKey.SaveAs))
+        file_menu.addAction(self._action("&Save now", self.save_now, QKeySequence.StandardKey.Save,
+                                         "Everything is saved automatically; this saves at once"))
+        file_menu.addSeparator()
+        self.remove_action = self._action("&Close trial", self.remove_current_trial, None,
+                                          "Remove the selected trial (and its edits) from the workspace")
+        file_menu.addAction(self.remove_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self._action("&Quit", self.close, QKeySequence.StandardKey.Quit))
+
+        edit_menu = bar.addMenu("&Edit")
+        editor = self.criteria_editor
+        for action in (editor.undo_action, editor.redo_action, None, editor.add_inclusion_action,
+                       editor.add_exclusion_action, editor.delete_action, editor.move_up_action,
+                       editor.move_down_action, None, editor.revert_action):
+            edit_menu.addSeparator() if action is None else edit_menu.addAction(action)
+        for action in (editor.undo_action, editor.redo_action):
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.find_action = self._action("&Find trial", lambda: self.trial_list.filter_edit.setFocus(),
+                                        QKeySequence.StandardKey.Find)
+        edit_menu.addSeparator()
+        edit_menu.addAction(self.find_action)
+
+        trial_menu = bar.addMenu("&Trial")
+        trial_menu.addAction(self._action("&Save scenario…", self.scenarios_panel._ask_save, "Ctrl+Shift+S"))
+        self.repredict_action = self._action("&Predict again", self.repredict_current, "F5")
+        trial_menu.addAction(self.repredict_action)
+
+        model_menu = bar.addMenu("&Model")
+        # The model manager (backbone, phase adapters, import a BioGPT folder) goes in this menu.
+        self.reload_model_action = self._action("&Reload model", self.reload_model)
+        model_menu.addAction(self.reload_model_action)
+
+        self.tools_menu = bar.addMenu("T&ools")
+        # The fine-tuning wizard and batch scoring/export go in this menu.
+        self.tools_menu.menuAction().setVisible(False)
+
+        view_menu = bar.addMenu("&View")
+        for dock in (self.prediction_dock, self.scenarios_dock, self.insight_dock):
+            view_menu.addAction(dock.toggleViewAction())
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self._action("&About CLaDMoP Studio", self.show_about))
+        self._rebuild_recent_menu()
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setMaximumHeight(14)
+        self.progress.hide()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setFlat(True)
+        self.cancel_button.clicked.connect(self.runner.cancel_all)
+        self.cancel_button.hide()
+        self.model_label = QLabel()
+        self.device_label = QLabel()
+        self.count_label = QLabel()
+        self.saved_label = QLabel("not saved yet")
+        status.addWidget(self.progress)
+        status.addWidget(self.cancel_button)
+        for label in (self.model_label, self.device_label, self.count_label, self.saved_label):
+            label.setContentsMargins(8, 0, 8, 0)
+            status.addPermanentWidget(label)
+
+    def _connect(self) -> None:
+        self.trial_list.currentKeyChanged.connect(self.show_trial)
+        self.session.draftChanged.connect(self._on_draft_changed)
+        self.session.predictionChanged.connect(self._on_prediction_changed)
+        self.session.trialsAdded.connect(lambda keys: self._update_status())
+        self.session.trialRemoved.connect(lambda key: self._update_status())
+        self.session.saved.connect(lambda t: self.saved_label.setText(f"autosaved {now_hms(t)}"))
+        self.session.saveFailed.connect(lambda message: self.statusBar().showMessage(message, 15000))
+        self.predictions.predictionReady.connect(self._on_prediction_ready)
+        self.predictions.predictionFailed.connect(self._on_prediction_failed)
+        self.predictions.modelStatusChanged.connect(self._on_model_status)
+        self.predictions.busyChanged.connect(lambda busy: self._refresh_prediction_panel())
+        self.runner.busyChanged.connect(self._on_busy)
+        self.runner.activity.connect(self._on_activity)
+        self.trial_view.conditionCodesSubmitted.connect(self._set_condition_codes)
+        self.trial_view.structureSubmitted.connect(self._set_drug_structure)
+        self.scenarios_panel.errorRaised.connect(lambda message: self._report_message("Scenarios", message))
+
+    # -- opening files ---------------------------------------------------------------------------
+    def _ask_open(self) -> None:
+        start = self.settings.value("files/last_dir", str(Path.home()), type=str)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open trial records", start, RECORD_FILTER)
+        if paths:
+            self.settings.setValue("files/last_dir", str(Path(paths[0]).parent))
+            self.open_files(paths)
+
+    def open_files(self, paths) -> None:
+        """Read, resolve and add records on a worker thread; errors are listed by file afterwards."""
+        paths = [str(p) for p in paths]
+        if not paths:
+            return
+        self.statusBar().showMessage(f"Opening {len(paths)} file(s)…")
+        self.runner.start(load_and_resolve, paths, name="Opening records",
+                          on_result=lambda outcome, p=paths: self._adopt_loaded(outcome, p),
+                          on_error=lambda exc, p=paths: self._report(
+                              "Open records", "The files could not be opened.", [(", ".join(p), str(exc))]),
+                          on_cancel=lambda: self.statusBar().showMessage("Opening cancelled", 5000))
+
+    def _adopt_loaded(self, outcome: LoadOutcome, paths: list[str]) -> None:
+        if self._closing:
+            return
+        new, already = [], []
+        for trial in outcome.trials:
+            same = [k for k in self.session.keys_for(trial.nct_id)
+                    if self.session.entry(k).record.source_path == trial.source_path]
+            (already.extend(same[:1]) if same else new.append(trial))
+        keys = self.session.add_trials(new)
+        for path in paths:
+            failed = any(Path(e[0]) == Path(path) for e in outcome.errors)
+            if not failed:
+                self._remember_recent(path)
+        target = (keys or already or [None])[0]
+        if target is not None:
+            self.trial_list.select_key(target)
+        for key in keys:
+            self.request_predictions(key, immediate=True)
+        bits = [f"opened {len(keys)} trial(s)"]
+        if already:
+            bits.append(f"{len(already)} already open")
+        if outcome.errors:
+            bits.append(f"{len(outcome.errors)} file(s) could not be read")
+        self.statusBar().showMessage("; ".join(bits) + ".", 10000)
+        if outcome.errors:
+            self._report("Some files could not be opened",
+                         f"{len(outcome.errors)} file(s) could not be opened; the others are open.", outcome.errors)
+        for note in outcome.notes:
+            self.statusBar().showMessage(note, 15000)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_files(paths)
+
+    # -- recent files
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("files/recent", [])
+        if isinstance(value, str):
+            value = [value] if value else []
+        return [str(v) for v in value or []]
+
+    def _remember_recent(self, path: str) -> None:
+        path = os.path.abspath(path)
+        recent = [p for p in self.recent_files() if p != path]
+        self.settings.setValue("files/recent", ([path] + recent)[:MAX_RECENT])
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.recent_files()
+        for path in recent:
+            action = self.recent_menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(lambda checked=False, p=path: self.open_files([p]))
+        if recent:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", lambda: (self.settings.setValue("files/recent", []),
+                                                              self._rebuild_recent_menu()))
+        self.recent_menu.setEnabled(bool(recent))
+
+    # -- workspaces ------------------------------------------------------------------------------
+    def _ask_new_workspace(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "New workspace", str(user_data_dir()), WORKSPACE_FILTER)
+        if path:
+            self.open_workspace(_with_suffix(path))
+
+    def _ask_open_workspace(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open workspace", str(self.session.workspace.path.parent),
+                                              WORKSPACE_FILTER)
+        if path:
+            self.open_workspace(path)
+
+    def _ask_save_workspace_as(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save workspace as", str(self.session.workspace.path.parent),
+                                              WORKSPACE_FILTER)
+        if path:
+            self.save_workspace_as(_with_suffix(path))
+
+    def open_workspace(self, path) -> bool:
+        try:
+            workspace = Workspace.open(path)
+        except WorkspaceError as exc:
+            self._report("Open workspace", "The workspace could not be opened.", [exc])
+            return False
+        self.predictions.cancel_all()
+        self._switch_to(workspace)
+        return True
+
+    def save_workspace_as(self, path) -> bool:
+        self.session.save_now()
+        try:
+            copy = self.session.workspace.save_as(path)
+        except (WorkspaceError, OSError) as exc:
+            self._report("Save workspace", "The workspace could not be saved.", [(str(path), str(exc))])
+            return False
+        self._switch_to(copy)
+        return True
+
+    def _switch_to(self, workspace: Workspace) -> None:
+        self.show_trial(None)
+        self.session.switch_workspace(workspace)
+        self.settings.setValue("workspace/last", str(workspace.path))
+        self._update_title()
+        self._update_status()
+        if len(self.session):
+            key = self.session.ui("open_trial")
+            self.trial_list.select_key(key if key in self.session.entries else self.session.order[0])
+            for key in self.session.order:
+                self.request_predictions(key, immediate=True)
+
+    def save_now(self) -> None:
+        if self.session.save_now():
+            self.statusBar().showMessage(f"Saved to {self.session.workspace.path}", 4000)
+
+    # -- the trial in view -----------------------------------------------------------------------
+    def show_trial(self, key: str | None) -> None:
+        if key is not None and key not in self.session.entries:
+            key = None
+        self.current_key = key
+        self.predictions.focus_key = key
+        entry = self.session.entries.get(key) if key else None
+        draft = entry.draft if entry else None
+        self.trial_view.show_trial(draft.original if draft else None)
+        self.criteria_editor.set_draft(draft)
+        self.scenarios_panel.set_draft(draft)
+        self.remove_action.setEnabled(key is not None)
+        self.repredict_action.setEnabled(key is not None)
+        if key is not None:
+            self.session.set_ui("open_trial", key)
+            self.request_predictions(key, immediate=True)
+        self._refresh_prediction_panel()
+
+    def remove_current_trial(self) -> None:
+        key = self.current_key
+        if key is None:
+            return
+        row = self.session.order.index(key)
+        self.predictions.forget(key)
+        self.show_trial(None)
+        self.session.remove(key)
+        if self.session.order:
+            self.trial_list.select_key(self.session.order[min(row, len(self.session.order) - 1)])
+
+    def _on_draft_changed(self, key: str, event: str) -> None:
+        if event == "clean":
+            return
+        if key == self.current_key:
+            draft = self.session.entry(key).draft
+            self.trial_view.show_trial(draft.original)  # rebuilds only when a correction changed it
+            self.scenarios_panel.refresh()
+            self._refresh_prediction_panel()
+        self.request_predictions(key)
+
+    def _set_condition_codes(self, index: int, codes: list) -> None:
+        if self.current_key is None:
+            return
+        try:
+            self.session.entry(self.current_key).draft.set_condition_codes(index, codes)
+        except (ValueError, IndexError) as exc:
+            self._report_message("ICD-10 codes", str(exc))
+
+    def _set_drug_structure(self, index: int, smiles: str, add_to_library: bool) -> None:
+        if self.current_key is None:
+            return
+        draft = self.session.entry(self.current_key).draft
+        name = draft.original.drugs[index].name
+        try:
+            draft.set_drug_structure(index, smiles, "small_molecule", "user library" if add_to_library else "user")
+        except (ValueError, IndexError) as exc:
+            self._report_message("Drug structure", str(exc))
+            return
+        if add_to_library:
+            self.session.workspace.add_compound(name, smiles)
+            try:
+                from engine.lookups.drugs import DrugLookup, default_library_path
+
+                DrugLookup(library_path=default_library_path()).add(name, smiles)
+            except Exception as exc:  # noqa: BLE001 — the workspace keeps it either way
+                self.statusBar().showMessage(f"{name} kept in this workspace; the compound library refused it: "
+                                             f"{exc}", 10000)
+
+    # -- predictions -----------------------------------------------------------------------------
+    def request_predictions(self, key: str, immediate: bool = False) -> None:
+        """Ask for everything the views show of this trial; the service debounces and caches."""
+        entry = self.session.entries.get(key)
+        if entry is None or self.predictions.status in ("unavailable", "failed"):
+            return
+        self.predictions.request(key, "original", self.session.trial_for(key, "original"), immediate=immediate)
+        if entry.draft.is_modified:
+            self.predictions.request(key, "edited", self.session.trial_for(key, "edited"), immediate=immediate)
+        if key == self.current_key:
+            for name in entry.draft.scenario_names():
+                self.predictions.request(key, f"scenario:{name}", self.session.trial_for(key, f"scenario:{name}"))
+
+    def repredict_current(self) -> None:
+        if self.current_key is not None:
+            self.request_predictions(self.current_key, immediate=True)
+
+    def reload_model(self) -> None:
+        self.predictions.predictor = None
+        self.predictions.status = "idle"
+        self.predictions.load_model()
+
+    def _on_prediction_ready(self, key: str, role: str, prediction, trial_hash: str) -> None:
+        self.session.set_prediction(key, role, prediction, trial_hash)
+
+    def _on_prediction_failed(self, key: str, role: str, message: str) -> None:
+        if key == self.current_key:
+            self.statusBar().showMessage(f"{key}: prediction failed: {message}", 15000)
+            self._prediction_error = message
+            self._refresh_prediction_panel()
+
+    def _on_prediction_changed(self, key: str, role: str) -> None:
+        if key == self.current_key:
+            self._prediction_error = ""
+            self._refresh_prediction_panel()
+
+    def _on_model_status(self, status: str) -> None:
+        self._update_status()
+        self._refresh_prediction_panel()
+        if status == "ready":
+            for key in self.session.order:
+                self.request_predictions(key, immediate=key == self.current_key)
+        elif status == "failed":
+            self.statusBar().showMessage(self.predictions.status_text, 20000)
+
+    def _refresh_prediction_panel(self) -> None:
+        key = self.current_key
+        if key is None:
+            self.prediction_panel.show_state(None, None, False, self.predictions.status,
+                                             self.predictions.status_text)
+            self.insight_panel.show_prediction(None)
+            self.scenarios_panel.set_probabilities({})
+            return
+        entry = self.session.entry(key)
+        original = self.session.current_prediction(key, "original")
+        modified = entry.draft.is_modified
+        edited = self.session.current_prediction(key, "edited") if modified else original
+        self.prediction_panel.show_state(original, edited, modified, self.predictions.status,
+                                         self.predictions.status_text, pending=self.predictions.busy,
+                                         error=self._prediction_error)
+        self.insight_panel.show_prediction(edited if modified else original)
+        probabilities = {}
+        for name in entry.draft.scenario_names():
+            p = self.session.current_prediction(key, f"scenario:{name}")
+            if p is not None:
+                probabilities[name] = p.probability
+        self.scenarios_panel.set_probabilities(probabilities)
+
+    # -- status, errors, about -------------------------------------------------------------------
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"CLaDMoP Studio — {self.session.workspace.path.name}")
+
+    def _update_status(self) -> None:
+        service = self.predictions
+        model = {"ready": service.model_name, "loading": "loading…"}.get(service.status, "none")
+        self.model_label.setText(f"model: {model}")
+        self.model_label.setToolTip(service.status_text)
+        self.device_label.setText(f"device: {service.device_name or '–'}")
+        n = len(self.session)
+        self.count_label.setText(f"{n} trial{'s' if n != 1 else ''}")
+
+    def _on_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)
+
+    def _on_activity(self, text: str, done: int, total: int) -> None:
+        if total:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+        else:
+            self.progress.setRange(0, 0)
+        self.statusBar().showMessage(text)
+
+    def _report(self, title: str, intro: str, errors) -> QMessageBox:
+        self.last_error_dialog = show_errors(self, title, intro, errors)
+        return self.last_error_dialog
+
+    def _report_message(self, title: str, message: str) -> QMessageBox:
+        self.last_error_dialog = show_message(self, title, message)
+        return self.last_error_dialog
+
+    def show_about(self) -> QMessageBox:
+        self.about_box = show_about(self, self.predictions.model_name, self.predictions.device_name)
+        return self.about_box
+
+    # -- idle detection (screenshots, tests) -------------------------------------------------------
+    @property
+    def idle(self) -> bool:
+        return not self.runner.busy and not self.predictions.busy
+
+    def when_idle(self, callback, timeout_s: float = 300.0, poll_ms: int = 200) -> None:
+        """Call `callback()` once nothing runs (files read, model loaded, predictions done) or on timeout."""
+        deadline = time.monotonic() + timeout_s
+        stable = {"count": 0}
+
+        def check():
+            if self.idle:
+                stable["count"] += 1
+            else:
+                stable["count"] = 0
+            if stable["count"] >= 3 or time.monotonic() > deadline:  # idle for 3 polls in a row
+                callback()
+            else:
+                QTimer.singleShot(poll_ms, check)
+
+        QTimer.singleShot(poll_ms, check)
+
+    # -- window state ----------------------------------------------------------------------------
+    def _restore_window_state(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        for name, splitter in (("window/main_splitter", self.main_splitter),
+                               ("window/center_splitter", self.center_splitter)):
+            sizes = self.settings.value(name)
+            if sizes is not None:
+                splitter.restoreState(sizes)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if not self._sized and self.settings.value("window/main_splitter") is None:
+            self._sized = True  # first start: sensible shares once the docks have taken their room
+            QTimer.singleShot(0, self._default_splitter_sizes)
+
+    def _default_splitter_sizes(self) -> None:
+        total = max(self.main_splitter.width(), 900)
+        left = min(max(int(total * 0.36), 360), 460)
+        self.main_splitter.setSizes([left, total - left])
+        height = max(self.center_splitter.height(), 600)
+        self.center_splitter.setSizes([int(height * 0.40), height - int(height * 0.40)])
+
+    def closeEvent(self, event) -> None:
+        self._closing = True
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/main_splitter", self.main_splitter.saveState())
+        self.settings.setValue("window/center_splitter", self.center_splitter.saveState())
+        self.settings.setValue("workspace/last", str(self.session.workspace.path))
+        self.runner.cancel_all()
+        self.predictions.cancel_all()
+        self.runner.wait(10000)
+        self.predictions.runner.wait(10000)
+        self.session.close()
+        self.settings.sync()
+        super().closeEvent(event)
+
+
+def _with_suffix(path: str) -> str:
+    return path if Path(path).suffix else path + SUFFIX

@@ -1,0 +1,237 @@
+"""The one way predictions reach the GUI: load the model in the background, debounce requests,
+run the predictor on one worker thread, cache results (memory + workspace), drop stale ones.
+
+Views call `request(key, role, trial)` as often as they like (every keystroke is fine); after
+`DEBOUNCE_MS` of quiet the latest trial of each (key, role) is predicted, the trial in focus first.
+Results come back as `predictionReady(key, role, prediction, trial_hash)` where `trial_hash` is the
+content hash of the trial as requested (the predictor resolves lookups first, so
+`prediction.trial_hash` may differ). A result whose trial was edited meanwhile is still cached (undo
+brings it back instantly) and still emitted: the receiver compares `trial_hash` with what it shows.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from engine.errors import CladmopError
+from engine.records.trial import Trial
+from desktop.workers import TaskRunner
+
+
+class ModelUnavailable(CladmopError):
+    """No prediction engine or model is installed; the GUI works without predictions."""
+
+
+def default_loader(state=None):
+    """`engine.predict.Predictor.load()` with the default model on the best device."""
+    try:
+        from engine.predict import Predictor
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("engine.predict"):
+            raise ModelUnavailable("the prediction engine is not installed") from exc
+        raise
+    return Predictor.load(device="auto")
+
+
+class PredictionService(QObject):
+    modelStatusChanged = Signal(str)  # "loading" | "ready" | "unavailable" | "failed"
+    predictionReady = Signal(str, str, object, str)  # key, role, Prediction, requested trial hash
+    predictionFailed = Signal(str, str, str)  # key, role, message
+    busyChanged = Signal(bool)
+
+    DEBOUNCE_MS = 400
+    MEMORY_CACHE = 512
+
+    def __init__(self, workspace_getter: Callable[[], Any] | None = None,
+                 loader: Callable[..., Any] = default_loader, parent: QObject | None = None):
+        super().__init__(parent)
+        self.runner = TaskRunner(max_threads=1, parent=self)
+        self._workspace = workspace_getter or (lambda: None)
+        self._loader = loader
+        self.predictor = None
+        self.status = "idle"
+        self.status_text = "model not loaded"
+        self.error = ""
+        self.focus_key: str | None = None
+        self._waiting: dict[tuple[str, str], Trial] = {}
+        self._queue: "OrderedDict[tuple[str, str], Trial]" = OrderedDict()
+        self._inflight: tuple[str, str] | None = None
+        self._memory: "OrderedDict[tuple[str, str], Any]" = OrderedDict()
+        self._busy = False
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.timeout.connect(self._flush_waiting)
+
+    # -- model -------------------------------------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        return getattr(self.predictor, "model_name", "") if self.predictor else ""
+
+    @property
+    def device_name(self) -> str:
+        return getattr(self.predictor, "device_name", "") if self.predictor else ""
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ready"
+
+    def load_model(self) -> None:
+        """Load the model on a worker thread (no-op while loading or when loaded)."""
+        if self.status in ("loading", "ready"):
+            return
+        self._set_status("loading", "loading model…")
+        self.runner.start(self._loader, name="Loading model", pass_state=False,
+                          on_result=self._model_loaded, on_error=self._model_failed)
+        self._update_busy()
+
+    def use_predictor(self, predictor) -> None:
+        """Adopt an already loaded predictor (model manager, tests)."""
+        self._model_loaded(predictor)
+
+    def _model_loaded(self, predictor) -> None:
+        self.predictor = predictor
+        self._memory.clear()
+        self._set_status("ready", f"{self.model_name or 'model'} on {self.device_name or 'cpu'}")
+        self._pump()
+
+    def _model_failed(self, exc: BaseException) -> None:
+        from engine.errors import ModelError
+
+        self.predictor = None
+        self.error = str(exc)
+        if isinstance(exc, (ModelUnavailable, ModelError, ImportError)):
+            self._set_status("unavailable", f"no model ({exc})")
+        else:
+            self._set_status("failed", f"model failed to load: {exc}")
+        self._waiting.clear()
+        self._queue.clear()
+        self._update_busy()
+
+    def _set_status(self, status: str, text: str) -> None:
+        self.status, self.status_text = status, text
+        self.modelStatusChanged.emit(status)
+
+    # -- requests ----------------------------------------------------------------------------
+    def request(self, key: str, role: str, trial: Trial, immediate: bool = False) -> None:
+        """Ask for a prediction of `trial` (a snapshot the caller will not mutate)."""
+        if self.status in ("unavailable", "failed"):
+            return
+        cached = self.cached(trial)
+        if cached is not None:
+            self._waiting.pop((key, role), None)
+            self._queue.pop((key, role), None)
+            self.predictionReady.emit(key, role, cached, trial.content_hash())
+            return
+        if immediate:
+            self._waiting.pop((key, role), None)
+            self._queue[(key, role)] = trial
+            self._pump()
+        else:
+            self._waiting[(key, role)] = trial
+            self._debounce.start(self.DEBOUNCE_MS)
+        self._update_busy()
+
+    def cached(self, trial: Trial):
+        """A cached prediction of exactly this trial content with the loaded model, or None."""
+        if not self.ready:
+            return None
+        cache_key = (trial.content_hash(), self.model_name)
+        prediction = self._memory.get(cache_key)
+        if prediction is None:
+            workspace = self._workspace()
+            if workspace is not None and not workspace.closed:
+                prediction = workspace.prediction(*cache_key)
+                if prediction is not None:
+                    self._remember(prediction, cache_key[0])
+        return prediction
+
+    def forget(self, key: str) -> None:
+        """Drop pending requests of a trial that was closed."""
+        for store in (self._waiting, self._queue):
+            for k in [k for k in store if k[0] == key]:
+                del store[k]
+        self._update_busy()
+
+    def cancel_all(self) -> None:
+        self._waiting.clear()
+        self._queue.clear()
+        self.runner.cancel_all()
+        self._update_busy()
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    @property
+    def pending(self) -> int:
+        return len(self._waiting) + len(self._queue) + (1 if self._inflight else 0)
+
+    # -- the queue ---------------------------------------------------------------------------
+    def _flush_waiting(self) -> None:
+        for k, trial in self._waiting.items():
+            self._queue.pop(k, None)
+            self._queue[k] = trial
+        self._waiting.clear()
+        self._pump()
+
+    def _next(self) -> tuple[tuple[str, str], Trial] | None:
+        if not self._queue:
+            return None
+        for k in self._queue:
+            if k[0] == self.focus_key:
+                return k, self._queue.pop(k)
+        return self._queue.popitem(last=False)
+
+    def _pump(self) -> None:
+        while self._inflight is None and self.ready:
+            item = self._next()
+            if item is None:
+                break
+            (key, role), trial = item
+            cached = self.cached(trial)
+            trial_hash = trial.content_hash()
+            if cached is not None:
+                self.predictionReady.emit(key, role, cached, trial_hash)
+                continue
+            self._inflight = (key, role)
+            self.runner.start(self._predict, trial, name=f"Predicting {trial.nct_id}",
+                              on_result=lambda p, k=key, r=role, h=trial_hash: self._done(k, r, p, h),
+                              on_error=lambda e, k=key, r=role: self._failed(k, r, e),
+                              on_cancel=lambda: self._failed(key, role, None))
+        self._update_busy()
+
+    def _predict(self, trial: Trial, state=None):
+        return self.predictor.predict(trial, state=state)
+
+    def _done(self, key: str, role: str, prediction, trial_hash: str) -> None:
+        self._inflight = None
+        self._remember(prediction, trial_hash)
+        workspace = self._workspace()
+        if workspace is not None and not workspace.closed:
+            try:
+                workspace.save_prediction(prediction, key=key, trial_hash=trial_hash)
+            except Exception:  # noqa: BLE001 — a cache write failing must not lose the result
+                pass
+        self.predictionReady.emit(key, role, prediction, trial_hash)
+        self._pump()
+
+    def _failed(self, key: str, role: str, exc: BaseException | None) -> None:
+        self._inflight = None
+        if exc is not None:
+            self.predictionFailed.emit(key, role, str(exc) or type(exc).__name__)
+        self._pump()
+
+    def _remember(self, prediction, trial_hash: str) -> None:
+        cache_key = (trial_hash, prediction.model_name)
+        self._memory[cache_key] = prediction
+        self._memory.move_to_end(cache_key)
+        while len(self._memory) > self.MEMORY_CACHE:
+            self._memory.popitem(last=False)
+
+    def _update_busy(self) -> None:
+        busy = bool(self._waiting or self._queue or self._inflight or self.status == "loading")
+        if busy != self._busy:
+            self._busy = busy
+            self.busyChanged.emit(busy)

@@ -1,0 +1,187 @@
+"""The open trials of one workspace, as Qt signals over the Qt-free engine state.
+
+`Session` owns the `Workspace` file and one `TrialDraft` per trial. Views never write the
+workspace themselves: they edit drafts through their command stacks, the session hears every
+change, and autosaves the changed drafts a moment later (each in one transaction), so a crash
+loses at most the last `AUTOSAVE_DELAY_MS` of typing.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from engine.editing import TrialDraft
+from engine.records.trial import Trial
+from engine.workspace import Workspace, WorkspaceError
+
+
+@dataclass
+class TrialEntry:
+    key: str
+    record: Trial  # as loaded (before any correction)
+    draft: TrialDraft
+    #: latest (requested trial hash, Prediction) by role: "original", "edited", "scenario:<name>"
+    predictions: dict = field(default_factory=dict)
+
+
+class Session(QObject):
+    trialsAdded = Signal(list)  # keys
+    trialRemoved = Signal(str)
+    trialsReset = Signal()  # a different workspace was opened
+    draftChanged = Signal(str, str)  # key, event ("do" | "undo" | "redo" | "clear" | "clean")
+    predictionChanged = Signal(str, str)  # key, role
+    saved = Signal(float)  # time.time() of the last successful autosave
+    saveFailed = Signal(str)  # message naming the workspace file
+
+    AUTOSAVE_DELAY_MS = 1000
+
+    def __init__(self, workspace: Workspace, parent: QObject | None = None):
+        super().__init__(parent)
+        self.workspace = workspace
+        self.entries: dict[str, TrialEntry] = {}
+        self.order: list[str] = []
+        self._dirty: set[str] = set()
+        self._autosave = QTimer(self)
+        self._autosave.setSingleShot(True)
+        self._autosave.setInterval(self.AUTOSAVE_DELAY_MS)
+        self._autosave.timeout.connect(self.save_now)
+        self._restore()
+
+    # -- workspace ---------------------------------------------------------------------------
+    def _restore(self) -> None:
+        for stored in self.workspace.load_trials():
+            self._adopt(stored.key, stored.record, stored.draft)
+
+    def switch_workspace(self, workspace: Workspace) -> None:
+        """Save and close the current workspace, then show `workspace`'s trials."""
+        self.save_now()
+        for entry in self.entries.values():
+            entry.draft.stack.remove_listener(entry._listener)  # type: ignore[attr-defined]
+        old = self.workspace
+        self.entries.clear()
+        self.order.clear()
+        self.workspace = workspace
+        self._restore()
+        if old is not workspace:
+            old.close()
+        self.trialsReset.emit()
+
+    def save_now(self) -> bool:
+        """Write every changed draft (one transaction each). False if the file refused the write."""
+        self._autosave.stop()
+        ok = True
+        for key in list(self._dirty):
+            entry = self.entries.get(key)
+            if entry is None:
+                self._dirty.discard(key)
+                continue
+            try:
+                self.workspace.save_draft(key, entry.draft)
+            except Exception as exc:  # noqa: BLE001 — shown in the status bar, retried later
+                ok = False
+                self.saveFailed.emit(f"Could not save {self.workspace.path}: {exc}")
+                continue
+            entry.draft.stack.mark_clean()
+            self._dirty.discard(key)
+        if ok and self.workspace.last_saved:
+            self.saved.emit(self.workspace.last_saved)
+        if self._dirty:
+            self._autosave.start(self.AUTOSAVE_DELAY_MS * 5)  # retry
+        return ok
+
+    @property
+    def has_unsaved_changes(self) -> bool:
+        return bool(self._dirty)
+
+    def close(self) -> None:
+        self.save_now()
+        self.workspace.close()
+
+    # -- trials ------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def entry(self, key: str) -> TrialEntry:
+        return self.entries[key]
+
+    def keys_for(self, nct_id: str) -> list[str]:
+        return [k for k in self.order if self.entries[k].record.nct_id == nct_id]
+
+    def add_trials(self, trials: list[Trial]) -> list[str]:
+        """Store the records (one transaction) and open a draft for each."""
+        if not trials:
+            return []
+        keys = self.workspace.add_trials(trials)
+        for key, trial in zip(keys, trials):
+            self._adopt(key, trial, TrialDraft(trial))
+            self._dirty.add(key)  # the resolved draft (lookups filled) is worth keeping
+        self._autosave.start()
+        self.trialsAdded.emit(keys)
+        if self.workspace.last_saved:
+            self.saved.emit(self.workspace.last_saved)
+        return keys
+
+    def remove(self, key: str) -> None:
+        entry = self.entries.pop(key)
+        entry.draft.stack.remove_listener(entry._listener)  # type: ignore[attr-defined]
+        self.order.remove(key)
+        self._dirty.discard(key)
+        self.workspace.remove(key)
+        self.trialRemoved.emit(key)
+
+    def _adopt(self, key: str, record: Trial, draft: TrialDraft) -> None:
+        entry = TrialEntry(key, record, draft)
+
+        def listener(event: str, command, key=key) -> None:
+            if event != "clean":
+                self._dirty.add(key)
+                self._autosave.start()
+            self.draftChanged.emit(key, event)
+
+        entry._listener = listener  # type: ignore[attr-defined]
+        draft.stack.add_listener(listener)
+        self.entries[key] = entry
+        self.order.append(key)
+
+    # -- predictions -------------------------------------------------------------------------
+    def set_prediction(self, key: str, role: str, prediction, trial_hash: str) -> None:
+        """Keep a prediction of the trial whose content hash (as requested) is `trial_hash`."""
+        entry = self.entries.get(key)
+        if entry is None:
+            return
+        entry.predictions[role] = (trial_hash, prediction)
+        self.predictionChanged.emit(key, role)
+
+    def current_prediction(self, key: str, role: str = "edited"):
+        """The stored prediction for `role` if it matches the trial as it is now, else None."""
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        stored = entry.predictions.get(role)
+        if stored is None:
+            return None
+        trial_hash, prediction = stored
+        return prediction if trial_hash == self.trial_for(key, role).content_hash() else None
+
+    def trial_for(self, key: str, role: str) -> Trial:
+        draft = self.entries[key].draft
+        if role == "original":
+            return draft.scenario_trial(TrialDraft.ORIGINAL)
+        if role.startswith("scenario:"):
+            return draft.scenario_trial(role.split(":", 1)[1])
+        return draft.snapshot()
+
+    def set_ui(self, name: str, value) -> None:
+        try:
+            self.workspace.set_ui(name, value)
+        except WorkspaceError as exc:
+            self.saveFailed.emit(str(exc))
+
+    def ui(self, name: str, default=None):
+        return self.workspace.ui(name, default)
+
+
+def now_hms(timestamp: float | None = None) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(timestamp or time.time()))

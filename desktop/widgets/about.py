@@ -1,0 +1,53 @@
+"""Help → About: versions of the program and its main libraries, and the licences that apply."""
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+PACKAGES = ("cladmop-studio", "PySide6-Essentials", "torch", "transformers", "peft", "rdkit", "deepchem",
+            "pyqtgraph", "numpy")
+
+
+def package_versions() -> list[tuple[str, str]]:
+    """Installed versions, read from package metadata (imports nothing heavy)."""
+    out = []
+    for name in PACKAGES:
+        try:
+            out.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            out.append((name, "not installed"))
+    return out
+
+
+def about_html(model_name: str = "", device_name: str = "") -> str:
+    rows = "".join(f"<tr><td>{n}</td><td>&nbsp;{v}</td></tr>" for n, v in package_versions())
+    model = f"<p>Model: {model_name} · device: {device_name}</p>" if model_name else ""
+    return f"""
+<h3>CLaDMoP Studio</h3>
+<p>On-premise clinical-trial outcome prediction with the CLaDMoP model
+(Zhang, Liu &amp; Murai, KDD 2025). Nothing leaves this machine.</p>
+{model}
+<table>{rows}<tr><td>Python</td><td>&nbsp;{platform.python_version()}</td></tr></table>
+<h4>Licences and attribution</h4>
+<ul>
+<li>The bundled model was trained on the TOP benchmark (HINT, Fu et al.), whose data may be used
+for <b>non-commercial purposes only</b> (HINT Benchmark Usage Agreement; outcome labels from IQVIA).
+Fine-tune on your own data for other uses.</li>
+<li>Trial records: ClinicalTrials.gov, U.S. National Library of Medicine. Records you open may
+have been modified since they were retrieved or may be out of date; check the current version at
+clinicaltrials.gov.</li>
+<li>Drug structures derived from DrugBank are subject to DrugBank's CC BY-NC 4.0 terms;
+ICD-10-CM is published by CDC/NCHS.</li>
+</ul>
+"""
+
+
+def show_about(parent: QWidget, model_name: str = "", device_name: str = "") -> QMessageBox:
+    box = QMessageBox(parent)
+    box.setWindowTitle("About CLaDMoP Studio")
+    box.setText(about_html(model_name, device_name))
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    box.open()
+    return box

@@ -1,0 +1,48 @@
+"""What moved the prediction, in words: the leave-one-out ablations (exact Δ probability) and the
+criteria the fine level attended to most. The pyqtgraph attention view (heatmaps per level) will
+take this dock's place; this panel stays as its compact text summary."""
+from __future__ import annotations
+
+from html import escape
+
+from PySide6.QtWidgets import QTextBrowser
+
+from desktop.widgets.prediction_panel import delta_html
+
+
+def shorten(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def insight_html(prediction) -> str:
+    if prediction is None:
+        return "<p style='color:gray'>Attention and ablation appear here once the trial is scored.</p>"
+    parts = []
+    ablations = prediction.top_by_ablation(6)
+    if ablations:
+        parts.append("<p><b>Largest effects</b> <span style='color:gray'>(Δ probability when the item is "
+                     "left out)</span></p><table cellspacing='0' cellpadding='2'>")
+        for a in ablations:
+            parts.append(f"<tr><td align='right'>{delta_html(a.delta)}</td><td>&nbsp;{escape(a.kind)}</td>"
+                         f"<td>&nbsp;{escape(shorten(a.label))}</td></tr>")
+        parts.append("</table>")
+    if any(att.level == "fine" and len(att.criteria) for att in prediction.attention):
+        parts.append("<p><b>Most attended criteria</b> <span style='color:gray'>(fine level; attention is "
+                     "not attribution)</span></p><table cellspacing='0' cellpadding='2'>")
+        labels = prediction.criteria_labels
+        for index, weight in prediction.top_criteria_by_attention(5):
+            label = labels[index] if index < len(labels) else f"criterion {index + 1}"
+            parts.append(f"<tr><td align='right'>{weight:.3f}</td><td>&nbsp;{escape(shorten(label))}</td></tr>")
+        parts.append("</table>")
+    return "".join(parts) or "<p style='color:gray'>No attention or ablation data in this prediction.</p>"
+
+
+class InsightPanel(QTextBrowser):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.show_prediction(None)
+
+    def show_prediction(self, prediction) -> None:
+        self.prediction = prediction
+        self.setHtml(insight_html(prediction))

@@ -1,0 +1,113 @@
+"""A drug card: the molecule drawing (RDKit SVG from engine.depict), the name and where the
+structure came from; for a drug without one, a field to paste a SMILES."""
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSize, Qt, Signal
+from PySide6.QtSvgWidgets import QSvgWidget
+from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout
+
+from engine.depict import DepictionError, drug_svg, molecule_svg
+from engine.records.trial import Drug
+
+KIND_TEXT = {"small_molecule": "small molecule", "biologic": "biologic", "placebo": "placebo",
+             "unresolved": "unresolved", "unknown": "not looked up"}
+
+
+class SvgView(QSvgWidget):
+    """QSvgWidget that keeps the drawing's aspect ratio (QSvgWidget stretches by default)."""
+
+    def __init__(self, size: QSize, parent=None):
+        super().__init__(parent)
+        self.setFixedSize(size)
+        self.svg_text = ""
+
+    def set_svg(self, svg: str) -> None:
+        self.svg_text = svg
+        self.load(QByteArray(svg.encode("utf-8")))
+        self.renderer().setAspectRatioMode(Qt.AspectRatioMode.KeepAspectRatio)
+
+
+class MoleculeCard(QFrame):
+    """`structureSubmitted(drug_index, smiles, add_to_library)` when the analyst pastes a structure."""
+
+    structureSubmitted = Signal(int, str, bool)
+
+    DRAWING = QSize(172, 124)
+
+    def __init__(self, drug_index: int, drug: Drug, atom_weights=None, parent=None):
+        super().__init__(parent)
+        self.drug_index, self.drug = drug_index, drug
+        self.setObjectName("MoleculeCard")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet("#MoleculeCard { background: white; border: 1px solid #d9dce1; border-radius: 6px; }")
+        self.svg = SvgView(self.DRAWING)
+        self.set_weights(atom_weights)
+
+        name = QLabel(f"<b>{escape(drug.name)}</b>")
+        name.setTextFormat(Qt.TextFormat.RichText)
+        name.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        name.setWordWrap(True)
+        source = f" · {Path(drug.source).stem}" if drug.source else ""
+        if len(source) > 30:
+            source = source[:29] + "…"
+        kind = QLabel(f"<span style='color:#666'>{escape(KIND_TEXT.get(drug.kind, drug.kind) + source)}</span>")
+        kind.setTextFormat(Qt.TextFormat.RichText)
+        kind.setWordWrap(True)
+        kind.setToolTip(f"{drug.smiles or 'no structure'}\nsource: {drug.source or '–'}")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.setSpacing(2)
+        layout.addWidget(self.svg, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(name)
+        layout.addWidget(kind)
+
+        self.smiles_edit: QLineEdit | None = None
+        if not drug.smiles and drug.kind not in ("placebo",):
+            self.smiles_edit = QLineEdit(placeholderText="Paste a SMILES…")
+            self.smiles_edit.returnPressed.connect(self.submit)
+            self.use_button = QPushButton("Use")
+            self.use_button.setToolTip("Use this structure for the drug (undoable)")
+            self.use_button.clicked.connect(self.submit)
+            self.library_check = QCheckBox("Add to my compound library")
+            self.library_check.setChecked(True)
+            self.error_label = QLabel()
+            self.error_label.setStyleSheet("color: #b3261e;")
+            self.error_label.setWordWrap(True)
+            self.error_label.hide()
+            row = QHBoxLayout()
+            row.setSpacing(2)
+            row.addWidget(self.smiles_edit, 1)
+            row.addWidget(self.use_button)
+            layout.addLayout(row)
+            layout.addWidget(self.library_check)
+            layout.addWidget(self.error_label)
+        self.setFixedWidth(self.DRAWING.width() + 16)
+
+    def set_weights(self, atom_weights=None, vrange=None) -> None:
+        size = (self.DRAWING.width(), self.DRAWING.height())
+        if self.drug.smiles and atom_weights:
+            try:
+                self.svg.set_svg(molecule_svg(self.drug.smiles, atom_weights, size=size, vrange=vrange))
+                return
+            except DepictionError:
+                pass
+        self.svg.set_svg(drug_svg(self.drug, size=size))
+
+    def submit(self) -> None:
+        if self.smiles_edit is None:
+            return
+        smiles = self.smiles_edit.text().strip()
+        if not smiles:
+            return
+        try:
+            molecule_svg(smiles, size=(40, 40))
+        except DepictionError as exc:
+            self.error_label.setText(str(exc))
+            self.error_label.show()
+            return
+        self.error_label.hide()
+        self.structureSubmitted.emit(self.drug_index, smiles, self.library_check.isChecked())

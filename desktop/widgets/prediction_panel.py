@@ -1,0 +1,87 @@
+"""Success probability of the trial in view: the record as loaded, the what-if, and the change,
+beside the phase's base rate. Shows the model's state when there is no number to show."""
+from __future__ import annotations
+
+from html import escape
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QVBoxLayout
+
+MODEL_STATE_TEXT = {
+    "idle": "Model not loaded.",
+    "loading": "Loading the model…",
+    "unavailable": "No prediction model is installed: records, edits and scenarios work; "
+                   "probabilities appear once a model is installed (Model → Model manager).",
+    "failed": "The model could not be loaded.",
+}
+
+
+def delta_html(delta: float) -> str:
+    color = "#1e7b34" if delta > 0.005 else "#b3261e" if delta < -0.005 else "#555"
+    return f"<span style='color:{color}'>{delta:+.2f}</span>"
+
+
+class PredictionPanel(QFrame):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("PredictionPanel")
+        self.probability = QLabel("–")
+        self.probability.setTextFormat(Qt.TextFormat.RichText)
+        self.probability.setStyleSheet("font-size: 34px; font-weight: 600;")
+        self.probability.setAlignment(Qt.AlignmentFlag.AlignLeft)
+        self.meter = QProgressBar()
+        self.meter.setRange(0, 100)
+        self.meter.setTextVisible(False)
+        self.meter.setFixedHeight(8)
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.caption.setTextFormat(Qt.TextFormat.RichText)
+        self.whatif = QLabel()
+        self.whatif.setTextFormat(Qt.TextFormat.RichText)
+        self.whatif.setWordWrap(True)
+        self.whatif.setStyleSheet("font-size: 14px;")
+        self.detail = QLabel()
+        self.detail.setTextFormat(Qt.TextFormat.RichText)
+        self.detail.setWordWrap(True)
+        self.detail.setStyleSheet("color: #666;")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 6, 8, 8)
+        layout.setSpacing(4)
+        layout.addWidget(QLabel("<b>Predicted probability of success</b>"))
+        for widget in (self.probability, self.meter, self.caption, self.whatif, self.detail):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        self.show_state(None, None, modified=False, model_status="idle", model_text="")
+
+    def show_state(self, original, edited, modified: bool, model_status: str, model_text: str,
+                   pending: bool = False, error: str = "") -> None:
+        """`original`/`edited`: the current Predictions (None when missing or stale)."""
+        shown = edited if modified and edited is not None else original
+        self.meter.setVisible(shown is not None)
+        if shown is None:
+            self.probability.setText("<span style='color:#9a9a9a'>–</span>")
+            self.meter.setValue(0)
+            if model_status == "ready":
+                self.caption.setText("Predicting…" if pending else (escape(error) or "No prediction yet."))
+            elif model_status == "failed":
+                self.caption.setText(escape(f"{MODEL_STATE_TEXT['failed']} {model_text}"))
+            else:
+                self.caption.setText(escape(MODEL_STATE_TEXT.get(model_status, model_text)))
+            self.whatif.setText("")
+            self.detail.setText("")
+            return
+        self.probability.setText(f"{shown.probability:.2f}")
+        self.meter.setValue(round(shown.probability * 100))
+        base = f"base rate {shown.base_rate:.2f} (phase {escape(shown.phase)})"
+        vs_base = shown.probability - shown.base_rate
+        self.caption.setText(f"{'What-if' if shown is edited else 'As recorded'} · {base} · "
+                             f"{delta_html(vs_base)} vs base")
+        if modified and original is not None and edited is not None:
+            self.whatif.setText(f"As recorded {original.probability:.2f} → what-if {edited.probability:.2f} "
+                                f"({delta_html(edited.probability - original.probability)})")
+        elif modified:
+            self.whatif.setText("<i>Updating the what-if…</i>" if pending else "")
+        else:
+            self.whatif.setText("<span style='color:#666'>Edit the criteria to ask “what if”.</span>")
+        notes = [escape(w) for w in (shown.warnings or [])]
+        self.detail.setText(f"Model: {escape(shown.model_name)}" + ("<br>" + "<br>".join(notes) if notes else ""))
