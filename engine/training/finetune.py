@@ -102,7 +102,7 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
             shutil.copytree(base_dir / ADAPTERS, out_dir / ADAPTERS, dirs_exist_ok=True)
     dev = resolve_device(device)
     torch.manual_seed(config.fit.seed)
-    base, manifest = load_base(out_dir)
+    base, _ = load_base(out_dir)
     model = attach_lora(base, config).to(dev)
     for p in model.parameters():  # only LoRA matrices and the head learn
         p.requires_grad = False
@@ -113,7 +113,6 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
     opt = torch.optim.Adam([{"params": lora_params, "lr": config.lora_lr(phase)},
                             {"params": head_params, "lr": config.lr_head}], weight_decay=config.fit.weight_decay)
     pos_weight = torch.tensor((1 - y_train.mean()) / y_train.mean(), device=dev)
-    best = {}
     work_dir = out_dir / ADAPTERS / f".{phase}.training"
 
     def train_loss(idx):
@@ -131,21 +130,20 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
         return rec
 
     def save_best(record):
-        best["logits"], best["record"] = record._logits, record
+        """Adapter and model.json together, so the folder is a complete model after every best epoch."""
         with atomic_directory(out_dir / ADAPTERS / phase) as tmp:
             model.save_pretrained(str(tmp))
+        manifest = ModelManifest.read(out_dir)
+        manifest.phases[phase] = PhaseInfo(
+            base_rate=float(y_train.mean()), temperature=fit_temperature(record._logits, y_valid),
+            trained_on=trained_on,
+            metrics={"validation": record.metrics, "best_epoch": record.epoch,
+                     "n_train": len(train), "n_valid": len(valid)})
+        manifest.write(out_dir)
 
     result = fit(model, opt, len(train), train_loss, validate, save_best, config.fit, work_dir,
                  state=state, on_epoch=on_epoch)
-    if result.stopped == "cancelled" or "record" not in best:
-        return result
-    clear_resume(work_dir)
-    shutil.rmtree(work_dir, ignore_errors=True)
-    temperature = fit_temperature(best["logits"], y_valid)
-    manifest = ModelManifest.read(out_dir)
-    manifest.phases[phase] = PhaseInfo(
-        base_rate=float(y_train.mean()), temperature=temperature, trained_on=trained_on,
-        metrics={"validation": best["record"].metrics, "best_epoch": result.best_epoch,
-                 "n_train": len(train), "n_valid": len(valid)})
-    manifest.write(out_dir)
+    if result.stopped != "cancelled":
+        clear_resume(work_dir)
+        shutil.rmtree(work_dir, ignore_errors=True)
     return result
