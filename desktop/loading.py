@@ -30,6 +30,23 @@ def default_resolver():
         return _resolver
 
 
+def cached_resolver():
+    """The resolver if it was already built (never blocks to build one)."""
+    return _resolver
+
+
+def add_to_compound_library(name: str, smiles: str) -> None:
+    """Store a user structure in the user's compound library (engine.lookups), so future records
+    with this drug name resolve to it; the live resolver learns it at once."""
+    resolver = cached_resolver()
+    if resolver is not None:
+        resolver.drugs.add(name, smiles)
+        return
+    from engine.lookups.drugs import DrugLookup, default_library_path
+
+    DrugLookup(library_path=default_library_path()).add(name, smiles)
+
+
 @dataclass
 class LoadOutcome:
     trials: list[Trial] = field(default_factory=list)
@@ -50,6 +67,8 @@ def load_and_resolve(paths: Iterable[str | Path], state: TaskState | None = None
     for error in result.errors:
         path = getattr(error, "path", "") or ""
         outcome.errors.append((str(path), getattr(error, "problem", None) or str(error)))
+    if getattr(result, "skipped", None):
+        outcome.notes.append(f"{len(result.skipped)} file(s) in the folders were not records and were passed over")
     resolver = resolver_factory() if resolver_factory is not None and result.trials else None
     if resolver is None and result.trials and resolver_factory is default_resolver and _resolver_error:
         outcome.notes.append(_resolver_error)

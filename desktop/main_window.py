@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
 from engine.paths import user_data_dir
 from engine.workspace import SUFFIX, Workspace, WorkspaceError
 from desktop.dialogs import show_errors, show_message
-from desktop.loading import LoadOutcome, load_and_resolve
+from desktop.loading import LoadOutcome, add_to_compound_library, default_resolver, load_and_resolve
 from desktop.prediction_service import PredictionService, default_loader
 from desktop.session import Session, now_hms
 from desktop.widgets.about import show_about
@@ -74,6 +74,8 @@ class MainWindow(QMainWindow):
             self.trial_list.select_key(key if key in self.session.entries else self.session.order[0])
         if load_model:
             self.predictions.load_model()
+        # the lookups take seconds to build (tables, ICD-10-CM): build them now, not on first open
+        self.runner.start(default_resolver, name="Preparing drug and disease lookups", pass_state=False)
 
     # -- construction ----------------------------------------------------------------------------
     def _open_workspace_or_fallback(self, path) -> Workspace:
@@ -191,7 +193,7 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(self.find_action)
 
         trial_menu = bar.addMenu("&Trial")
-        trial_menu.addAction(self._action("&Save scenario…", self.scenarios_panel._ask_save, "Ctrl+Shift+S"))
+        trial_menu.addAction(self._action("&Save scenario…", self.scenarios_panel._ask_save, "Ctrl+Alt+S"))
         self.repredict_action = self._action("&Predict again", self.repredict_current, "F5")
         trial_menu.addAction(self.repredict_action)
 
@@ -451,9 +453,7 @@ class MainWindow(QMainWindow):
         if add_to_library:
             self.session.workspace.add_compound(name, smiles)
             try:
-                from engine.lookups.drugs import DrugLookup, default_library_path
-
-                DrugLookup(library_path=default_library_path()).add(name, smiles)
+                add_to_compound_library(name, smiles)
             except Exception as exc:  # noqa: BLE001 — the workspace keeps it either way
                 self.statusBar().showMessage(f"{name} kept in this workspace; the compound library refused it: "
                                              f"{exc}", 10000)
@@ -462,11 +462,13 @@ class MainWindow(QMainWindow):
     def request_predictions(self, key: str, immediate: bool = False) -> None:
         """Ask for everything the views show of this trial; the service debounces and caches."""
         entry = self.session.entries.get(key)
-        if entry is None or self.predictions.status in ("unavailable", "failed"):
+        if entry is None or self.predictions.status not in ("loading", "ready"):
             return
         self.predictions.request(key, "original", self.session.trial_for(key, "original"), immediate=immediate)
         if entry.draft.is_modified:
             self.predictions.request(key, "edited", self.session.trial_for(key, "edited"), immediate=immediate)
+        else:
+            self.predictions.withdraw(key, "edited")  # back to the original: its prediction serves
         if key == self.current_key:
             for name in entry.draft.scenario_names():
                 self.predictions.request(key, f"scenario:{name}", self.session.trial_for(key, f"scenario:{name}"))
@@ -612,9 +614,13 @@ class MainWindow(QMainWindow):
         left = min(max(int(total * 0.36), 360), 460)
         self.main_splitter.setSizes([left, total - left])
         height = max(self.center_splitter.height(), 600)
-        self.center_splitter.setSizes([int(height * 0.40), height - int(height * 0.40)])
+        top = min(int(height * 0.40), 300)  # facts and molecules fit; the criteria get the rest
+        self.center_splitter.setSizes([top, height - top])
 
     def closeEvent(self, event) -> None:
+        if self._closing:
+            event.accept()
+            return
         self._closing = True
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())

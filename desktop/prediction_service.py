@@ -115,8 +115,9 @@ class PredictionService(QObject):
 
     # -- requests ----------------------------------------------------------------------------
     def request(self, key: str, role: str, trial: Trial, immediate: bool = False) -> None:
-        """Ask for a prediction of `trial` (a snapshot the caller will not mutate)."""
-        if self.status in ("unavailable", "failed"):
+        """Ask for a prediction of `trial` (a snapshot the caller will not mutate). Ignored unless the
+        model is loading or loaded: callers re-request everything when it becomes ready."""
+        if self.status not in ("loading", "ready"):
             return
         cached = self.cached(trial)
         if cached is not None:
@@ -146,6 +147,12 @@ class PredictionService(QObject):
                 if prediction is not None:
                     self._remember(prediction, cache_key[0])
         return prediction
+
+    def withdraw(self, key: str, role: str) -> None:
+        """Drop a pending request that is no longer wanted (an edit was undone before it ran)."""
+        self._waiting.pop((key, role), None)
+        self._queue.pop((key, role), None)
+        self._update_busy()
 
     def forget(self, key: str) -> None:
         """Drop pending requests of a trial that was closed."""

@@ -7,8 +7,10 @@ so the window never freezes.
 """
 from __future__ import annotations
 
+import itertools
 import time
 import traceback
+import weakref
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThreadPool, Qt, Signal, Slot
@@ -17,11 +19,43 @@ from engine.errors import Cancelled
 from engine.tasks import TaskState
 
 
-class Task(QObject):
-    """One call of `fn(*args, state=TaskState, **kwargs)` on a pool thread.
+class _Relay(QObject):
+    """Carries reports from pool threads to the GUI thread. One per process, never deleted: a pool
+    thread must never hold the last reference to a runner (or its owner), or that QObject would be
+    destroyed on the wrong thread."""
 
-    Public signals are emitted in the GUI thread: `progressed(done, total, text)`, then exactly one
-    of `succeeded(result)`, `failed(exception)`, `cancelled()`, and finally `finished()`.
+    message = Signal(int, int, str, object)  # runner id, task id, kind, payload
+
+    def __init__(self):
+        super().__init__()
+        self.runners: "weakref.WeakValueDictionary[int, TaskRunner]" = weakref.WeakValueDictionary()
+        self.message.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(int, int, str, object)
+    def _dispatch(self, runner_id: int, task_id: int, kind: str, payload: Any) -> None:
+        runner = self.runners.get(runner_id)
+        if runner is not None:
+            runner._deliver(task_id, kind, payload)
+
+
+_RELAY: _Relay | None = None
+_RUNNER_IDS = itertools.count()
+
+
+def _relay() -> _Relay:
+    global _RELAY
+    if _RELAY is None:
+        _RELAY = _Relay()  # first runner is made in the GUI thread, so the relay lives there
+    return _RELAY
+
+
+class Task(QObject):
+    """One call of `fn(*args, state=TaskState, **kwargs)` on a pool thread, seen from the GUI thread.
+
+    Signals (all emitted in the GUI thread): `progressed(done, total, text)`, then exactly one of
+    `succeeded(result)`, `failed(exception)`, `cancelled()`, and finally `finished()`.
+    The pool thread never touches this QObject: it reports through its runner's relay, which lives
+    as long as the pool, so a finished Task can be deleted at any time.
     """
 
     progressed = Signal(int, int, str)
@@ -30,52 +64,19 @@ class Task(QObject):
     cancelled = Signal()
     finished = Signal()
 
-    _relay = Signal(str, object)  # emitted on the pool thread, delivered queued to the GUI thread
-
-    PROGRESS_INTERVAL_S = 0.05
-
-    def __init__(self, fn: Callable[..., Any], *args, name: str = "", pass_state: bool = True,
-                 parent: QObject | None = None, **kwargs):
+    def __init__(self, name: str, parent: QObject | None):
         super().__init__(parent)
-        self.fn, self.args, self.kwargs = fn, args, kwargs
-        self.name = name or getattr(fn, "__name__", "task")
-        self.pass_state = pass_state
-        self.state = TaskState(on_progress=self._progress_on_thread)
-        self.running = False
+        self.name = name
+        self.state = TaskState()
+        self.running = True
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
         self.traceback = ""
-        self._last_progress = 0.0
-        self._relay.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     def cancel(self) -> None:
         self.state.cancel()
 
-    # -- pool thread
-    def run(self) -> None:
-        self.running = True
-        try:
-            if self.pass_state:
-                result = self.fn(*self.args, state=self.state, **self.kwargs)
-            else:
-                result = self.fn(*self.args, **self.kwargs)
-        except Cancelled:
-            self._relay.emit("cancelled", None)
-        except BaseException as exc:  # noqa: BLE001 — reported to the GUI, never lost
-            self.traceback = traceback.format_exc()
-            self._relay.emit("failed", exc)
-        else:
-            self._relay.emit("succeeded", result)
-
-    def _progress_on_thread(self, done: int, total: int, text: str) -> None:
-        now = time.monotonic()
-        if now - self._last_progress >= self.PROGRESS_INTERVAL_S or (total and done >= total):
-            self._last_progress = now
-            self._relay.emit("progress", (done, total, text))
-
-    # -- GUI thread
-    @Slot(str, object)
     def _deliver(self, kind: str, payload: Any) -> None:
         if kind == "progress":
             self.progressed.emit(*payload)
@@ -85,8 +86,8 @@ class Task(QObject):
             self.result = payload
             self.succeeded.emit(payload)
         elif kind == "failed":
-            self.error = payload
-            self.failed.emit(payload)
+            self.error, self.traceback = payload
+            self.failed.emit(self.error)
         else:
             self.cancelled.emit()
         self.finished.emit()
@@ -95,19 +96,24 @@ class Task(QObject):
 class TaskRunner(QObject):
     """Starts Tasks on its own pool and keeps them alive until they finish.
 
-    `busyChanged(bool)` tells the status bar when work starts and stops; `activity(text)` carries
-    the latest progress line. `max_threads=1` gives a serial queue (the predictor).
+    `busyChanged(bool)` tells the status bar when work starts and stops; `activity(text, done,
+    total)` carries the latest progress line. `max_threads=1` gives a serial queue (the predictor).
     """
 
     busyChanged = Signal(bool)
     activity = Signal(str, int, int)  # text, done, total
     taskFailed = Signal(object, object)  # task, exception (for a global error log)
 
+    PROGRESS_INTERVAL_S = 0.05
+
     def __init__(self, max_threads: int = 2, parent: QObject | None = None):
         super().__init__(parent)
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(max_threads)
-        self._tasks: list[Task] = []
+        self._tasks: dict[int, Task] = {}
+        self._next_id = 0
+        self._id = next(_RUNNER_IDS)
+        _relay().runners[self._id] = self
 
     @property
     def busy(self) -> bool:
@@ -115,41 +121,78 @@ class TaskRunner(QObject):
 
     @property
     def tasks(self) -> list[Task]:
-        return list(self._tasks)
+        return list(self._tasks.values())
 
     def start(self, fn: Callable[..., Any], *args, name: str = "", pass_state: bool = True,
               on_result: Callable[[Any], None] | None = None,
               on_error: Callable[[BaseException], None] | None = None,
               on_progress: Callable[[int, int, str], None] | None = None,
               on_cancel: Callable[[], None] | None = None, **kwargs) -> Task:
-        task = Task(fn, *args, name=name, pass_state=pass_state, parent=self, **kwargs)
-        if on_result is not None:
-            task.succeeded.connect(on_result)
-        if on_error is not None:
-            task.failed.connect(on_error)
-        if on_progress is not None:
-            task.progressed.connect(on_progress)
-        if on_cancel is not None:
-            task.cancelled.connect(on_cancel)
-        task.progressed.connect(lambda done, total, text, t=task: self.activity.emit(text or t.name, done, total))
-        task.failed.connect(lambda exc, t=task: self.taskFailed.emit(t, exc))
-        task.finished.connect(lambda t=task: self._finished(t))
+        task = Task(name or getattr(fn, "__name__", "task"), self)
+        for signal, slot in ((task.succeeded, on_result), (task.failed, on_error),
+                             (task.progressed, on_progress), (task.cancelled, on_cancel)):
+            if slot is not None:
+                signal.connect(slot)
+        task_id = self._next_id
+        self._next_id += 1
         was_busy = self.busy
-        self._tasks.append(task)
+        self._tasks[task_id] = task
         if not was_busy:
             self.busyChanged.emit(True)
-        self.pool.start(task.run)
+        self.pool.start(self._job(task_id, fn, args, kwargs, task.state, pass_state))
         return task
 
-    def _finished(self, task: Task) -> None:
-        if task in self._tasks:
-            self._tasks.remove(task)
-        task.deleteLater()
-        if not self._tasks:
-            self.busyChanged.emit(False)
+    def _job(self, task_id: int, fn, args, kwargs, state: TaskState, pass_state: bool):
+        """The callable the pool runs. It drops its references to `fn` and the arguments before it
+        reports, so nothing it held can be finalised on the pool thread (see _Relay)."""
+        emit = _relay().message.emit
+        runner_id, interval = self._id, self.PROGRESS_INTERVAL_S
+        last = [0.0]
+        work = [fn, args, kwargs]
+
+        def on_progress(done: int, total: int, text: str) -> None:
+            now = time.monotonic()
+            if now - last[0] >= interval or (total and done >= total):
+                last[0] = now
+                emit(runner_id, task_id, "progress", (done, total, text))
+
+        state._on_progress = on_progress
+
+        def job() -> None:
+            fn_, args_, kwargs_ = work
+            work.clear()
+            try:
+                result = fn_(*args_, state=state, **kwargs_) if pass_state else fn_(*args_, **kwargs_)
+                kind, payload = "succeeded", result
+                del result
+            except Cancelled:
+                kind, payload = "cancelled", None
+            except BaseException as exc:  # noqa: BLE001 — reported to the GUI, never lost
+                kind, payload = "failed", (exc, traceback.format_exc())
+                del exc
+            del fn_, args_, kwargs_
+            emit(runner_id, task_id, kind, payload)
+
+        return job
+
+    def _deliver(self, task_id: int, kind: str, payload: Any) -> None:
+        task = self._tasks.get(task_id)
+        if task is None:
+            return
+        if kind == "progress":
+            self.activity.emit(payload[2] or task.name, payload[0], payload[1])
+        elif kind == "failed":
+            self.taskFailed.emit(task, payload[0])
+        if kind != "progress":
+            del self._tasks[task_id]
+        task._deliver(kind, payload)
+        if kind != "progress":
+            task.deleteLater()
+            if not self._tasks:
+                self.busyChanged.emit(False)
 
     def cancel_all(self) -> None:
-        for task in self._tasks:
+        for task in self._tasks.values():
             task.cancel()
 
     def wait(self, timeout_ms: int = -1) -> bool:

@@ -88,6 +88,9 @@ class CommandStack:
     def __len__(self) -> int:
         return len(self._done)
 
+    def __bool__(self) -> bool:
+        return True  # an empty history is still a stack: `if stack:` must not mean "has commands"
+
     def history(self) -> list[str]:
         """Labels of the done commands, oldest first."""
         return [c.text for c in self._done]

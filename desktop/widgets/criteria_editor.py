@@ -272,21 +272,18 @@ class CriteriaEditor(QWidget):
         self.diff_view = DiffView()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.view, "Criteria")
+        self.tabs.addTab(self.view, "Eligibility criteria (what-if)")
         self.tabs.addTab(self.diff_view, "Changes")
 
         self._make_actions()
-        self.title = QLabel("<b>Eligibility criteria</b> <span style='color:gray'>(what-if)</span>")
         bar = QHBoxLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         bar.setSpacing(2)
-        bar.addWidget(self.title)
-        bar.addStretch(1)
         for action in (self.add_inclusion_action, self.add_exclusion_action, self.delete_action,
                        self.move_up_action, self.move_down_action, None, self.undo_action, self.redo_action,
                        self.revert_action):
             if action is None:
-                bar.addSpacing(10)
+                bar.addStretch(1)
                 continue
             button = QToolButton()
             button.setDefaultAction(action)
@@ -373,11 +370,11 @@ class CriteriaEditor(QWidget):
         self.move_up_action.setEnabled(row is not None and row > 0)
         self.move_down_action.setEnabled(row is not None and row < n - 1)
         stack = self.draft.stack if has_draft else None
-        self.undo_action.setEnabled(bool(stack and stack.can_undo))
-        self.redo_action.setEnabled(bool(stack and stack.can_redo))
+        self.undo_action.setEnabled(bool(stack is not None and stack.can_undo))
+        self.redo_action.setEnabled(bool(stack is not None and stack.can_redo))
         # short button text; the command's name goes in the tooltip and status tip
-        self.undo_action.setToolTip(f"Undo {stack.undo_text} (Ctrl+Z)" if stack and stack.can_undo else "Undo")
-        self.redo_action.setToolTip(f"Redo {stack.redo_text} (Ctrl+Shift+Z)" if stack and stack.can_redo else "Redo")
+        self.undo_action.setToolTip(f"Undo {stack.undo_text} (Ctrl+Z)" if stack is not None and stack.can_undo else "Undo")
+        self.redo_action.setToolTip(f"Redo {stack.redo_text} (Ctrl+Shift+Z)" if stack is not None and stack.can_redo else "Redo")
         self.undo_action.setStatusTip(self.undo_action.toolTip())
         self.redo_action.setStatusTip(self.redo_action.toolTip())
         self.revert_action.setEnabled(bool(has_draft and self.draft.is_modified))

@@ -1,0 +1,212 @@
+"""The main window end to end on real ClinicalTrials.gov records: open, errors by file, edit,
+undo, scenarios, restart from the workspace, predictions through the service."""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QMessageBox
+
+from engine.records import read_record
+from desktop.main_window import MainWindow
+from desktop.widgets.criteria_editor import COL_ON, COL_TEXT
+from tests.gui_helpers import ActiveCriteriaPredictor, make_settings, real_xml_files
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    def make(workspace=None, **kwargs):
+        kwargs.setdefault("load_model", False)
+        window = MainWindow(workspace_path=workspace or tmp_path / "study.cladmop", settings=make_settings(tmp_path),
+                            **kwargs)
+        qtbot.addWidget(window)
+        window.show()
+        return window
+    return make
+
+
+def open_and_wait(qtbot, window, paths):
+    window.open_files(paths)
+    assert window.runner.busy  # reading happens off the GUI thread
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=60000)
+
+
+def test_opens_real_records_and_shows_them(qtbot, make_window):
+    files = real_xml_files(3)
+    window = make_window()
+    open_and_wait(qtbot, window, files)
+    expected = [read_record(f)[0] for f in files]
+    assert window.session.order == [t.nct_id for t in expected]
+    assert window.trial_list.proxy.rowCount() == 3
+    assert window.current_key == expected[0].nct_id  # the first opened trial is shown
+    shown = window.criteria_editor.model
+    assert shown.rowCount() == len(expected[0].criteria) > 0
+    assert [shown.index(r, COL_TEXT).data() for r in range(shown.rowCount())] == \
+        [c.text for c in expected[0].criteria]
+    # lookups ran: drugs of the record are drawn (a molecule or a labelled placeholder)
+    assert len(window.trial_view.cards) == len(window.session.entry(expected[0].nct_id).draft.original.drugs) > 0
+    assert all(card.svg.svg_text.lstrip().startswith(("<?xml", "<svg")) for card in window.trial_view.cards)
+    assert window.count_label.text() == "3 trials"
+    assert window.recent_files()[0].endswith(files[-1].name)
+
+
+def test_a_bad_file_is_reported_by_name_while_the_others_open(qtbot, make_window, tmp_path):
+    good = real_xml_files(1)
+    bad = tmp_path / "NCT99999999.xml"
+    bad.write_text("<clinical_study><brief_title>cut off", encoding="utf-8")
+    missing = tmp_path / "gone.json"
+    window = make_window()
+    open_and_wait(qtbot, window, [bad, *good, missing])
+    assert window.session.order == [read_record(good[0])[0].nct_id]
+    dialog = window.last_error_dialog
+    assert isinstance(dialog, QMessageBox) and dialog.isVisible()
+    assert not dialog.isModal() or dialog.windowModality() != Qt.WindowModality.ApplicationModal
+    assert "NCT99999999.xml" in dialog.text() and "gone.json" in dialog.text()
+    assert str(bad) in dialog.detailedText() and str(missing) in dialog.detailedText()
+    assert "2 file(s) could not be opened" in dialog.text()
+
+
+def test_edit_undo_scenario_and_restart_restores_everything(qtbot, make_window, tmp_path):
+    files = real_xml_files(2)
+    workspace = tmp_path / "restart.cladmop"
+    window = make_window(workspace)
+    open_and_wait(qtbot, window, files)
+    key = window.session.order[1]
+    window.trial_list.select_key(key)
+    assert window.current_key == key
+    model = window.criteria_editor.model
+    original_first = model.index(0, COL_TEXT).data()
+
+    # edit the first criterion as the text delegate would, then undo it with Ctrl+Z
+    model.setData(model.index(0, COL_TEXT), "Age 21 to 60 years")
+    assert model.index(0, COL_TEXT).data() == "Age 21 to 60 years"
+    assert window.criteria_editor.tabs.tabText(1) == "Changes (1)"
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window.criteria_editor.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert model.index(0, COL_TEXT).data() == original_first
+    # redo: Ctrl+Shift+Z and Ctrl+Y (the offscreen platform cannot synthesise Shift+letter shortcuts)
+    assert QKeySequence("Ctrl+Shift+Z") in window.criteria_editor.redo_action.shortcuts()
+    qtbot.keyClick(window.criteria_editor.view, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert model.index(0, COL_TEXT).data() == "Age 21 to 60 years"
+
+    # leave the last criterion out, save that as a scenario, then add an exclusion
+    last = model.rowCount() - 1
+    model.setData(model.index(last, COL_ON), Qt.CheckState.Unchecked.value, Qt.ItemDataRole.CheckStateRole)
+    assert window.scenarios_panel.save_scenario("Younger, without the last item")
+    window.criteria_editor.add_criterion("exclusion", "Prior biologic therapy", edit=False)
+    draft = window.session.entry(key).draft
+    assert draft.diff().summary() == "1 edited, 1 added, 1 disabled"
+    expected_items = draft.items()
+    window.close()  # saves and closes the workspace
+
+    again = make_window(workspace)
+    assert again.session.order == window.session.order
+    assert again.current_key == key  # the trial that was open
+    restored = again.session.entry(key).draft
+    assert restored.items() == expected_items
+    assert restored.scenario_names() == ["Younger, without the last item"]
+    assert restored.compare("Younger, without the last item", "").summary() == "1 added"
+    assert again.criteria_editor.model.index(0, COL_TEXT).data() == "Age 21 to 60 years"
+    assert again.scenarios_panel.list.item(0).data(Qt.ItemDataRole.UserRole) == "Younger, without the last item"
+
+
+def test_autosave_reaches_the_file_without_closing(qtbot, make_window, tmp_path):
+    from engine.workspace import Workspace
+
+    window = make_window(tmp_path / "auto.cladmop")
+    open_and_wait(qtbot, window, real_xml_files(1))
+    key = window.current_key
+    window.session.entry(key).draft.edit_text(0, "typed just now")
+    qtbot.waitUntil(lambda: not window.session.has_unsaved_changes, timeout=5000)
+    assert window.saved_label.text().startswith("autosaved ")
+    reader = Workspace.open(tmp_path / "auto.cladmop")  # a second connection, as after a crash
+    try:
+        assert reader.load_draft(key).criteria[0].text == "typed just now"
+    finally:
+        reader.close()
+
+
+def test_reopening_the_same_file_selects_it_instead_of_duplicating(qtbot, make_window):
+    files = real_xml_files(2)
+    window = make_window()
+    open_and_wait(qtbot, window, files)
+    open_and_wait(qtbot, window, files[1:])
+    assert len(window.session) == 2 and window.current_key == window.session.order[1]
+
+
+def test_filter_and_remove_trials(qtbot, make_window):
+    files = real_xml_files(3)
+    window = make_window()
+    open_and_wait(qtbot, window, files)
+    trial = window.session.entry(window.session.order[2]).draft.original
+    window.trial_list.filter_edit.setText(trial.nct_id.lower())
+    assert window.trial_list.visible_keys() == [trial.nct_id]
+    window.trial_list.filter_edit.clear()
+    window.trial_list.select_key(window.session.order[0])
+    removed = window.current_key
+    window.remove_current_trial()
+    assert removed not in window.session.entries and len(window.session) == 2
+    assert window.current_key == window.session.order[0]
+    assert removed not in window.session.workspace.keys()
+
+
+def test_predictions_flow_through_the_service_and_follow_edits(qtbot, make_window):
+    predictor = ActiveCriteriaPredictor()
+    window = make_window(load_model=True, model_loader=lambda: predictor)
+    qtbot.waitUntil(lambda: window.predictions.ready, timeout=10000)
+    open_and_wait(qtbot, window, real_xml_files(2))
+    qtbot.waitUntil(lambda: window.idle, timeout=20000)
+    key = window.current_key
+    original = window.session.current_prediction(key, "original")
+    assert original is not None
+    assert original.probability == ActiveCriteriaPredictor.score(window.session.entry(key).draft.original)
+    assert window.prediction_panel.probability.text() == f"{original.probability:.2f}"
+    assert "model: active-criteria double" == window.model_label.text()
+    assert all(name.startswith("Thread") or name != "MainThread" for name in predictor.threads)
+
+    # disable two criteria quickly: one debounced what-if prediction, shown with its change
+    draft = window.session.entry(key).draft
+    calls_before = len(predictor.calls)
+    draft.set_enabled(0, False)
+    draft.set_enabled(1, False)
+    qtbot.waitUntil(lambda: window.session.current_prediction(key, "edited") is not None, timeout=10000)
+    edited = window.session.current_prediction(key, "edited")
+    assert edited.probability == pytest.approx(original.probability - 0.10)
+    assert len(predictor.calls) == calls_before + 1
+    assert "→ what-if" in window.prediction_panel.whatif.text() and "-0.10" in window.prediction_panel.whatif.text()
+    assert "Largest effects" in window.insight_panel.toPlainText() or "Largest effects" in \
+        window.insight_panel.toHtml()
+    row = window.trial_list.model.row_of(key)
+    assert window.trial_list.model.index(row, 3).data() == f"{edited.probability:.2f}"
+
+    # undo both: the original prediction is cached, no new model call
+    draft.stack.undo()
+    draft.stack.undo()
+    qtbot.wait(window.predictions.DEBOUNCE_MS + 100)
+    assert len(predictor.calls) == calls_before + 1
+    assert window.prediction_panel.probability.text() == f"{original.probability:.2f}"
+
+
+def test_without_a_model_the_window_says_so_and_everything_else_works(qtbot, make_window):
+    from desktop.prediction_service import ModelUnavailable
+
+    def no_model():
+        raise ModelUnavailable("no model folder at /nowhere")
+
+    window = make_window(load_model=True, model_loader=no_model)
+    qtbot.waitUntil(lambda: window.predictions.status == "unavailable", timeout=10000)
+    open_and_wait(qtbot, window, real_xml_files(1))
+    assert window.idle
+    assert "No prediction model is installed" in window.prediction_panel.caption.text()
+    assert window.model_label.text() == "model: none"
+
+
+def test_about_box_names_versions_and_licences(qtbot, make_window):
+    window = make_window()
+    box = window.show_about()
+    text = box.text()
+    assert "non-commercial" in text and "ClinicalTrials.gov" in text and "PySide6-Essentials" in text
+    box.close()
