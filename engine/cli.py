@@ -118,7 +118,7 @@ def _load_predictor(args):
 
 def cmd_predict(args) -> int:
     from engine.errors import CladmopError
-    from engine.records import load_records
+    from engine.records import RecordError, load_records
 
     loaded = load_records(args.files)
     for err in loaded.errors:
@@ -131,7 +131,7 @@ def cmd_predict(args) -> int:
     for trial in loaded.trials:
         try:
             pred = predictor.predict(trial, phase=_phase(args.phase), ablate=not args.no_ablation)
-        except CladmopError as e:
+        except (CladmopError, RecordError) as e:
             failures += 1
             print(f"cladmop: {trial.source_path or trial.nct_id}: {e}", file=sys.stderr)
             continue

@@ -16,6 +16,7 @@ from engine.features.types import MOL_SEGMENT, TrialFeatures
 from engine.model.checkpoint import ModelManifest, load_base
 from engine.paths import resources_dir
 from engine.prediction import LEVELS, Ablation, LevelAttention, Prediction
+from engine.records.errors import RecordError
 from engine.records.trial import Trial
 from engine.tasks import TaskState
 
@@ -112,7 +113,10 @@ class Predictor:
 
     def predict(self, trial: Trial, phase: str | None = None, ablate: bool = True,
                 state: TaskState | None = None) -> Prediction:
+        from engine.records.scorable import require_drug_trial
+
         state = state or TaskState()
+        require_drug_trial(trial)
         phase, notes = self.choose_phase(trial, phase)
         trial = self.prepare(trial)
         variants = ablation_variants(trial) if ablate else []
@@ -127,7 +131,7 @@ class Predictor:
         return pred
 
     def predict_many(self, trials: Sequence[Trial], phase: str | None = None, ablate: bool = False,
-                     state: TaskState | None = None, batch_size: int = 32) -> list[Prediction | CladmopError]:
+                     state: TaskState | None = None, batch_size: int = 32) -> list[Prediction | Exception]:
         """Score many trials; a trial that cannot be scored yields its error in place, the rest go on."""
         state = state or TaskState()
         results: list[Prediction | CladmopError] = []
@@ -136,7 +140,7 @@ class Predictor:
             for trial in trials[start:start + batch_size]:
                 try:
                     results.append(self.predict(trial, phase=phase, ablate=ablate))
-                except CladmopError as e:
+                except (CladmopError, RecordError) as e:
                     results.append(e)
         state.progress(len(trials), len(trials), "done")
         return results
