@@ -42,10 +42,10 @@ LABEL_MAX = 40
 #: a header (with its wrapped parenthesis) is at most this long; longer text is a criterion
 HEADER_MAX = 160
 
-_CR_ENTITY = re.compile(r"&#(?:[xX][dD]|13);")
+_CR_ENTITY = re.compile(r"&#(?:[xX][dD]|13);\n?")
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>=~^&|:])")
 _SYMBOL_BULLET = re.compile(r"(?:[-*+]|\\\*)(?=\s|$)|[•·▪►➢●○◦■□‣⁃–—](?=\s|\w)|-(?=[A-Z(])|o(?=\s{2,}|\t)")
-_NUMBER_BULLET = re.compile(r"\(\d{1,3}\)(?=\s)|\d{1,3}(?:\\?\.|\))(?=\s)|\d{1,2}(?:\.\d{1,2})+\.?(?=\s+[A-Z(])")
+_NUMBER_BULLET = re.compile(r"\(\d{1,3}\)(?=\s)|\d{1,3}(?:\\?\.|\))(?=\s)|\d{1,2}(?:\.\d{1,2})+(?:\.(?=\s)|(?=\s+[A-Z(]))")
 _LETTER_BULLET = re.compile(r"\((?:[a-zA-Z]|[ivxIVX]{1,4})\)(?=\s)|(?:[a-zA-Z]|[ivx]{2,4}|[IVX]{2,4})[.)](?=\s)")
 _EMPHASIS_EDGES = re.compile(r"^[\s*_#>]+|[\s*_]+$")
 
@@ -73,7 +73,7 @@ _NEUTRAL_HEADER = re.compile(
 )
 _EXCLUSION_CUE = re.compile(
     r"\b(?:exclusion|exclusions|exclusionary|non-?inclusion|ineligible|excluded)\b"
-    r"|\bnot\s+(?:be\s+)?(?:eligible|included|enrolled)\b"
+    r"|\bnot\s+(?:be\s+)?(?:eligible|included|enrolled)\b|\bmust\s+not\s+(?:meet|have|fulfil|fulfill|satisfy)\b"
     r"|\b(?:cannot|can\s*not|may\s+not)\s+(?:participate|be\s+included|take\s+part|enter|enroll)\b",
     re.I,
 )
@@ -102,7 +102,8 @@ _FILLER = set("""
     to trial volunteer volunteers was were when which who will with would you your ineligible
     apply requirements requirement eligibility key main major general additional other specific
     principal selected primary secondary further protocol citeria criterias non-inclusion
-    non-inclusions are: following: noninclusion
+    non-inclusions are: following: noninclusion symptoms symptom conditions condition diseases
+    disease
 """.split())
 #: a content-bearing header at most this long becomes a label; a longer one stays an item
 HEADER_LABEL_MAX = 70
@@ -251,6 +252,9 @@ def _assemble(blocks: list[_Block]) -> list[Criterion]:
     # labels: a section ("Concurrent Medication:", "Age:") and a qualifier under it ("Allowed:")
     section, qualifier, label_indent, label_fresh = "", "", -1, False
     current: _Item | None = None
+    # right after "Exclusion Criteria:", a lead-in ("Patients eligible for this study must not
+    # meet any of the following:") elaborates the header: it never switches the kind back
+    after_header = False
 
     def flush() -> None:
         nonlocal current
@@ -267,12 +271,17 @@ def _assemble(blocks: list[_Block]) -> list[Criterion]:
         header = _header(text, block.bullet)
         if header is not None:
             flush()
+            if header.lead_in and after_header:
+                header.kind = None
+            after_header = header.kind is not None and not header.lead_in and not header.rest
+            # a lead-in under a section label of the same kind keeps that label
+            keep = header.lead_in and header.kind in (None, kind) and bool(section)
             kind = header.kind or kind
             if header.label:
-                qualifier = header.label if header.lead_in and section else ""
-                section = section if header.lead_in and section else header.label
+                qualifier = header.label if keep else ""
+                section = section if keep else header.label
                 label_indent, label_fresh = block.indent, True
-            elif not header.lead_in:
+            elif not keep:
                 section = qualifier = ""
             if header.item:
                 items.append(Criterion(text=header.item, kind=kind))  # type: ignore[arg-type]
@@ -280,6 +289,7 @@ def _assemble(blocks: list[_Block]) -> list[Criterion]:
             if rest:
                 current = _Item(kind, block.indent, False, [rest], label=section)
             continue
+        after_header = False
         if current is not None and block.indent >= current.indent + 2:
             if block.bullet and current.bullet:
                 current.children.append(text)

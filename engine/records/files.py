@@ -7,6 +7,10 @@ from pathlib import Path
 from engine.records.errors import RecordError
 
 MB = 1024 * 1024
+#: bytes that text holds: tab, newline, carriage return, form feed, printable ASCII, and any
+#: byte of a multi-byte or legacy 8-bit encoding
+_TEXT_BYTES = bytes([9, 10, 11, 12, 13, *range(32, 127), *range(128, 256)])
+_ASCII_TEXT = bytes([9, 10, 13, *range(32, 127)])
 
 
 def read_bytes(path: str | os.PathLike, limit: int, what: str) -> bytes:
@@ -40,9 +44,23 @@ def read_bytes(path: str | os.PathLike, limit: int, what: str) -> bytes:
 def looks_binary(data: bytes) -> bool:
     """True for data no text record can be: NUL bytes outside UTF-16, or mostly control bytes."""
     head = data[:4096]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) > 1 and (head[0] == 0) != (head[1] == 0)):
-        return False  # UTF-16 (with or without a byte-order mark)
+    if looks_utf16(head):
+        return False
     if b"\x00" in head:
         return True
-    control = sum(1 for b in head if b < 9 or 13 < b < 32)
+    control = len(head.translate(None, _TEXT_BYTES))  # what is left: control bytes
     return control > len(head) // 20
+
+
+def looks_utf16(head: bytes) -> bool:
+    """A byte-order mark, or ASCII text with every other byte zero (UTF-16 without a mark)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    sample = head[:256]
+    if len(sample) < 8:
+        return False
+    for zeros, chars in ((sample[0::2], sample[1::2]), (sample[1::2], sample[0::2])):
+        printable = len(chars) - len(chars.translate(None, _ASCII_TEXT))
+        if zeros.count(0) >= 0.9 * len(zeros) and printable >= 0.9 * len(chars):
+            return True
+    return False

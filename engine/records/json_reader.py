@@ -54,7 +54,7 @@ def _studies(document: Any, path) -> list:
     if isinstance(document, dict):
         document = [document]
     if not isinstance(document, list):
-        raise RecordError(path, f"not a ClinicalTrials.gov API v2 study (top level is a {_kind(document)})")
+        raise RecordError(path, f"not a ClinicalTrials.gov API v2 study (top level is {_kind(document)})")
     if not document:
         raise RecordError(path, "holds no studies")
     return document
@@ -69,7 +69,7 @@ def trial_from_study(study: Any, path: str | os.PathLike, index: int | None = No
         value: Any = study
         for key in field.split("."):
             if not isinstance(value, dict):
-                raise RecordError(path, f"{where}field '{field}': '{key}' sits in a {_kind(value)}, not an object")
+                raise RecordError(path, f"{where}field '{field}': '{key}' sits in {_kind(value)}, not an object")
             value = value.get(key, _MISSING)
             if value is _MISSING or value is None:
                 return kind() if default is _MISSING else default

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from engine.records.errors import RecordError
-from engine.records.files import looks_binary
+from engine.records.files import looks_binary, looks_utf16
 from engine.records.trial import Trial
 
 if TYPE_CHECKING:  # engine.tasks imports engine.errors, which imports this package
@@ -184,8 +184,6 @@ def _not_a_record(path: Path) -> str | None:
 def _decode_head(head: bytes) -> str:
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return head.decode("utf-16", errors="ignore")
-    if len(head) > 1 and head[0] == 0 and head[1] != 0:
-        return head.decode("utf-16-be", errors="ignore")
-    if len(head) > 1 and head[0] != 0 and head[1] == 0:
-        return head.decode("utf-16-le", errors="ignore")
+    if looks_utf16(head):
+        return head.decode("utf-16-be" if head[0] == 0 else "utf-16-le", errors="ignore")
     return head.decode("utf-8-sig", errors="ignore")

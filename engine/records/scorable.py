@@ -11,12 +11,14 @@ from engine.records.trial import Trial
 
 
 def scorable_problem(trial: Trial) -> str | None:
-    """Why the model cannot score `trial` ("observational study", "no drug ..."), or None."""
+    """Why the model cannot score `trial` (observational study, no drug, no criteria), or None."""
     kind = (trial.study_type or "").strip().lower()
     if kind and kind != "interventional":
         return f"it is an {trial.study_type} study; the model scores interventional drug trials"
     if not trial.drugs:
         return "it lists no drug or biological intervention; the model scores drug trials"
+    if not trial.active_criteria:
+        return "it has no eligibility criteria, which the model reads"
     return None
 
 

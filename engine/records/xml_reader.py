@@ -19,7 +19,7 @@ from lxml import etree
 
 from engine.records.errors import RecordError
 from engine.records.fields import build_trial, is_drug_intervention, parse_enrollment
-from engine.records.files import MB, looks_binary, read_bytes
+from engine.records.files import MB, looks_binary, looks_utf16, read_bytes
 from engine.records.trial import Trial
 
 MAX_XML_BYTES = 20 * MB
@@ -52,6 +52,8 @@ def parse_xml_bytes(data: bytes, path: str | os.PathLike) -> tuple[etree._Elemen
     if looks_binary(data):
         raise RecordError(path, "is binary data, not an XML record")
     warnings: list[str] = []
+    if looks_utf16(data) and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = (b"\xfe\xff" if data[0] == 0 else b"\xff\xfe") + data  # UTF-16 without its mark
     try:
         root = etree.fromstring(data, hardened_parser())
     except etree.XMLSyntaxError as exc:
