@@ -70,6 +70,18 @@ class Featurizer:
     def encoder(self):
         return self.criteria.encoder
 
+    @property
+    def text_dim(self) -> int:
+        return self.criteria.hidden_size
+
+    @property
+    def mol_dim(self) -> int:
+        return self.fingerprints.size
+
+    @property
+    def icd_dim(self) -> int:
+        return self.icd_table.dim
+
     def featurize(self, trial: Trial) -> TrialFeatures:
         return self.featurize_many([trial])[0]
 
@@ -155,7 +167,7 @@ class Featurizer:
                 np.asarray(positions, np.int64), labels, warnings)
 
     def _icd_vector(self, code: str) -> np.ndarray | None:
-        for candidate in icd_candidates(code):
+        for candidate in dict.fromkeys([code.strip(), *icd_candidates(code)]):
             vector = self.icd_table.vector(candidate)
             if vector is not None:
                 return np.asarray(vector, np.float32).reshape(-1)
