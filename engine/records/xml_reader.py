@@ -80,6 +80,7 @@ def read_ctgov_xml(path: str | os.PathLike) -> Trial:
 
 
 def trial_from_element(root: etree._Element, path: str | os.PathLike, warnings: list[str] | None = None) -> Trial:
+    """The Trial of a parsed `<clinical_study>` element (RecordError for any other root)."""
     warnings = list(warnings or [])
     name = etree.QName(root).localname if isinstance(root.tag, str) else str(root.tag)
     if name != "clinical_study":
@@ -96,11 +97,8 @@ def trial_from_element(root: etree._Element, path: str | os.PathLike, warnings: 
         nct_id = Path(path).stem
         warnings.append(f"no <id_info>/<nct_id>: named after the file ({nct_id})")
     interventions = root.findall("intervention")
-    drugs = [
-        " ".join("".join(node.findtext("intervention_name") or "").split())
-        for node in interventions
-        if is_drug_intervention(node.findtext("intervention_type"))
-    ]
+    drugs = [node.findtext("intervention_name") or "" for node in interventions
+             if is_drug_intervention(node.findtext("intervention_type"))]
     criteria_node = root.find("eligibility/criteria/textblock")
     criteria_text = "".join(criteria_node.itertext()) if criteria_node is not None else ""
     return build_trial(
