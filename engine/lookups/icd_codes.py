@@ -1,0 +1,101 @@
+"""The ICD-10-CM code list with descriptions, from the `simple-icd-10-cm` package (CDC, public domain).
+
+Importing that package parses its XML (~2 s), so the first load writes a plain TSV of
+(code, kind, text) to the cache folder, keyed by the package version; later loads read that file.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.lookups.files import write_atomically
+
+DESCRIPTION, INCLUSION = "d", "i"
+FORMAT = 2  # bump when what the cache holds changes
+_CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
+
+
+@dataclass
+class IcdCodeList:
+    version: str
+    #: dotted code -> official description (chapters and blocks excluded)
+    descriptions: dict[str, str] = field(default_factory=dict)
+    #: (dotted code, inclusion term) pairs: the official synonyms listed under a code
+    inclusion_terms: list[tuple[str, str]] = field(default_factory=list)
+
+    def __contains__(self, code: str) -> bool:
+        return code in self.descriptions
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("simple-icd-10-cm")
+    except PackageNotFoundError:
+        return "missing"
+
+
+def load_code_list(cache_folder: Path | None = None) -> IcdCodeList:
+    """The code list, from the cache when it matches the installed package version."""
+    if cache_folder is None:
+        from engine.paths import cache_dir
+
+        cache_folder = cache_dir() / "lookups"
+    version = package_version()
+    cache = Path(cache_folder) / f"icd10cm-{version}-f{FORMAT}.tsv"
+    if cache.exists():
+        try:
+            return _read_tsv(cache, version)
+        except (OSError, ValueError, csv.Error):
+            pass  # a damaged cache is rebuilt below
+    codes = _from_package(version)
+    try:
+        _write_tsv(cache, codes)
+    except OSError:
+        pass  # a read-only cache folder only costs speed
+    return codes
+
+
+def _from_package(version: str) -> IcdCodeList:
+    try:
+        with warnings.catch_warnings():  # the package uses deprecated importlib.resources calls
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import simple_icd_10_cm as icd
+
+            all_codes = icd.get_all_codes(True)
+    except ImportError as exc:
+        raise RuntimeError("the 'simple-icd-10-cm' package is missing; reinstall CLaDMoP Studio") from exc
+    codes = IcdCodeList(version)
+    for code in all_codes:
+        if not _CODE.match(code):  # chapters ("1") and blocks ("A00-A09"); a one-category block ("B20") is its code
+            continue
+        codes.descriptions[code] = icd.get_description(code)
+        for term in icd.get_inclusion_term(code):
+            codes.inclusion_terms.append((code, term))
+    return codes
+
+
+def _read_tsv(path: Path, version: str) -> IcdCodeList:
+    codes = IcdCodeList(version)
+    with open(path, newline="", encoding="utf-8") as f:
+        for code, kind, text in csv.reader(f, delimiter="\t"):
+            if kind == DESCRIPTION:
+                codes.descriptions[code] = text
+            else:
+                codes.inclusion_terms.append((code, text))
+    if len(codes.descriptions) < 1000:
+        raise ValueError(f"{path}: truncated ICD-10-CM cache")
+    return codes
+
+
+def _write_tsv(path: Path, codes: IcdCodeList) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
+    writer.writerows((c, DESCRIPTION, d) for c, d in codes.descriptions.items())
+    writer.writerows((c, INCLUSION, t) for c, t in codes.inclusion_terms)
+    write_atomically(path, buffer.getvalue())
