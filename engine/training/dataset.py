@@ -71,8 +71,12 @@ def load_labelled(paths: Sequence[str | Path], labels_csv: Path | None = None, p
     result = load_records(list(paths), state=state)
     notes = [str(e) for e in result.errors]
     labels = read_labels(labels_csv) if labels_csv else {}
-    trials, ys, no_label, other_phase = [], [], 0, 0
+    trials, ys, no_label, other_phase, duplicates = [], [], 0, 0, 0
+    seen: set[str] = set()
     for t in result.trials:
+        if t.nct_id and t.nct_id in seen:  # mixed-phase TOP trials sit in two phases' files
+            duplicates += 1
+            continue
         y = labels.get(t.nct_id, t.label)
         if y is None:
             no_label += 1
@@ -80,8 +84,11 @@ def load_labelled(paths: Sequence[str | Path], labels_csv: Path | None = None, p
         if phase and phase not in t.phases:
             other_phase += 1
             continue
+        seen.add(t.nct_id)
         trials.append(t.replace(label=int(y)))
         ys.append(int(y))
+    if duplicates:
+        notes.append(f"{duplicates} duplicate trial(s) (same NCT id in several files) read once")
     if no_label:
         notes.append(f"{no_label} trial(s) without an outcome label skipped")
     if other_phase:
