@@ -1,6 +1,7 @@
 """`cladmop-studio`: start the desktop application.
 
-    cladmop-studio [--workspace PATH] [--open FILE...] [--screenshot OUT.png] [--no-model]
+    cladmop-studio [FILE...] [--open FILE...] [--workspace PATH] [--model DIR] [--device auto|cpu|cuda]
+                   [--screenshot OUT.png] [--no-model]
 
 `--screenshot` renders the main window once the files are read and predicted, saves it, and exits
 (use QT_QPA_PLATFORM=offscreen on a machine without a display).
@@ -23,6 +24,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--screenshot-timeout", type=float, default=600.0, metavar="SECONDS",
                         help="give up waiting for predictions after this long (default 600)")
     parser.add_argument("--size", default="1480x920", metavar="WxH", help="window size (default 1480x920)")
+    parser.add_argument("--model", metavar="DIR", help="model folder (default: the shipped model)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="where the model runs (default: CUDA when available)")
     parser.add_argument("--no-model", action="store_true", help="do not load the prediction model")
     return parser.parse_args(argv)
 
@@ -35,7 +39,10 @@ def main(argv=None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from functools import partial
+
     from desktop.main_window import MainWindow
+    from desktop.prediction_service import default_loader
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("CLaDMoP")
@@ -43,7 +50,8 @@ def main(argv=None) -> int:
     app.setApplicationDisplayName("CLaDMoP Studio")
     app.setStyle("Fusion")
 
-    window = MainWindow(workspace_path=args.workspace, load_model=not args.no_model)
+    window = MainWindow(workspace_path=args.workspace, load_model=not args.no_model,
+                        model_loader=partial(default_loader, args.model, args.device))
     try:
         width, height = (int(x) for x in args.size.lower().split("x"))
         window.resize(width, height)

@@ -24,15 +24,15 @@ class ModelUnavailable(CladmopError):
     """No prediction engine or model is installed; the GUI works without predictions."""
 
 
-def default_loader(state=None):
-    """`engine.predict.Predictor.load()` with the default model on the best device."""
+def default_loader(model_dir=None, device: str = "auto"):
+    """`engine.predict.Predictor.load()`: the shipped model (or `model_dir`) on the best device."""
     try:
         from engine.predict import Predictor
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("engine.predict"):
             raise ModelUnavailable("the prediction engine is not installed") from exc
         raise
-    return Predictor.load(device="auto")
+    return Predictor.load(model_dir, device=device)
 
 
 class PredictionService(QObject):

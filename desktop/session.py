@@ -69,27 +69,26 @@ class Session(QObject):
         self.trialsReset.emit()
 
     def save_now(self) -> bool:
-        """Write every changed draft (one transaction each). False if the file refused the write."""
+        """Write every changed draft in one transaction. False if the file refused the write (then
+        nothing of this round was written, and it is retried a little later)."""
         self._autosave.stop()
-        ok = True
-        for key in list(self._dirty):
-            entry = self.entries.get(key)
-            if entry is None:
-                self._dirty.discard(key)
-                continue
-            try:
-                self.workspace.save_draft(key, entry.draft)
-            except Exception as exc:  # noqa: BLE001 — shown in the status bar, retried later
-                ok = False
-                self.saveFailed.emit(f"Could not save {self.workspace.path}: {exc}")
-                continue
-            entry.draft.stack.mark_clean()
+        keys = [k for k in self._dirty if k in self.entries]
+        self._dirty.intersection_update(self.entries)
+        if not keys:
+            return True
+        try:
+            with self.workspace.transaction():
+                for key in keys:
+                    self.workspace.save_draft(key, self.entries[key].draft)
+        except Exception as exc:  # noqa: BLE001 — shown in the status bar, retried later
+            self.saveFailed.emit(f"Could not save {self.workspace.path}: {exc}")
+            self._autosave.start(self.AUTOSAVE_DELAY_MS * 5)
+            return False
+        for key in keys:
+            self.entries[key].draft.stack.mark_clean()
             self._dirty.discard(key)
-        if ok and self.workspace.last_saved:
-            self.saved.emit(self.workspace.last_saved)
-        if self._dirty:
-            self._autosave.start(self.AUTOSAVE_DELAY_MS * 5)  # retry
-        return ok
+        self.saved.emit(self.workspace.last_saved or time.time())
+        return True
 
     @property
     def has_unsaved_changes(self) -> bool:
@@ -115,9 +114,8 @@ class Session(QObject):
             return []
         keys = self.workspace.add_trials(trials)
         for key, trial in zip(keys, trials):
+            # an unedited draft is the record itself: nothing to save until the first edit
             self._adopt(key, trial, TrialDraft(trial))
-            self._dirty.add(key)  # the resolved draft (lookups filled) is worth keeping
-        self._autosave.start()
         self.trialsAdded.emit(keys)
         if self.workspace.last_saved:
             self.saved.emit(self.workspace.last_saved)

@@ -17,6 +17,10 @@ def test_arguments():
     args = parse_args(["a.xml", "--open", "b.json", "c.csv", "--workspace", "w.cladmop", "--screenshot", "o.png"])
     assert args.files == ["a.xml"] and args.open == ["b.json", "c.csv"]
     assert args.workspace == "w.cladmop" and args.screenshot == "o.png" and not args.no_model
+    assert args.model is None and args.device == "auto"
+    assert parse_args(["--model", "/m", "--device", "cpu"]).model == "/m"
+    with pytest.raises(SystemExit):
+        parse_args(["--device", "tpu"])
 
 
 def test_screenshot_of_real_records_then_exit(tmp_path):

@@ -210,3 +210,45 @@ def test_about_box_names_versions_and_licences(qtbot, make_window):
     text = box.text()
     assert "non-commercial" in text and "ClinicalTrials.gov" in text and "PySide6-Essentials" in text
     box.close()
+
+
+def test_dropping_files_opens_them(qtbot, make_window):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    files = real_xml_files(2)
+    window = make_window()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(f)) for f in files])
+    event = QDropEvent(QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=60000)
+    assert len(window.session) == 2
+
+
+def test_corrections_from_the_trial_view_are_undoable_and_reach_the_library(qtbot, make_window, tmp_path,
+                                                                           monkeypatch):
+    import desktop.loading
+    from engine.lookups.drugs import DrugLookup, default_library_path
+
+    # a private compound library (and a resolver that uses it): other tests must not see this entry
+    monkeypatch.setenv("CLADMOP_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(desktop.loading, "_resolver", None)
+    window = make_window()
+    open_and_wait(qtbot, window, real_xml_files(1))
+    draft = window.session.entry(window.current_key).draft
+    card = window.trial_view.cards[0]
+    name = draft.original.drugs[0].name
+    card.structureSubmitted.emit(0, "CC(=O)Nc1ccc(O)cc1", True)  # as after "Use" with the library box ticked
+    assert draft.original.drugs[0].smiles == "CC(=O)Nc1ccc(O)cc1" == draft.edited.drugs[0].smiles
+    assert draft.original.drugs[0].source == "user library"
+    assert window.session.workspace.compounds()[name] == "CC(=O)Nc1ccc(O)cc1"
+    assert DrugLookup(library_path=default_library_path()).lookup(name)[0].source == "user library"
+    assert window.trial_view.cards[0].drug.smiles == "CC(=O)Nc1ccc(O)cc1"  # the view was rebuilt
+    assert draft.diff().is_empty  # a correction is not a what-if
+    window.criteria_editor.undo_action.trigger()
+    assert draft.original.drugs[0].smiles != "CC(=O)Nc1ccc(O)cc1"
+
+    window.trial_view.conditionCodesSubmitted.emit(0, ["E11.9"])
+    assert draft.original.conditions[0].icd10 == ["E11.9"] and draft.original.conditions[0].match == "user"

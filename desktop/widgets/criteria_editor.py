@@ -35,11 +35,13 @@ class CriteriaModel(QAbstractTableModel):
         self.draft: TrialDraft | None = None
         self._status: dict[int, frozenset[str]] = {}
         self._original_text: dict[int, str] = {}
+        self._states: list[tuple] = []
 
     def set_draft(self, draft: TrialDraft | None) -> None:
         self.beginResetModel()
         self.draft = draft
         self._compute_status()
+        self._states = self._row_states()
         self.endResetModel()
 
     def _compute_status(self) -> None:
@@ -51,16 +53,24 @@ class CriteriaModel(QAbstractTableModel):
             if entry.before is not None:
                 self._original_text[entry.item_id] = entry.before.text
 
+    def _row_states(self) -> list[tuple]:
+        if self.draft is None:
+            return []
+        return [(i, c.text, c.kind, c.enabled, self._status.get(i)) for i, c in self.draft.items()]
+
     def refresh(self) -> None:
-        """Re-read the draft after a command (same rows: repaint; otherwise a reset)."""
-        old_rows = self.rowCount()
+        """Re-read the draft after a command: repaint only the rows that changed (a typical edit
+        touches one; re-measuring every wrapped row would cost a frame), reset when rows come or go."""
+        old_states = self._states
         self._compute_status()
-        if self.draft is not None and len(self.draft.criteria) == old_rows:
-            if old_rows:
-                self.dataChanged.emit(self.index(0, 0), self.index(old_rows - 1, len(COLUMNS) - 1))
-        else:
+        self._states = self._row_states()
+        if len(self._states) != len(old_states) or self.draft is None:
             self.beginResetModel()
             self.endResetModel()
+            return
+        for row, (old, new) in enumerate(zip(old_states, self._states)):
+            if old != new:
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
     def status(self, row: int) -> frozenset[str]:
         return self._status.get(self.draft.item_ids()[row], frozenset()) if self.draft else frozenset()

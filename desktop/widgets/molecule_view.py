@@ -2,6 +2,7 @@
 structure came from; for a drug without one, a field to paste a SMILES."""
 from __future__ import annotations
 
+from functools import lru_cache
 from html import escape
 from pathlib import Path
 
@@ -14,6 +15,12 @@ from engine.records.trial import Drug
 
 KIND_TEXT = {"small_molecule": "small molecule", "biologic": "biologic", "placebo": "placebo",
              "unresolved": "unresolved", "unknown": "not looked up"}
+
+
+@lru_cache(maxsize=512)
+def plain_drawing(name: str, smiles: str | None, kind: str, size: tuple[int, int]) -> str:
+    """Unweighted drawings are redrawn every time a trial is shown: keep the recent ones."""
+    return drug_svg(Drug(name, smiles, kind), size=size)
 
 
 class SvgView(QSvgWidget):
@@ -95,7 +102,7 @@ class MoleculeCard(QFrame):
                 return
             except DepictionError:
                 pass
-        self.svg.set_svg(drug_svg(self.drug, size=size))
+        self.svg.set_svg(plain_drawing(self.drug.name, self.drug.smiles, self.drug.kind, size))
 
     def submit(self) -> None:
         if self.smiles_edit is None:
