@@ -167,7 +167,8 @@ def test_trial_view_offers_icd_candidates_and_parses_typed_codes(qtbot):
     box.lineEdit().editingFinished.emit()
     assert submitted[-1] == (1, ["J45.909", "J45.50"])
     assert split_codes("R06.2 — Wheezing (0.91)") == ["R06.2"]
-    assert len(view.cards) == 2 and "XYZ-123" in view.cards[1].svg.svg_text
+    assert len(view.cards) == 2 and "Unresolved" in view.cards[1].svg.svg_text
+    assert view.cards[1].smiles_edit is not None and view.cards[0].smiles_edit is None
 
 
 def test_trial_view_rebuilds_only_when_the_record_changes(qtbot):

@@ -10,7 +10,7 @@ from PySide6.QtCore import QByteArray, QSize, Qt, Signal
 from PySide6.QtSvgWidgets import QSvgWidget
 from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout
 
-from engine.depict import DepictionError, drug_svg, molecule_svg
+from engine.depict import PLACEHOLDER_TEXT, DepictionError, drug_svg, molecule_svg, placeholder_svg
 from engine.records.trial import Drug
 
 KIND_TEXT = {"small_molecule": "small molecule", "biologic": "biologic", "placebo": "placebo",
@@ -19,7 +19,10 @@ KIND_TEXT = {"small_molecule": "small molecule", "biologic": "biologic", "placeb
 
 @lru_cache(maxsize=512)
 def plain_drawing(name: str, smiles: str | None, kind: str, size: tuple[int, int]) -> str:
-    """Unweighted drawings are redrawn every time a trial is shown: keep the recent ones."""
+    """Unweighted drawings are redrawn every time a trial is shown: keep the recent ones. The card
+    prints the name below the drawing, so placeholders go without it."""
+    if not smiles:
+        return placeholder_svg(kind if kind in PLACEHOLDER_TEXT else "unknown", "", size)
     return drug_svg(Drug(name, smiles, kind), size=size)
 
 
@@ -73,7 +76,7 @@ class MoleculeCard(QFrame):
         layout.addWidget(kind)
 
         self.smiles_edit: QLineEdit | None = None
-        if not drug.smiles and drug.kind not in ("placebo",):
+        if not drug.smiles and drug.kind in ("unresolved", "unknown"):  # not placebo, not biologic
             self.smiles_edit = QLineEdit(placeholderText="Paste a SMILES…")
             self.smiles_edit.returnPressed.connect(self.submit)
             self.use_button = QPushButton("Use")
