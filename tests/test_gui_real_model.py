@@ -1,0 +1,55 @@
+"""The window with the shipped model: real records scored on a worker, what-if edits re-scored.
+
+Skips until the shipped model (resources/models/default) and its ICD table are in place.
+"""
+from __future__ import annotations
+
+import pytest
+
+from desktop.main_window import MainWindow
+from tests.gui_helpers import make_settings, real_xml_files
+
+pytestmark = pytest.mark.gui
+
+
+def shipped_model_or_skip():
+    from engine.paths import resources_dir
+    from engine.predict import default_model_dir
+
+    if not (default_model_dir() / "model.json").is_file():
+        pytest.skip("no shipped model yet (resources/models/default/model.json)")
+    if not (resources_dir() / "icd10_embeddings.safetensors").is_file():
+        pytest.skip("no ICD-10 embedding table yet (resources/icd10_embeddings.safetensors)")
+
+
+def test_shipped_model_scores_records_and_what_if_matches_its_ablation(qtbot, tmp_path):
+    shipped_model_or_skip()
+    window = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.predictions.status in ("ready", "unavailable", "failed"), timeout=300000)
+    assert window.predictions.ready, window.predictions.status_text
+    predictor = window.predictions.predictor
+    files = [f for f in real_xml_files(40)][:40]
+    window.open_files(files)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=120000)
+    key = next(k for k in window.session.order
+               if window.session.entry(k).draft.original.phases
+               and window.session.entry(k).draft.original.phases[-1] in predictor.phases
+               and len(window.session.entry(k).draft.original.active_criteria) >= 3)
+    window.trial_list.select_key(key)
+    qtbot.waitUntil(lambda: window.session.current_prediction(key, "original") is not None, timeout=300000)
+    shown = window.session.current_prediction(key, "original")
+    direct = predictor.predict(window.session.trial_for(key, "original"))
+    assert shown.probability == pytest.approx(direct.probability, abs=1e-6)
+    assert window.prediction_panel.probability.text() == f"{shown.probability:.2f}"
+
+    # leave out the criterion with the largest ablation effect: the what-if equals p + Δ (exact LOO)
+    top = shown.top_by_ablation(1, kind="criterion")[0]
+    draft = window.session.entry(key).draft
+    active_rows = [i for i, c in enumerate(draft.criteria) if c.enabled and c.text.strip()]
+    draft.set_enabled(active_rows[top.index], False)
+    qtbot.waitUntil(lambda: window.session.current_prediction(key, "edited") is not None, timeout=300000)
+    edited = window.session.current_prediction(key, "edited")
+    assert edited.probability == pytest.approx(shown.probability + top.delta, abs=1e-4)
+    assert "what-if" in window.prediction_panel.whatif.text()
