@@ -85,7 +85,7 @@ CONDITION_SYNONYMS: dict[str, tuple[str, ...]] = {
     "depression": ("F32.A",), "depressive disorder": ("F32.A",), "generalized anxiety disorder": ("F41.1",),
     "attention deficit hyperactivity disorder": ("F90.9",), "insomnia": ("G47.00",), "pain": ("R52",),
     "chronic pain": ("G89.29",), "postoperative pain": ("G89.18",), "neuropathic pain": ("M79.2",),
-    "hepatitis c": ("B18.2",), "chronic hepatitis c": ("B18.2",), "hepatitis b": ("B18.1",),
+    "hepatitis c": ("B18.2",), "chronic hepatitis c": ("B18.2",), "hepatitis b": ("B18.1",), "hepatitis": ("K75.9",),
     "chronic hepatitis b": ("B18.1",), "influenza": ("J11.1",), "pneumonia": ("J18.9",),
     "chronic kidney disease": ("N18.9",), "anemia": ("D64.9",), "kidney transplantation": ("Z94.0",),
     "renal transplantation": ("Z94.0",), "liver transplantation": ("Z94.4",), "smoking cessation": ("F17.200",),
@@ -127,11 +127,11 @@ advanced metastatic recurrent refractory relapsed relapsing locally newly diagno
 treated stage i ii iii iv iiia iiib iiic iva ivb adult adults patients patient subjects early late
 progressive persistent moderate severe mild moderately severely active unresectable inoperable resistant
 first line second third grade low high childhood pediatric paediatric juvenile contiguous noncontiguous
-extensive limited protocol specific experimental de novo 1 2 3 4 a b
+extensive limited protocol specific experimental de novo
 """.split())
 
-_STOP = frozenset("of the and in with or a an to by for nos unspecified disease diseases disorder disorders "
-                  "site type".split())
+_STOP = frozenset("of the and in with or an to by for nos unspecified disease diseases disorder disorders "
+                  "site type".split())  # not "a": hepatitis A
 
 _ADJECTIVES = {
     "prostatic": "prostate", "pancreatic": "pancreas", "ovarian": "ovary", "gastric": "stomach",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _DOSE_UNITS = (r"mg|mcg|ug|µg|μg|g|kg|ml|l|iu|u|units?|%|mmol|meq|mol|nmol|µmol|mg/kg|mg/m2|mg/m²"
                r"|gy|cgy|cc|drops?|puffs?|tabs?")
@@ -110,6 +111,11 @@ def _drop(ws: list[str], vocabulary: frozenset[str]) -> list[str]:
 
 def name_keys(name: str) -> list[str]:
     """Index keys for a drug name, cleanest first (exact text, then without doses, forms, salts)."""
+    return list(_name_keys(name))
+
+
+@lru_cache(maxsize=65536)
+def _name_keys(name: str) -> tuple[str, ...]:
     text = plain(name)
     keys: list[str] = []
 
@@ -131,7 +137,7 @@ def name_keys(name: str) -> list[str]:
         add(" ".join(no_salt))
         if no_salt and no_salt[-1].endswith("ate") and len(no_salt[-1]) > 6:
             add(" ".join(no_salt[:-1] + [no_salt[-1][:-3] + "ic", "acid"]))  # valproate -> valproic acid
-    return keys
+    return tuple(keys)
 
 
 def table_keys(name: str) -> list[str]:

@@ -55,6 +55,14 @@ class DrugTable:
                            and table_keys(e.name)[0] == k]
         self.fuzzy_keys = [k for k in self.fuzzy_keys if self.entries[k].smiles is not None] + \
                           [k for k in self.fuzzy_keys if self.entries[k].smiles is None]
+        self._by_length: dict[int, list[str]] = {}
+        for key in self.fuzzy_keys:
+            self._by_length.setdefault(len(key), []).append(key)
+
+    def fuzzy_candidates(self, key: str, similarity: float) -> list[str]:
+        """Keys whose length allows a normalized Levenshtein similarity >= `similarity` with `key`."""
+        low, high = int(len(key) * similarity), int(len(key) / similarity) + 1
+        return [k for n in range(low, high + 1) for k in self._by_length.get(n, ())]
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -171,7 +171,8 @@ class DrugLookup:
         for key in reversed(candidates[-2:]):  # the most cleaned-up forms
             best: tuple[TableEntry, str, float] | None = None
             for table in [self.library, *self.tables]:
-                found = process.extractOne(key, table.fuzzy_keys, scorer=Levenshtein.normalized_similarity,
+                found = process.extractOne(key, table.fuzzy_candidates(key, self.fuzzy_threshold),
+                                           scorer=Levenshtein.normalized_similarity,
                                            score_cutoff=self.fuzzy_threshold)
                 if found and (best is None or found[1] > best[2] + 1e-9):
                     best = (table.entries[found[0]], table.label, found[1])
