@@ -16,6 +16,13 @@ _resolver = None
 _resolver_error: str | None = None
 
 
+def prepare() -> None:
+    """Warm-up at start-up, on a worker: build the lookups and import RDKit's drawing code, so the
+    first file opened and the first molecule drawn do not wait for them."""
+    default_resolver()
+    from rdkit.Chem.Draw import rdMolDraw2D  # noqa: F401
+
+
 def default_resolver():
     """`engine.lookups.resolve.Resolver.default()`, built once (it loads tables); None if unavailable."""
     global _resolver, _resolver_error
@@ -52,6 +59,10 @@ class LoadOutcome:
     trials: list[Trial] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, problem)
     notes: list[str] = field(default_factory=list)
+    #: filled by the window's worker: (key, trial, draft) stored in the workspace, and the keys of
+    #: trials that were already open
+    stored: list = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
 
 
 def load_and_resolve(paths: Iterable[str | Path], state: TaskState | None = None,

@@ -19,9 +19,9 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
 from engine.paths import user_data_dir
 from engine.workspace import SUFFIX, Workspace, WorkspaceError
 from desktop.dialogs import show_errors, show_message
-from desktop.loading import LoadOutcome, add_to_compound_library, default_resolver, load_and_resolve
+from desktop.loading import LoadOutcome, add_to_compound_library, load_and_resolve, prepare
 from desktop.prediction_service import PredictionService, default_loader
-from desktop.session import Session, now_hms
+from desktop.session import Session, now_hms, store_trials
 from desktop.widgets.about import show_about
 from desktop.widgets.criteria_editor import CriteriaEditor
 from desktop.widgets.insight_panel import InsightPanel
@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         if load_model:
             self.predictions.load_model()
         # the lookups take seconds to build (tables, ICD-10-CM): build them now, not on first open
-        self.runner.start(default_resolver, name="Preparing drug and disease lookups", pass_state=False)
+        self.runner.start(prepare, name="Preparing drug and disease lookups", pass_state=False)
 
     # -- construction ----------------------------------------------------------------------------
     def _open_workspace_or_fallback(self, path) -> Workspace:
@@ -266,25 +266,32 @@ class MainWindow(QMainWindow):
         if not paths:
             return
         self.statusBar().showMessage(f"Opening {len(paths)} file(s)…")
-        self.runner.start(load_and_resolve, paths, name="Opening records",
-                          on_result=lambda outcome, p=paths: self._adopt_loaded(outcome, p),
+        workspace, known = self.session.workspace, self.session.known_sources()
+
+        def read_and_store(paths, state=None):
+            """Worker: read, resolve, drop the records already open, store the rest."""
+            outcome = load_and_resolve(paths, state=state)
+            fresh = []
+            for trial in outcome.trials:
+                key = known.get((trial.nct_id, trial.source_path))
+                (outcome.already.append(key) if key else fresh.append(trial))
+            state.progress(0, 0, f"storing {len(fresh)} trial(s) in the workspace")
+            outcome.stored = store_trials(workspace, fresh)
+            return workspace, outcome
+
+        self.runner.start(read_and_store, paths, name="Opening records",
+                          on_result=lambda result, p=paths: self._adopt_loaded(*result, p),
                           on_error=lambda exc, p=paths: self._report(
                               "Open records", "The files could not be opened.", [(", ".join(p), str(exc))]),
                           on_cancel=lambda: self.statusBar().showMessage("Opening cancelled", 5000))
 
-    def _adopt_loaded(self, outcome: LoadOutcome, paths: list[str]) -> None:
+    def _adopt_loaded(self, workspace: Workspace, outcome: LoadOutcome, paths: list[str]) -> None:
         if self._closing:
             return
-        new, already = [], []
-        for trial in outcome.trials:
-            same = [k for k in self.session.keys_for(trial.nct_id)
-                    if self.session.entry(k).record.source_path == trial.source_path]
-            (already.extend(same[:1]) if same else new.append(trial))
-        keys = self.session.add_trials(new)
-        for path in paths:
-            failed = any(Path(e[0]) == Path(path) for e in outcome.errors)
-            if not failed:
-                self._remember_recent(path)
+        keys = self.session.adopt_stored(workspace, outcome.stored)
+        already = [k for k in outcome.already if k in self.session.entries]
+        failed = {str(Path(e[0])) for e in outcome.errors}
+        self._remember_recent([p for p in paths if str(Path(p)) not in failed])
         target = (keys or already or [None])[0]
         if target is not None:
             self.trial_list.select_key(target)
@@ -319,10 +326,13 @@ class MainWindow(QMainWindow):
             value = [value] if value else []
         return [str(v) for v in value or []]
 
-    def _remember_recent(self, path: str) -> None:
-        path = os.path.abspath(path)
-        recent = [p for p in self.recent_files() if p != path]
-        self.settings.setValue("files/recent", ([path] + recent)[:MAX_RECENT])
+    def _remember_recent(self, paths: list[str]) -> None:
+        """Put the files (or folders) just opened on top of File → Open recent, most recent first."""
+        if not paths:
+            return
+        newest = [os.path.abspath(p) for p in reversed(paths[-MAX_RECENT:])]
+        recent = newest + [p for p in self.recent_files() if p not in newest]
+        self.settings.setValue("files/recent", recent[:MAX_RECENT])
         self._rebuild_recent_menu()
 
     def _rebuild_recent_menu(self) -> None:

@@ -110,16 +110,27 @@ class Session(QObject):
 
     def add_trials(self, trials: list[Trial]) -> list[str]:
         """Store the records (one transaction) and open a draft for each."""
-        if not trials:
+        stored = store_trials(self.workspace, trials)
+        return self.adopt_stored(self.workspace, stored)
+
+    def adopt_stored(self, workspace: Workspace, stored: list[tuple[str, Trial, TrialDraft]]) -> list[str]:
+        """Show trials a worker already stored with `store_trials` (cheap: no copying, no I/O).
+        Trials stored into a workspace that is no longer the open one are ignored."""
+        if workspace is not self.workspace or not stored:
             return []
-        keys = self.workspace.add_trials(trials)
-        for key, trial in zip(keys, trials):
-            # an unedited draft is the record itself: nothing to save until the first edit
-            self._adopt(key, trial, TrialDraft(trial))
+        keys = []
+        for key, trial, draft in stored:
+            if key not in self.entries:
+                self._adopt(key, trial, draft)
+                keys.append(key)
         self.trialsAdded.emit(keys)
         if self.workspace.last_saved:
             self.saved.emit(self.workspace.last_saved)
         return keys
+
+    def known_sources(self) -> dict[tuple[str, str], str]:
+        """(NCT id, source path) → key of every open trial: what a re-opened file maps to."""
+        return {(e.record.nct_id, e.record.source_path): k for k, e in self.entries.items()}
 
     def remove(self, key: str) -> None:
         entry = self.entries.pop(key)
@@ -179,6 +190,16 @@ class Session(QObject):
 
     def ui(self, name: str, default=None):
         return self.workspace.ui(name, default)
+
+
+def store_trials(workspace: Workspace, trials: list[Trial]) -> list[tuple[str, Trial, TrialDraft]]:
+    """Write records to the workspace (one transaction) and make their drafts. Thread-safe and
+    Qt-free, so a worker does it: serialising and copying a thousand trials takes seconds."""
+    if not trials:
+        return []
+    keys = workspace.add_trials(trials)
+    # an unedited draft is the record itself: nothing to save until the first edit
+    return [(key, trial, TrialDraft(trial)) for key, trial in zip(keys, trials)]
 
 
 def now_hms(timestamp: float | None = None) -> str:
