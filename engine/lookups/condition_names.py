@@ -114,7 +114,12 @@ CONDITION_SYNONYMS: dict[str, tuple[str, ...]] = {
     "osteosarcoma": ("C41.9",), "ewing sarcoma": ("C41.9",), "urothelial carcinoma": ("C67.9",),
     "transitional cell carcinoma": ("C67.9",), "mesothelioma": ("C45.9",), "pleural mesothelioma": ("C45.0",),
     "germ cell tumor": ("C62.90",), "heart transplantation": ("Z94.1",), "lung transplantation": ("Z94.2",),
-    "myocardial ischemia": ("I25.9",), "hemolytic anemia": ("D59.9",), "carcinoid tumor": ("C7A.00",), "neuroendocrine tumor": ("C7A.1",),
+    "myocardial ischemia": ("I25.9",), "hemolytic anemia": ("D59.9",),
+    "cardiovascular disease": ("I25.10",), "peripheral arterial disease": ("I73.9",),
+    "peripheral artery disease": ("I73.9",), "peripheral t cell lymphoma": ("C84.40",), "neuralgia": ("M79.2",),
+    "acromegaly": ("E22.0",), "phenylketonuria": ("E70.0",), "opioid induced constipation": ("K59.03",),
+    "cytomegalovirus infection": ("B25.9",), "hematologic disease": ("D75.9",), "richter transformation": ("C91.10",),
+    "richter syndrome": ("C91.10",), "hyponatremia": ("E87.1",), "menopause": ("N95.1",), "carcinoid tumor": ("C7A.00",), "neuroendocrine tumor": ("C7A.1",),
 }
 
 #: stems too general to stand for a whole condition name ("cancer pain" is not "cancer")

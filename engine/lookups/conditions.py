@@ -17,7 +17,6 @@ from typing import Iterable
 from engine.lookups.condition_names import (CONDITION_SYNONYMS, GENERIC_STEMS, bag_key, is_cancer_stem, dotted, expand_abbreviations,
                                             is_healthy_volunteers, looks_like_code, plain_key,
                                             without_brackets, without_qualifiers)
-from engine.lookups.description_matcher import DescriptionMatcher
 from engine.lookups.files import write_atomically
 from engine.lookups.icd_codes import IcdCodeList, load_code_list
 from engine.records.errors import RecordError
@@ -27,7 +26,7 @@ USER_MAP_FILE = "condition_map.csv"
 #: rapidfuzz score (0-1) a fuzzy match needs before its best code is assigned
 FUZZY_THRESHOLD = 0.93
 CANDIDATES = 5
-HEALTHY_NOTE = "healthy volunteers have no ICD-10 code (not a disease)"
+HEALTHY_NOTE = "healthy volunteers are not a disease"
 _EXTENSION_CHAPTERS = tuple("STVWXY")
 
 
@@ -68,7 +67,7 @@ class ConditionLookup:
         self.user_map = self._read_user_map()
         self._exact: dict[str, str] = {}
         self._bag: dict[str, str] = {}
-        self._matcher: DescriptionMatcher | None = None
+        self._matcher = None  # DescriptionMatcher, built on the first fuzzy search
         self._build_indexes()
         self._curated_plain = {plain_key(k): v for k, v in CONDITION_SYNONYMS.items()}
         self._curated_bag = {bag_key(k): v for k, v in CONDITION_SYNONYMS.items()}
@@ -140,10 +139,12 @@ class ConditionLookup:
             digest.update(Path(module_file).read_bytes())
         return self.index_cache_folder / f"icd10cm-index-{digest.hexdigest()[:12]}.tsv"
 
-    def _description_matcher(self) -> DescriptionMatcher:
+    def _description_matcher(self):
         """Built on first use (fuzzy searches are the exception): codes up to 5 characters, the
         level a trial's condition is written at; longer codes stay reachable by exact/synonym."""
         if self._matcher is None:
+            from engine.lookups.description_matcher import DescriptionMatcher
+
             general = {k: c for k, c in self._bag.items() if len(c.replace(".", "")) <= 5}
             self._matcher = DescriptionMatcher(list(general), list(general.values()))
         return self._matcher
