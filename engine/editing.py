@@ -102,7 +102,9 @@ class CommandStack:
         if self._clean_depth is not None and self._clean_depth > len(self._done):
             self._clean_depth = None  # the clean state was in the discarded redo branch
         top = self._done[-1] if self._done else None
-        merged = top is not None and not self.is_clean and top.merge(command)
+        merged = top is not None and top.merge(command)
+        if merged and self._clean_depth == len(self._done):
+            self._clean_depth = None  # the saved state was inside the merged step: no longer reachable
         if not merged:
             self._done.append(command)
             if self.limit is not None and len(self._done) > self.limit:
@@ -385,7 +387,8 @@ class TrialDraft:
         return self.items() != self.original_items()
 
     # -- convenience wrappers: each pushes one command
-    def edit_text(self, index: int, text: str, merge: bool = False):
+    def edit_text(self, index: int, text: str, merge=None):
+        """`merge`: any value shared by the commits of one typing session (they undo as one step)."""
         return self.stack.do(EditCriterionText(index, text, merge=merge))
 
     def set_kind(self, index: int, kind: str):
@@ -499,8 +502,10 @@ class TrialDraft:
 
 # -- criterion commands ------------------------------------------------------------------------
 class EditCriterionText(Command):
-    def __init__(self, index: int, text: str, merge: bool = False):
-        self.index, self.new_text, self.mergeable = index, text, merge
+    def __init__(self, index: int, text: str, merge=None):
+        # merge: a key shared by the commits of one typing session (None: never merge); the GUI
+        # commits while the analyst types, so a crash loses seconds, not a paragraph
+        self.index, self.new_text, self.merge_key = index, text, merge
         self.old_text: str | None = None
         self.text = f"Edit criterion {index + 1}"
 
@@ -515,9 +520,9 @@ class EditCriterionText(Command):
         draft.criteria[self.index].text = self.old_text
 
     def merge(self, newer: Command) -> bool:
-        """Typing: consecutive mergeable edits of one item undo as one step."""
-        if (isinstance(newer, EditCriterionText) and self.mergeable and newer.mergeable
-                and newer.index == self.index):
+        """Typing: consecutive commits of one typing session of one item undo as one step."""
+        if (isinstance(newer, EditCriterionText) and self.merge_key is not None
+                and newer.merge_key == self.merge_key and newer.index == self.index):
             self.new_text = newer.new_text
             return True
         return False

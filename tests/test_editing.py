@@ -128,16 +128,20 @@ def test_stack_limit_drops_the_clean_mark_when_it_falls_off():
     assert not stack.is_clean  # the saved state is older than the oldest undoable command
 
 
-def test_typing_merges_into_one_undo_step_but_not_across_the_clean_mark():
+def test_one_typing_session_is_one_undo_step_even_across_an_autosave():
     draft = TrialDraft(make_trial())
     for text in ("A", "Ag", "Age"):
-        draft.edit_text(0, text, merge=True)
+        draft.edit_text(0, text, merge="session-1")
     assert len(draft.stack) == 1 and texts(draft)[0] == "Age"
-    draft.stack.mark_clean()
-    draft.edit_text(0, "Age ≥ 18", merge=True)
-    assert len(draft.stack) == 2
+    draft.stack.mark_clean()  # autosaved mid-typing
+    draft.edit_text(0, "Age ≥ 18", merge="session-1")
+    assert len(draft.stack) == 1 and not draft.stack.is_clean  # the saved state is gone from history
+    draft.edit_text(0, "Age ≥ 21", merge="session-2")  # a new session is a new step
+    draft.edit_text(1, "FEV1", merge="session-2")  # another item is a new step
+    assert len(draft.stack) == 3
     draft.stack.undo()
-    assert texts(draft)[0] == "Age" and draft.stack.is_clean
+    draft.stack.undo()
+    assert texts(draft)[0] == "Age ≥ 18"
     draft.stack.undo()
     assert texts(draft)[0] == "Age 18 to 65 years"
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QMimeData, QModelIndex, Qt
+from PySide6.QtWidgets import QPlainTextEdit
 
 from engine.editing import TrialDraft
 from engine.records.trial import Condition, Criterion, IcdCandidate, Trial
@@ -208,3 +209,23 @@ def test_scenarios_panel_saves_applies_compares_and_reports_bad_names(qtbot):
     draft.stack.undo()
     panel.refresh()
     assert draft.scenario_names() == ["No smoking item"] and panel.list.count() == 1
+
+
+def test_typing_is_committed_during_a_pause_and_undoes_as_one_step(editor, qtbot):
+    from desktop.widgets.criteria_editor import CriterionTextDelegate
+
+    index = editor.model.index(1, COL_TEXT)
+    editor.view.setCurrentIndex(index)
+    editor.view.edit(index)
+    text_editor = editor.view.findChild(QPlainTextEdit)
+    assert text_editor is not None
+    qtbot.keyClicks(text_editor, "FEV1 30-80%")
+    assert editor.draft.criteria[1].text == "FEV1 40-80% of predicted"  # not yet: still typing
+    qtbot.waitUntil(lambda: editor.draft.criteria[1].text == "FEV1 30-80%",
+                    timeout=CriterionTextDelegate.LIVE_COMMIT_MS * 5)
+    qtbot.keyClicks(text_editor, " of predicted")
+    qtbot.keyClick(text_editor, Qt.Key.Key_Return)  # Enter commits the rest and closes the editor
+    assert editor.draft.criteria[1].text == "FEV1 30-80% of predicted"
+    assert len(editor.draft.stack) == 1  # one typing session, one undo step
+    editor.undo_action.trigger()
+    assert editor.draft.criteria[1].text == "FEV1 40-80% of predicted"

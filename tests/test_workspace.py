@@ -228,7 +228,7 @@ def test_autosave_writes_only_the_edited_trial(tmp_path):
         keys = ws.add_trials([make_trial(f"NCT{i:08d}") for i in range(20)])
         draft = TrialDraft(ws.record(keys[5]))
         for i in range(30):
-            draft.edit_text(0, f"edit {i}", merge=True)
+            draft.edit_text(0, f"edit {i}", merge="typing")
             ws.save_draft(keys[5], draft)
         assert ws.load_draft(keys[5]).criteria[0].text == "edit 29"
         assert ws._read("SELECT key FROM drafts") == [(keys[5],)]

@@ -7,7 +7,9 @@ elsewhere all show the same way).
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QByteArray, QMimeData, QModelIndex, Qt, Signal
+import itertools
+
+from PySide6.QtCore import QAbstractTableModel, QByteArray, QMimeData, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QFont, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
                                QSizePolicy, QStyledItemDelegate, QTableView, QTabWidget, QToolButton, QVBoxLayout,
@@ -161,11 +163,18 @@ class CriteriaModel(QAbstractTableModel):
             self.draft.set_kind(row, value)
             return True
         if col == COL_TEXT:
-            text = " ".join(str(value).split())
-            if text and text != criterion.text:
-                self.draft.edit_text(row, text)
+            self.set_text(row, str(value))
             return True
         return False
+
+    def set_text(self, row: int, value: str, typing_session=None) -> None:
+        """Edit a criterion's text (whitespace tidied; empty text refused). Commits that share a
+        `typing_session` key merge into one undo step."""
+        if self.draft is None or not 0 <= row < len(self.draft.criteria):
+            return
+        text = " ".join(value.split())
+        if text and text != self.draft.criteria[row].text:
+            self.draft.edit_text(row, text, merge=typing_session)
 
     # -- drag & drop reordering
     def supportedDropActions(self):
@@ -195,20 +204,42 @@ class CriteriaModel(QAbstractTableModel):
 
 
 class CriterionTextDelegate(QStyledItemDelegate):
-    """Multi-line editor for long criteria: Enter commits, Shift+Enter is a line break, Esc cancels."""
+    """Multi-line editor for long criteria: Enter commits, Shift+Enter is a line break.
+
+    While the analyst types, the text is committed after each pause of `LIVE_COMMIT_MS` (one undo
+    step per editing session), so autosave and the live what-if prediction follow the typing and
+    a crash loses seconds, not a paragraph. Esc keeps what was already committed."""
+
+    LIVE_COMMIT_MS = 800
+    _sessions = itertools.count(1)
 
     def createEditor(self, parent, option, index):
         editor = QPlainTextEdit(parent)
         editor.setTabChangesFocus(True)
         editor.installEventFilter(self)
+        editor.typing_session = f"typing-{next(self._sessions)}"
+        timer = QTimer(editor)
+        timer.setSingleShot(True)
+        timer.setInterval(self.LIVE_COMMIT_MS)
+        row = index.row()
+        timer.timeout.connect(lambda e=editor, m=index.model(), r=row: m.set_text(r, e.toPlainText(),
+                                                                                 e.typing_session))
+        editor.textChanged.connect(timer.start)
+        editor.live_timer = timer
         return editor
 
     def setEditorData(self, editor, index):
+        if getattr(editor, "filled", False):
+            return  # an open editor owns its text (the view re-sends data after each live commit)
+        editor.filled = True
+        editor.blockSignals(True)
         editor.setPlainText(index.data(Qt.ItemDataRole.EditRole) or "")
+        editor.blockSignals(False)
         editor.selectAll()
 
     def setModelData(self, editor, model, index):
-        model.setData(index, editor.toPlainText(), Qt.ItemDataRole.EditRole)
+        editor.live_timer.stop()
+        model.set_text(index.row(), editor.toPlainText(), getattr(editor, "typing_session", None))
 
     def updateEditorGeometry(self, editor, option, index):
         rect = option.rect
