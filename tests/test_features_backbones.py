@@ -122,6 +122,25 @@ def test_total_token_cap(real_items):
     assert r.levels.shape[1] == 302 and r.truncated and r.n_text_tokens > 300
 
 
+def test_a_batch_too_big_for_the_gpu_is_split(monkeypatch, real_items):
+    enc = minilm_encoder()
+    texts = real_items[:10]
+    expected = enc.encode(texts)
+    real_forward, sizes = enc._forward, []
+
+    def small_gpu(seqs):
+        sizes.append(len(seqs))
+        if len(seqs) > 3:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_forward(seqs)
+
+    monkeypatch.setattr(enc, "_forward", small_gpu)
+    got = enc.encode(texts)
+    assert sizes == [10, 5, 2, 3, 5, 2, 3]  # halved until each part fits
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a.levels, b.levels, atol=2e-4)
+
+
 # -- broken folders --------------------------------------------------------------------------------
 def test_broken_folders_name_folder_and_file(tmp_path, tiny_biogpt):
     with pytest.raises(ModelError, match="backbone folder not found"):

@@ -147,14 +147,19 @@ class TextEncoder:
 
     # -- encoding ---------------------------------------------------------------------------------
     def encode(self, texts: Sequence[str], *, max_tokens: int | None = 2048,
-               batch_tokens: int = 8192, max_batch: int = 64) -> list[EncodedText]:
+               batch_tokens: int | None = None, max_batch: int | None = None) -> list[EncodedText]:
         """Hidden states of each text, its first `max_tokens` text tokens kept (None: all).
 
         A text longer than one window is cut into windows overlapping by `WINDOW_OVERLAP`; every
         token's state comes from the window where it is most central, and the special tokens from
         the first (leading) and last (trailing) window, so a short text gives exactly one plain pass.
-        Windows of all texts are batched together, longest first, up to `batch_tokens` per pass.
+        Windows of all texts are batched together, longest first, up to `batch_tokens` (padded)
+        tokens and `max_batch` sequences per pass (default: 8k / 64 on the CPU, where bigger batches
+        gain nothing; 32k / 256 on a GPU, halved on the fly when the GPU runs out of memory).
         """
+        on_gpu = self.device.type == "cuda"
+        batch_tokens = batch_tokens or (32768 if on_gpu else 8192)
+        max_batch = max_batch or (256 if on_gpu else 64)
         tokenized = self.tokenize(texts)
         w = self.window_tokens
         overlap = int(w * WINDOW_OVERLAP)
@@ -181,7 +186,7 @@ class TextEncoder:
             if batch:
                 seqs = [self._prefix + tokenized[windows[j][0]][0][windows[j][1]:windows[j][2]].tolist()
                         + self._suffix for j in batch]
-                for j, result in zip(batch, self._forward(seqs)):
+                for j, result in zip(batch, self._forward_fitting(seqs)):
                     states[(windows[j][0], windows[j][1])] = result
             batch = [k] if k is not None else []
 
@@ -212,6 +217,19 @@ class TextEncoder:
         return EncodedText(np.concatenate(level_parts, axis=1), np.concatenate(final_parts, axis=0),
                            offsets, n_text_tokens)
 
+    def _forward_fitting(self, seqs: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`_forward`, splitting the batch in two while the GPU runs out of memory."""
+        import torch
+
+        try:
+            return self._forward(seqs)
+        except torch.OutOfMemoryError:
+            if len(seqs) == 1:
+                raise
+            torch.cuda.empty_cache()
+            half = len(seqs) // 2
+            return self._forward_fitting(seqs[:half]) + self._forward_fitting(seqs[half:])
+
     def _forward(self, seqs: list[list[int]]) -> list[tuple[np.ndarray, np.ndarray]]:
         import torch
 
@@ -239,7 +257,8 @@ class TextEncoder:
 
 # -- loading ---------------------------------------------------------------------------------------
 def load_backbone(spec: str = "minilm", device="auto", *, max_length: int | None = None) -> TextEncoder:
-    """`"minilm"` (default), `"biogpt:/folder"`, or a path to any local Hugging Face model folder.
+    """`"minilm"` (default), `"biogpt:/folder"`, a path to any local Hugging Face model folder, or the
+    name of a backbone imported into the model store (`engine.model_store`).
 
     Everything loads with `local_files_only=True`: nothing is downloaded, ever. A broken folder gives
     a `ModelError` naming the folder and the missing or bad file.
@@ -256,6 +275,11 @@ def load_backbone(spec: str = "minilm", device="auto", *, max_length: int | None
         return _load_biogpt(Path(spec.split(":", 1)[1]).expanduser(), dev, max_length)
     if spec.lower() == "biogpt":
         raise ModelError("backbone 'biogpt' needs the folder of your local BioGPT copy: biogpt:/path/to/biogpt")
+    from engine.model_store import resolve_store_name  # a name imported with `cladmop import-backbone`
+
+    stored = resolve_store_name(spec)
+    if stored is not None:
+        return load_backbone(stored, dev, max_length=max_length)
     return _load_folder(Path(spec).expanduser(), dev, max_length)
 
 

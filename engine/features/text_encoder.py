@@ -266,6 +266,10 @@ class CacheBuildReport:
     encoded: int  # texts the model had to encode (the rest were cached)
     seconds: float
 
+    def __str__(self) -> str:
+        return (f"{self.trials} trials, {self.items} criteria items: {self.texts} texts cached, "
+                f"{self.encoded} of them encoded now, in {self.seconds:.1f} s")
+
 
 def build_cache(trials: Sequence[Trial], encoder, granularity: str = "criterion",
                 state: TaskState | None = None, cache: EncoderCache | None | bool = None) -> CacheBuildReport:
