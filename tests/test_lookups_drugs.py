@@ -115,6 +115,10 @@ def test_combination_names_expand(lookup):
     assert [d.kind for d in drugs] == ["biologic", "placebo"]
     drugs = lookup.lookup("CP-690,550 or placebo")  # a comma inside a code is not a separator
     assert [d.name for d in drugs] == ["CP-690,550", "placebo"]
+    drugs = lookup.lookup("CL-108 (hydrocodone 7.5 mg, acetaminophen 325 mg, promethazine 12.5 mg)")
+    assert [d.name for d in drugs] == ["hydrocodone", "acetaminophen", "promethazine"]
+    [drug] = lookup.lookup("radium-223 dichloride (xofigo, bay88-8223)")  # two names of one drug
+    assert drug.kind == "small_molecule" and "Ra" in drug.smiles
 
 
 def test_split_combination_rules():

@@ -13,8 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
-from engine.lookups.drug_names import (compact, has_digits, is_placebo, looks_biologic, name_keys,
-                                       split_combination)
+from engine.lookups.drug_names import (compact, has_digits, inside_parens, is_placebo, looks_biologic,
+                                       name_keys, outside_parens, split_combination)
 from engine.lookups.drug_synonyms import DRUG_SYNONYMS
 from engine.lookups.drug_tables import DrugTable, TableEntry, heavy_atom_count, tables_in_folder
 from engine.lookups.files import write_atomically
@@ -114,7 +114,8 @@ class DrugLookup:
             return [Drug(name=name, kind="unresolved")]
         parts = split_combination(name)
         if len(parts) == 1:
-            return [self._single(name, depth, allow_fuzzy=True)]
+            listed = self._parenthesised_combination(name, depth)
+            return listed or [self._single(name, depth, allow_fuzzy=True)]
         whole = self._in_tables(name)  # a table may list the combination itself
         if whole is not None:
             return [whole]
@@ -143,6 +144,20 @@ class DrugLookup:
                 drug = self._from_entry(name, entry, label)
                 return replace(drug, source=f"fuzzy:{label}({score:.2f})")
         return Drug(name=name, kind="unresolved")
+
+    def _parenthesised_combination(self, name: str, depth: int) -> list[Drug] | None:
+        """"CL-108 (hydrocodone 7.5 mg, acetaminophen 325 mg, promethazine)": a code the tables do not
+        know, followed by a list of distinct known molecules, is that combination."""
+        inner = inside_parens(name)
+        if depth > 0 or not inner or len(split_combination(inner[0])) < 2:
+            return None
+        if self._in_tables(outside_parens(name)) is not None:
+            return None
+        drugs = [d for part in split_combination(inner[0]) for d in self._lookup(part, depth + 1)]
+        structures = [d.smiles for d in drugs]
+        if any(d.kind != "small_molecule" for d in drugs) or len(set(structures)) < len(structures):
+            return None  # "(Xofigo, BAY88-8223)" lists names of one drug, not a combination
+        return drugs
 
     def _in_tables(self, name: str) -> Drug | None:
         keys = name_keys(name)
