@@ -556,6 +556,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setVisible(busy)
         if busy:
             self.progress.setRange(0, 0)
+            self.statusBar().showMessage(f"{self.runner.tasks[0].name}…" if self.runner.tasks else "")
 
     def _on_activity(self, text: str, done: int, total: int) -> None:
         if total:
