@@ -238,7 +238,8 @@ class TrialListWidget(QWidget):
 
     def _update_count(self, *args) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
-        self.count_label.setText(f"{total} trials" if shown == total else f"{shown} of {total} trials shown")
+        noun = "trial" if total == 1 else "trials"
+        self.count_label.setText(f"{total} {noun}" if shown == total else f"{shown} of {total} {noun} shown")
 
     def _current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         if current.isValid():
