@@ -85,7 +85,35 @@ def compare_with_top(lookup, data: Path, sample: int, seed: int = 0) -> dict:
         if not same:
             different.append((row["drug_name_lower"], drug.smiles, row["smiles"]))
     random.Random(seed).shuffle(different)
-    return {"rows": len(rows), "outcome": outcome, "sample": different[:sample]}
+    named = _names_by_structure(data / "lookups" / "drugbank_name_to_smiles_lifted.csv")
+    sample_rows = [(name, _name_of(ours, named), _name_of(theirs, named)) for name, ours, theirs in different[:sample]]
+    return {"rows": len(rows), "outcome": outcome, "sample": sample_rows}
+
+
+def _identity_keys(smiles: str) -> list[str]:
+    """Stereo-aware keys of a structure: full InChIKey and canonical SMILES (metal complexes lack InChI)."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    if mol is None:
+        return []
+    keys = [Chem.MolToSmiles(mol)]
+    inchikey = Chem.MolToInchiKey(mol)
+    return [inchikey, *keys] if inchikey else keys
+
+
+def _names_by_structure(path: Path) -> dict:
+    """Structure key -> DrugBank name, to say which molecule a SMILES is."""
+    names: dict = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            for key in _identity_keys(row["smiles"]):
+                names.setdefault(key, row["drug_name"])
+    return names
+
+
+def _name_of(smiles: str, names: dict) -> str:
+    return next((names[k] for k in _identity_keys(smiles) if k in names), "(not in DrugBank)")
 
 
 def _rate_table(title: str, rates: dict) -> list[str]:
@@ -123,9 +151,10 @@ def main() -> None:
     print(f"\nTOP mapping vs ours ({cmp['rows']} names):")
     for key, n in cmp["outcome"].most_common():
         print(f"- {key}: {n}")
-    print("\nRandom sample of 'different molecule':\n| name | ours | TOP |\n|---|---|---|")
+    print("\nRandom sample of 'different molecule' (molecules named by DrugBank):")
+    print("| name | ours | TOP |\n|---|---|---|")
     for name, ours, theirs in cmp["sample"]:
-        print(f"| {name} | `{ours}` | `{theirs}` |")
+        print(f"| {name} | {ours} | {theirs} |")
     conditions_main(data, args.sample)
 
 
