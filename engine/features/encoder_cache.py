@@ -72,6 +72,7 @@ class SqliteStore:
                 conn.execute(f"PRAGMA page_size={_PAGE_SIZE}")  # takes effect in a new file only
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back after checkpoints
             conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table} "
                          "(key TEXT PRIMARY KEY, value BLOB NOT NULL, digest BLOB NOT NULL)")
             conn.execute(f"SELECT count(*) FROM {self.table}").fetchone()
