@@ -53,7 +53,6 @@ class MainWindow(QMainWindow):
         self.last_error_dialog: QMessageBox | None = None
         self.current_key: str | None = None
         self._closing = False
-        self._prediction_error = ""
 
         self.session = Session(self._open_workspace_or_fallback(workspace_path), self)
         self.predictions = PredictionService(lambda: self.session.workspace, loader=model_loader, parent=self)
@@ -495,15 +494,13 @@ class MainWindow(QMainWindow):
     def _on_prediction_ready(self, key: str, role: str, prediction, trial_hash: str) -> None:
         self.session.set_prediction(key, role, prediction, trial_hash)
 
-    def _on_prediction_failed(self, key: str, role: str, message: str) -> None:
+    def _on_prediction_failed(self, key: str, role: str, message: str, trial_hash: str) -> None:
+        self.session.set_failure(key, role, message, trial_hash)
         if key == self.current_key:
-            self.statusBar().showMessage(f"{key}: prediction failed: {message}", 15000)
-            self._prediction_error = message
-            self._refresh_prediction_panel()
+            self.statusBar().showMessage(f"{key}: cannot be scored: {message}", 15000)
 
     def _on_prediction_changed(self, key: str, role: str) -> None:
         if key == self.current_key:
-            self._prediction_error = ""
             self._refresh_prediction_panel()
 
     def _on_model_status(self, status: str) -> None:
@@ -527,9 +524,10 @@ class MainWindow(QMainWindow):
         original = self.session.current_prediction(key, "original")
         modified = entry.draft.is_modified
         edited = self.session.current_prediction(key, "edited") if modified else original
+        error = self.session.current_failure(key, "edited" if modified else "original")
         self.prediction_panel.show_state(original, edited, modified, self.predictions.status,
-                                         self.predictions.status_text, pending=self.predictions.busy,
-                                         error=self._prediction_error)
+                                         self.predictions.status_text, pending=self.predictions.busy and not error,
+                                         error=error)
         self.insight_panel.show_prediction(edited if modified else original)
         probabilities = {}
         for name in entry.draft.scenario_names():

@@ -38,7 +38,7 @@ def default_loader(model_dir=None, device: str = "auto"):
 class PredictionService(QObject):
     modelStatusChanged = Signal(str)  # "loading" | "ready" | "unavailable" | "failed"
     predictionReady = Signal(str, str, object, str)  # key, role, Prediction, requested trial hash
-    predictionFailed = Signal(str, str, str)  # key, role, message
+    predictionFailed = Signal(str, str, str, str)  # key, role, message, requested trial hash
     busyChanged = Signal(bool)
 
     DEBOUNCE_MS = 400
@@ -205,8 +205,8 @@ class PredictionService(QObject):
             self._inflight = (key, role)
             self.runner.start(self._predict, trial, name=f"Predicting {trial.nct_id}",
                               on_result=lambda p, k=key, r=role, h=trial_hash: self._done(k, r, p, h),
-                              on_error=lambda e, k=key, r=role: self._failed(k, r, e),
-                              on_cancel=lambda: self._failed(key, role, None))
+                              on_error=lambda e, k=key, r=role, h=trial_hash: self._failed(k, r, e, h),
+                              on_cancel=lambda k=key, r=role, h=trial_hash: self._failed(k, r, None, h))
         self._update_busy()
 
     def _predict(self, trial: Trial, state=None):
@@ -224,10 +224,10 @@ class PredictionService(QObject):
         self.predictionReady.emit(key, role, prediction, trial_hash)
         self._pump()
 
-    def _failed(self, key: str, role: str, exc: BaseException | None) -> None:
+    def _failed(self, key: str, role: str, exc: BaseException | None, trial_hash: str) -> None:
         self._inflight = None
         if exc is not None:
-            self.predictionFailed.emit(key, role, str(exc) or type(exc).__name__)
+            self.predictionFailed.emit(key, role, str(exc) or type(exc).__name__, trial_hash)
         self._pump()
 
     def _remember(self, prediction, trial_hash: str) -> None:

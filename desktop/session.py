@@ -24,6 +24,8 @@ class TrialEntry:
     draft: TrialDraft
     #: latest (requested trial hash, Prediction) by role: "original", "edited", "scenario:<name>"
     predictions: dict = field(default_factory=dict)
+    #: latest (requested trial hash, message) of a prediction that failed, by role
+    failures: dict = field(default_factory=dict)
 
 
 class Session(QObject):
@@ -161,7 +163,23 @@ class Session(QObject):
         if entry is None:
             return
         entry.predictions[role] = (trial_hash, prediction)
+        entry.failures.pop(role, None)
         self.predictionChanged.emit(key, role)
+
+    def set_failure(self, key: str, role: str, message: str, trial_hash: str) -> None:
+        """Remember why the trial (as it was, `trial_hash`) could not be scored: shown until it changes."""
+        entry = self.entries.get(key)
+        if entry is None:
+            return
+        entry.failures[role] = (trial_hash, message)
+        self.predictionChanged.emit(key, role)
+
+    def current_failure(self, key: str, role: str = "original") -> str:
+        entry = self.entries.get(key)
+        stored = entry.failures.get(role) if entry else None
+        if stored is None or stored[0] != self.trial_for(key, role).content_hash():
+            return ""
+        return stored[1]
 
     def current_prediction(self, key: str, role: str = "edited"):
         """The stored prediction for `role` if it matches the trial as it is now, else None."""

@@ -252,3 +252,26 @@ def test_corrections_from_the_trial_view_are_undoable_and_reach_the_library(qtbo
 
     window.trial_view.conditionCodesSubmitted.emit(0, ["E11.9"])
     assert draft.original.conditions[0].icd10 == ["E11.9"] and draft.original.conditions[0].match == "user"
+
+
+def test_a_trial_the_model_cannot_score_says_why(qtbot, make_window):
+    from engine.errors import CladmopError
+
+    class PhaseOnePredictor(ActiveCriteriaPredictor):
+        def predict(self, trial, phase=None, ablate=True, state=None):
+            if trial.phases[-1] != "I":
+                raise CladmopError(f"no phase {trial.phases[-1]} model in /models/tiny (it has: I)")
+            return super().predict(trial)
+
+    window = make_window(load_model=True, model_loader=PhaseOnePredictor)
+    qtbot.waitUntil(lambda: window.predictions.ready, timeout=10000)
+    open_and_wait(qtbot, window, real_xml_files(2))
+    qtbot.waitUntil(lambda: window.idle, timeout=20000)
+    key = window.current_key
+    phase = window.session.entry(key).draft.original.phases[-1]
+    assert phase != "I"
+    assert f"no phase {phase} model" in window.prediction_panel.caption.text()
+    assert "Cannot be scored" in window.prediction_panel.caption.text()
+    row = window.trial_list.model.row_of(key)
+    cell = window.trial_list.model.index(row, 2)
+    assert cell.data() == "–" and f"no phase {phase} model" in cell.data(Qt.ItemDataRole.ToolTipRole)

@@ -17,8 +17,10 @@ MODEL_STATE_TEXT = {
 
 
 def delta_html(delta: float) -> str:
+    """A signed change, green up / red down; small ones keep a third decimal instead of "+0.00"."""
     color = "#1e7b34" if delta > 0.005 else "#b3261e" if delta < -0.005 else "#555"
-    return f"<span style='color:{color}'>{delta:+.2f}</span>"
+    text = f"{delta:+.2f}" if abs(delta) >= 0.01 or delta == 0 else f"{delta:+.3f}"
+    return f"<span style='color:{color}'>{text}</span>"
 
 
 class PredictionPanel(QFrame):
@@ -62,7 +64,10 @@ class PredictionPanel(QFrame):
             self.probability.setText("<span style='color:#9a9a9a'>–</span>")
             self.meter.setValue(0)
             if model_status == "ready":
-                self.caption.setText("Predicting…" if pending else (escape(error) or "No prediction yet."))
+                if error:
+                    self.caption.setText(f"<span style='color:#b3261e'>Cannot be scored:</span> {escape(error)}")
+                else:
+                    self.caption.setText("Predicting…" if pending else "No prediction yet.")
             elif model_status == "failed":
                 self.caption.setText(escape(f"{MODEL_STATE_TEXT['failed']} {model_text}"))
             else:
@@ -74,7 +79,7 @@ class PredictionPanel(QFrame):
         self.meter.setValue(round(shown.probability * 100))
         base = f"base rate {shown.base_rate:.2f} (phase {escape(shown.phase)})"
         vs_base = shown.probability - shown.base_rate
-        self.caption.setText(f"{'What-if' if shown is edited else 'As recorded'} · {base} · "
+        self.caption.setText(f"{'What-if' if modified and shown is edited else 'As recorded'} · {base} · "
                              f"{delta_html(vs_base)} vs base")
         if modified and original is not None and edited is not None:
             self.whatif.setText(f"As recorded {original.probability:.2f} → what-if {edited.probability:.2f} "

@@ -116,6 +116,9 @@ class TrialListModel(QAbstractTableModel):
             if col == COL_PROB:
                 if role == SORT_ROLE:
                     return -1.0 if p_original is None else p_original
+                failure = self.session.current_failure(key, "original") if p_original is None else ""
+                if failure:
+                    return failure if role == Qt.ItemDataRole.ToolTipRole else "–"
                 return format_probability(p_original)
             if col == COL_WHATIF:
                 if role == SORT_ROLE:
