@@ -2,8 +2,9 @@
 
 Order for one name (the first that answers wins):
   placebo words -> user library -> reference tables (in the order given) -> synonym (brand, code)
-  -> biologic by name -> fuzzy match (high threshold, reported as such) -> combination split -> unresolved.
-A combination name ("cisplatin / pemetrexed") that is not itself in a table expands to several Drugs.
+  -> biologic by name -> fuzzy match (high threshold, reported as such) -> unresolved.
+A combination name ("cisplatin / pemetrexed", "CL-108 (hydrocodone, acetaminophen)") that no table
+knows as a whole expands to several Drugs, each resolved in that order.
 """
 from __future__ import annotations
 
