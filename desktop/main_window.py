@@ -16,6 +16,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
+from engine.depict import atom_weights_from_segments
 from engine.paths import user_data_dir
 from engine.workspace import SUFFIX, Workspace, WorkspaceError
 from desktop.dialogs import show_errors, show_message
@@ -529,12 +530,36 @@ class MainWindow(QMainWindow):
                                          self.predictions.status_text, pending=self.predictions.busy and not error,
                                          error=error)
         self.insight_panel.show_prediction(edited if modified else original)
+        self._color_molecules(key, edited if modified else original)
         probabilities = {}
         for name in entry.draft.scenario_names():
             p = self.session.current_prediction(key, f"scenario:{name}")
             if p is not None:
                 probabilities[name] = p.probability
         self.scenarios_panel.set_probabilities(probabilities)
+
+    def _color_molecules(self, key: str, prediction) -> None:
+        """Tint each drawn drug's atoms by the fine level's attention to its segments (one colour
+        scale for all drugs of the trial). Skipped when the prediction's drugs are not the ones shown."""
+        marker = (key, id(prediction), id(self.trial_view.cards))  # new cards after a rebuild
+        if getattr(self, "_colored", None) == marker:
+            return
+        self._colored = marker
+        drugs = self.session.entry(key).draft.original.drugs
+        weights_by_drug: dict[int, dict[int, float]] = {}
+        fine = next((a for a in prediction.attention if a.level == "fine"), None) if prediction else None
+        if fine is not None and len(fine.molecules) == len(prediction.molecule_tokens):
+            labels = prediction.molecule_labels
+            consistent = all(seg is None or (seg.drug_index < len(drugs)
+                                             and labels[i].startswith(drugs[seg.drug_index].name + ":"))
+                             for i, seg in enumerate(prediction.molecule_tokens))
+            if consistent:
+                for index in range(len(drugs)):
+                    atoms = atom_weights_from_segments(prediction.molecule_tokens, fine.molecules, index)
+                    if atoms:
+                        weights_by_drug[index] = atoms
+        top = max((w for atoms in weights_by_drug.values() for w in atoms.values()), default=0.0)
+        self.trial_view.set_attention(weights_by_drug, vrange=(0.0, top) if top > 0 else None)
 
     # -- status, errors, about -------------------------------------------------------------------
     def _update_title(self) -> None:

@@ -50,6 +50,18 @@ def weight_color(value: float, vmin: float = 0.0, vmax: float = 1.0, diverging: 
     return _interpolate(SEQUENTIAL, (value - vmin) / span)
 
 
+#: how strongly halos are coloured (blended with white) so atom labels and bonds stay legible;
+#: no alpha channel: RDKit writes #RRGGBBAA, which Qt's SVG renderer reads as #AARRGGBB
+HIGHLIGHT_STRENGTH = 0.7
+
+
+def highlight_color(value: float, vmin: float = 0.0, vmax: float = 1.0, diverging: bool = False,
+                    strength: float = HIGHLIGHT_STRENGTH) -> Color:
+    """The halo colour drawn for `value`: `weight_color` blended towards white (use it for legends)."""
+    rgb = weight_color(value, vmin, vmax, diverging)
+    return tuple(1.0 - (1.0 - c) * strength for c in rgb)  # type: ignore[return-value]
+
+
 def _parse(smiles: str):
     from rdkit import Chem, rdBase
 
@@ -85,12 +97,12 @@ def molecule_svg(smiles: str, atom_weights: Mapping[int, float] | Sequence[float
         vrange = (min(0.0, min(values)), max(values) if max(values) > 0 else 1.0)
     vmin, vmax = vrange
 
-    atom_colors = {i: weight_color(w, vmin, vmax, diverging) for i, w in weights.items()}
+    atom_colors = {i: highlight_color(w, vmin, vmax, diverging) for i, w in weights.items()}
     bond_colors = {}
     for bond in mol.GetBonds():
         a, b = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
         if a in weights and b in weights:
-            bond_colors[bond.GetIdx()] = weight_color((weights[a] + weights[b]) / 2, vmin, vmax, diverging)
+            bond_colors[bond.GetIdx()] = highlight_color((weights[a] + weights[b]) / 2, vmin, vmax, diverging)
 
     width, height = size
     drawer = rdMolDraw2D.MolDraw2DSVG(width, height)
@@ -175,4 +187,5 @@ def atom_weights_from_segments(segments, weights: Sequence[float], drug_index: i
 
 
 __all__ = ["molecule_svg", "placeholder_svg", "drug_svg", "atom_weights_from_segments", "weight_color",
+           "highlight_color",
            "SEQUENTIAL", "DIVERGING", "DepictionError"]

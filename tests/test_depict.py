@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from engine.depict import (DIVERGING, SEQUENTIAL, DepictionError, atom_weights_from_segments, drug_svg,
-                           molecule_svg, placeholder_svg, weight_color)
+from engine.depict import (DIVERGING, DepictionError, atom_weights_from_segments, drug_svg,
+                           highlight_color, molecule_svg, placeholder_svg, weight_color)
 from engine.features.types import MoleculeSegment
 from engine.records.trial import Drug
 
@@ -37,7 +37,7 @@ def test_plain_molecule_is_well_formed_svg_with_no_highlight():
     root = ET.fromstring(svg.encode("utf-8"))
     assert root.tag.endswith("svg") and root.get("width") == "240px"
     assert "aspirin" in svg or "<path" in svg  # legend drawn (as text or glyph paths)
-    assert not any(drawn(c, svg) for c in SEQUENTIAL)
+    assert not any(drawn(highlight_color(v), svg) for v in (0.0, 0.5, 1.0))
 
 
 def test_weighted_atoms_take_the_colour_map_colours():
@@ -45,9 +45,9 @@ def test_weighted_atoms_take_the_colour_map_colours():
     svg = molecule_svg(ASPIRIN, weights)
     used = fills(svg)
     for w in weights.values():
-        assert drawn(weight_color(w, 0.0, 1.0), svg)
+        assert drawn(highlight_color(w, 0.0, 1.0), svg)
     # bonds between weighted atoms take the colour of their mean weight: 0-1 → 0.5, 1-2 → 0.75
-    assert drawn(weight_color(0.75, 0.0, 1.0), svg)
+    assert drawn(highlight_color(0.75, 0.0, 1.0), svg)
     assert len(used) == 4  # nothing else is filled with colour
 
 
@@ -55,12 +55,15 @@ def test_signed_weights_use_the_diverging_map_centred_on_zero():
     svg = molecule_svg(ASPIRIN, [0.4, -0.4])
     assert weight_color(0.0, -1, 1, diverging=True) == DIVERGING[2]
     assert hex_of(weight_color(-0.4, -0.4, 0.4, diverging=True)) == hex_of(DIVERGING[0])
-    assert drawn(DIVERGING[0], svg) and drawn(DIVERGING[-1], svg)
+    assert drawn(highlight_color(-1, -1, 1, True), svg) and drawn(highlight_color(1, -1, 1, True), svg)
+    # halos are tints of the map (legible labels), written without an alpha channel
+    assert highlight_color(1, -1, 1, True) == tuple(1 - (1 - c) * 0.7 for c in DIVERGING[-1])
+    assert not re.search(r"fill:#[0-9A-Fa-f]{8}", svg)
 
 
 def test_weights_outside_the_molecule_are_ignored_and_shared_scales_apply():
     svg = molecule_svg("CCO", {0: 0.2, 99: 5.0}, vrange=(0.0, 0.4))
-    assert drawn(weight_color(0.2, 0.0, 0.4), svg) and len(fills(svg)) == 1  # atom 99 ignored
+    assert drawn(highlight_color(0.2, 0.0, 0.4), svg) and len(fills(svg)) == 1  # atom 99 ignored
 
 
 def test_non_ascii_legends_survive_the_svg_header():

@@ -53,3 +53,29 @@ def test_shipped_model_scores_records_and_what_if_matches_its_ablation(qtbot, tm
     edited = window.session.current_prediction(key, "edited")
     assert edited.probability == pytest.approx(shown.probability + top.delta, abs=1e-4)
     assert "what-if" in window.prediction_panel.whatif.text()
+
+
+def test_molecules_are_tinted_by_the_fine_level_attention(qtbot, tmp_path):
+    shipped_model_or_skip()
+    from engine.depict import atom_weights_from_segments
+
+    window = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.predictions.status in ("ready", "unavailable", "failed"), timeout=300000)
+    assert window.predictions.ready, window.predictions.status_text
+    phases = window.predictions.predictor.phases
+    window.open_files(real_xml_files(40))
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=120000)
+    key = next(k for k in window.session.order
+               if window.session.entry(k).draft.original.phases[-1:] and
+               window.session.entry(k).draft.original.phases[-1] in phases and
+               any(d.smiles for d in window.session.entry(k).draft.original.drugs))
+    window.trial_list.select_key(key)
+    qtbot.waitUntil(lambda: window.session.current_prediction(key, "original") is not None, timeout=300000)
+    prediction = window.session.current_prediction(key, "original")
+    fine = next(a for a in prediction.attention if a.level == "fine")
+    drug = next(i for i, d in enumerate(window.session.entry(key).draft.original.drugs) if d.smiles)
+    assert window.trial_view.attention.get(drug) == atom_weights_from_segments(
+        prediction.molecule_tokens, fine.molecules, drug)
+    assert window.trial_view.attention[drug]  # the drawn drug has weighted atoms

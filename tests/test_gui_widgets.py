@@ -17,7 +17,7 @@ from desktop.widgets.trial_view import TrialView, split_codes
 from tests.gui_helpers import ActiveCriteriaPredictor
 from tests.test_depict import drawn
 from tests.test_editing import make_trial
-from engine.depict import weight_color
+from engine.depict import highlight_color
 
 pytestmark = pytest.mark.gui
 
@@ -147,7 +147,7 @@ def test_molecule_card_validates_a_pasted_smiles(qtbot):
     assert submitted == [(1, "CC(=O)Nc1ccc(O)cc1", False)] and card.error_label.isHidden()
     weighted = MoleculeCard(0, trial.drugs[0], atom_weights={0: 1.0, 1: 0.5})
     qtbot.addWidget(weighted)
-    assert drawn(weight_color(1.0, 0.0, 1.0), weighted.svg.svg_text)  # attention colours reach the card
+    assert drawn(highlight_color(1.0, 0.0, 1.0), weighted.svg.svg_text)  # attention colours reach the card
 
 
 def test_trial_view_offers_icd_candidates_and_parses_typed_codes(qtbot):

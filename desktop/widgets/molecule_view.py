@@ -99,6 +99,10 @@ class MoleculeCard(QFrame):
 
     def set_weights(self, atom_weights=None, vrange=None) -> None:
         size = (self.DRAWING.width(), self.DRAWING.height())
+        key = (tuple(sorted(atom_weights.items())) if atom_weights else None, vrange)
+        if getattr(self, "_drawn", object()) == key:
+            return  # same drawing: skip the RDKit call
+        self._drawn = key
         if self.drug.smiles and atom_weights:
             try:
                 self.svg.set_svg(molecule_svg(self.drug.smiles, atom_weights, size=size, vrange=vrange))

@@ -67,6 +67,7 @@ class TrialView(QScrollArea):
         self.trial: Trial | None = None
         self._signature = None
         self.cards: list[MoleculeCard] = []
+        self.attention: dict[int, dict[int, float]] = {}
         self.code_boxes: list[ConditionCodeBox] = []
         self._body = QWidget()
         self._body.setObjectName("TrialViewBody")
@@ -217,9 +218,10 @@ class TrialView(QScrollArea):
         self._target.addWidget(box)
 
     def set_attention(self, weights_by_drug: dict[int, dict[int, float]], vrange=None) -> None:
-        """Colour the molecules by per-atom weights (for the attention view, once predictions land)."""
+        """Colour the molecules by per-atom weights (drugs without weights are drawn plain)."""
         for card in self.cards:
             card.set_weights(weights_by_drug.get(card.drug_index), vrange=vrange)
+        self.attention = weights_by_drug
 
 
 def _delete_layout(layout) -> None:
