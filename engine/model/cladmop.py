@@ -42,12 +42,12 @@ class CLaDMoP(nn.Module):
         self.mol_in = nn.Linear(c.mol_dim, d)
         self.mol_kind = nn.Embedding(5, d)  # segment / placebo / biologic / unresolved / none
         self.mol_position = nn.Embedding(c.max_drug_positions, d)
-        self.mol_enrich = nn.ModuleList(SelfAttentionLayer(d, h, p) for _ in range(c.enrich_layers))
+        self.mol_enrich = nn.ModuleList(SelfAttentionLayer(d, h, p, c.ffn_mult) for _ in range(c.enrich_layers))
         # disease tokens
         self.icd_in = nn.Linear(c.icd_dim, d)
         self.icd_kind = nn.Embedding(3, d)  # code / unresolved / none
         self.icd_position = nn.Embedding(c.max_icd_positions, d)
-        self.icd_enrich = nn.ModuleList(SelfAttentionLayer(d, h, p) for _ in range(c.enrich_layers))
+        self.icd_enrich = nn.ModuleList(SelfAttentionLayer(d, h, p, c.ffn_mult) for _ in range(c.enrich_layers))
         # criteria tokens, one projection per level
         self.crit_in = nn.ModuleList(
             nn.Sequential(nn.LayerNorm(c.text_dim), nn.Linear(c.text_dim, d)) for _ in range(c.n_levels))
@@ -55,7 +55,7 @@ class CLaDMoP(nn.Module):
         # fusion
         self.source = nn.Embedding(4, d)
         self.blocks = nn.ModuleList(
-            GroupingBlock(c.group_sizes, d, h, c.group_self_layers, p) for _ in range(c.n_levels))
+            GroupingBlock(c.group_sizes, d, h, c.group_self_layers, p, c.ffn_mult) for _ in range(c.n_levels))
         self.final_norm = nn.LayerNorm(d)
         # pre-training projections
         self.proj_c = nn.Linear(c.text_dim, c.proj_dim)

@@ -58,12 +58,12 @@ class FeedForward(nn.Module):
 class SelfAttentionLayer(nn.Module):
     """Pre-norm transformer layer; padded keys are masked (True = padding)."""
 
-    def __init__(self, d: int, heads: int, dropout: float):
+    def __init__(self, d: int, heads: int, dropout: float, ffn_mult: int = 4):
         super().__init__()
         self.norm1 = nn.LayerNorm(d)
         self.attn = Attention(d, heads, dropout)
         self.norm2 = nn.LayerNorm(d)
-        self.ff = FeedForward(d, dropout)
+        self.ff = FeedForward(d, dropout, ffn_mult)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -82,16 +82,17 @@ class GroupingLayer(nn.Module):
     Returns the updated centroids (B, n, d) and the cross-attention weights (B, n, N) averaged over heads.
     """
 
-    def __init__(self, n_centroids: int, d: int, heads: int, self_layers: int, dropout: float):
+    def __init__(self, n_centroids: int, d: int, heads: int, self_layers: int, dropout: float,
+                 ffn_mult: int = 4):
         super().__init__()
         self.centroids = nn.Parameter(torch.randn(n_centroids, d))  # N(0, 1) as in the paper
         self.norm_q = nn.LayerNorm(d)
         self.norm_kv = nn.LayerNorm(d)
         self.attn = Attention(d, heads, dropout)
         self.norm_ff = nn.LayerNorm(d)
-        self.ff = FeedForward(d, dropout)
+        self.ff = FeedForward(d, dropout, ffn_mult)
         self.drop = nn.Dropout(dropout)
-        self.self_layers = nn.ModuleList(SelfAttentionLayer(d, heads, dropout) for _ in range(self_layers))
+        self.self_layers = nn.ModuleList(SelfAttentionLayer(d, heads, dropout, ffn_mult) for _ in range(self_layers))
 
     def forward(self, tokens: torch.Tensor, pad_mask: torch.Tensor | None):
         c = self.centroids.unsqueeze(0).expand(tokens.shape[0], -1, -1)
@@ -107,9 +108,9 @@ class GroupingLayer(nn.Module):
 class GroupingBlock(nn.Module):
     """G grouping layers in a row (100 -> 50 -> 25 centroids): each groups the previous one's output."""
 
-    def __init__(self, sizes, d: int, heads: int, self_layers: int, dropout: float):
+    def __init__(self, sizes, d: int, heads: int, self_layers: int, dropout: float, ffn_mult: int = 4):
         super().__init__()
-        self.layers = nn.ModuleList(GroupingLayer(n, d, heads, self_layers, dropout) for n in sizes)
+        self.layers = nn.ModuleList(GroupingLayer(n, d, heads, self_layers, dropout, ffn_mult) for n in sizes)
 
     def forward(self, tokens: torch.Tensor, pad_mask: torch.Tensor):
         weights = []
