@@ -25,7 +25,8 @@ def _phase(value: str | None) -> str | None:
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    p.add_argument("--backbone", help="override the language model: minilm | biogpt:/folder | /hf/folder")
+    p.add_argument("--backbone", help="override the language model: minilm | biogpt:/folder | /hf/folder "
+                                      "| a name imported with import-backbone")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="the model, its phases and the device")
     _model_args(p)
+    _backbone_store_parsers(sub)
     return parser
 
 
@@ -250,9 +252,68 @@ def cmd_info(args) -> int:
     return 0
 
 
+# -- the model store: imported language-model backbones (engine.model_store) ---------------------------
+def _backbone_store_parsers(sub) -> None:
+    p = sub.add_parser("import-backbone", help="import a local BioGPT / Hugging Face folder into the model store")
+    p.add_argument("folder", type=Path, help="the model folder (config.json, tokenizer files, weights)")
+    p.add_argument("--name", help="name to use with --backbone (default: the folder's name)")
+    p.add_argument("--allow-pickle", action="store_true",
+                   help="accept pytorch_model.bin weights (converted to safetensors on import)")
+    p.add_argument("--replace", action="store_true", help="replace a backbone of the same name")
+    p.add_argument("--device", default="cpu", help="device for the load test (default cpu)")
+
+    p = sub.add_parser("backbones", help="list the imported backbones")
+    p.add_argument("--verify", action="store_true", help="re-hash every file against its recorded checksum")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("remove-backbone", help="remove an imported backbone from the model store")
+    p.add_argument("name")
+
+
+def cmd_import_backbone(args) -> int:
+    from engine.model_store import ModelStore
+    from engine.tasks import TqdmState
+
+    state = TqdmState("importing")
+    try:
+        entry = ModelStore().import_folder(args.folder, args.name, allow_pickle=args.allow_pickle,
+                                           replace=args.replace, device=args.device, state=state)
+    finally:
+        state.close()
+    note = " (pickle weights converted to safetensors)" if entry.converted_from_pickle else ""
+    print(f"imported {entry.describe()}{note}")
+    print(f"stored in {entry.folder}; use it with --backbone {entry.name}")
+    return 0
+
+
+def cmd_backbones(args) -> int:
+    from engine.model_store import ModelStore
+
+    store = ModelStore()
+    entries = [store.verify(e.name, full=True) if args.verify else e for e in store.list()]
+    if args.json:
+        print(json.dumps([{**e.to_record(), "folder": str(e.folder), "spec": e.spec} for e in entries], indent=2))
+        return 0
+    print("minilm: built in (all-MiniLM-L6-v2, 6 layers x 384)")
+    for e in entries:
+        print(e.describe() + ("  [checksums verified]" if args.verify else ""))
+    if not entries:
+        print(f"no imported backbones in {store.root} (cladmop import-backbone FOLDER)")
+    return 0
+
+
+def cmd_remove_backbone(args) -> int:
+    from engine.model_store import ModelStore
+
+    entry = ModelStore().remove(args.name)
+    print(f"removed '{entry.name}' ({entry.folder}); its source {entry.source} was not touched")
+    return 0
+
+
 COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "pretrain": cmd_pretrain,
             "finetune": cmd_finetune, "cache": cmd_cache, "info": cmd_info,
-            "train-default": cmd_train_default}
+            "train-default": cmd_train_default, "import-backbone": cmd_import_backbone,
+            "backbones": cmd_backbones, "remove-backbone": cmd_remove_backbone}
 
 if __name__ == "__main__":
     sys.exit(main())
