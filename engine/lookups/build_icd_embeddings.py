@@ -73,6 +73,7 @@ def build(out: Path, workers: int) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
     save_file({"vectors": vectors}, str(tmp), metadata=meta)
+    tmp.chmod(0o644)  # a shipped resource: readable by every user of the installation
     tmp.replace(out)
     return {"codes": len(kept), "of": len(all_codes), "seconds": round(seconds), "path": str(out)}
 
