@@ -1,0 +1,121 @@
+"""Linear probe on the frozen criteria embedding: the bar the full CLaDMoP model must clear.
+
+    CLADMOP_CACHE=/work/runs/cache installer/dev.sh python benchmarks/baseline_linear_probe.py \
+        [--phases I II III] [--folds 5] [--seed 0] [--limit N] [--device auto] [--json OUT]
+
+Logistic regression (standardized inputs, C chosen by an inner stratified 5-fold CV on log-loss) on
+two frozen all-MiniLM-L6-v2 embeddings of the eligibility criteria, nothing else:
+
+- `whole text`: the sentence-transformers embedding - the mean of the last-layer token states
+  (special tokens included, as its attention-mask pooling does) over the whole criteria text as the
+  record gives it, L2-normalised (the model's Normalize step). Texts longer than the 256-token window
+  are read in overlapping windows (`TextEncoder.encode`) instead of being cut at 256 tokens.
+- `item mean`: the mean of the per-criterion item vectors (each item "Inclusion: ..." encoded alone,
+  mean-pooled over its tokens) - what the model's f_C is at criterion granularity.
+
+Both are cached in the encoder cache (`$CLADMOP_CACHE`): the first run encodes, later runs only read.
+Protocol and printout: benchmarks/validation.py; numbers: docs/validation.md.
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.validation import main_guard, parse_args, run_baseline  # noqa: E402
+from engine.records.trial import Trial  # noqa: E402
+
+#: inverse regularisation strengths the inner CV chooses from
+C_GRID = np.logspace(-4, 1, 11)
+INNER_FOLDS = 5
+_CHUNK = 32
+
+
+def document_tag(encoder) -> str:
+    """Cache tag of a whole-text mean-pooled embedding (window layout included: it changes the states)."""
+    from engine.features.backbones import WINDOW_OVERLAP
+
+    return f"document/mean-all-tokens/window{encoder.window_tokens}/overlap{WINDOW_OVERLAP}"
+
+
+def document_embeddings(trials: list[Trial], encoder, cache, echo=print) -> np.ndarray:
+    """(n, H) L2-normalised mean of the last-layer states over each trial's whole criteria text."""
+    from engine.features.encoder_cache import CachedStates, EncoderCache, to_half_precision
+    from engine.features.text_encoder import normalize_text
+
+    texts = [normalize_text(t.criteria_text) for t in trials]
+    tag = document_tag(encoder)
+    keys = {text: EncoderCache.key(encoder.backbone_id, tag, text) for text in set(texts)}
+    found = cache.get_many(keys.values())
+    missing = sorted((text for text, key in keys.items() if key not in found), key=len)
+    for start in range(0, len(missing), _CHUNK):
+        batch = missing[start:start + _CHUNK]
+        fresh = {}
+        for text, enc in zip(batch, encoder.encode(batch, max_tokens=None)):
+            fresh[keys[text]] = CachedStates(to_half_precision(enc.levels.mean(axis=1, keepdims=True)),
+                                             to_half_precision(enc.final.mean(axis=0, keepdims=True)),
+                                             None, enc.n_text_tokens)
+        cache.put_many(fresh)
+        found.update(fresh)
+        echo(f"  whole-text embeddings: encoded {min(start + _CHUNK, len(missing))}/{len(missing)} "
+             f"({len(keys) - len(missing)} cached)")
+    vectors = np.stack([found[keys[text]].final[0] for text in texts]).astype(np.float64)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def item_mean_embeddings(trials: list[Trial], encoder, cache) -> np.ndarray:
+    """(n, H) mean of the per-criterion item vectors (last layer); zeros for a trial without criteria."""
+    from engine.features.text_encoder import CriteriaEncoder
+
+    states = CriteriaEncoder(encoder, "criterion", cache).encode_many([t.active_criteria for t in trials])
+    return np.stack([s.final.mean(axis=0) if len(s.final) else np.zeros(encoder.hidden_size, np.float32)
+                     for s in states]).astype(np.float64)
+
+
+def fit_predict(X_train: np.ndarray, y_train: np.ndarray, X_heldout: np.ndarray, seed: int) -> np.ndarray:
+    """Standardize, then logistic regression with C picked by inner stratified CV (log-loss)."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from threadpoolctl import threadpool_limits
+
+    folds = max(2, min(INNER_FOLDS, int(np.bincount(y_train).min())))
+    model = make_pipeline(StandardScaler(), LogisticRegressionCV(
+        Cs=C_GRID, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), scoring="neg_log_loss",
+        max_iter=5000))
+    # sklearn 1.8+ warns about defaults that change in 1.10 (l1_ratios, fitted attributes); the
+    # L2 penalty and predict_proba used here are the same before and after
+    with warnings.catch_warnings(), threadpool_limits(1):
+        warnings.simplefilter("ignore", FutureWarning)
+        model.fit(X_train, y_train)
+        return model.predict_proba(X_heldout)[:, 1]
+
+
+def main(argv=None) -> dict:
+    args = parse_args(__doc__.split("\n")[0], argv, lambda ap: ap.add_argument(
+        "--device", default="auto", help="encoder device: auto | cpu | cuda (only for texts not cached)"))
+    from engine.features.backbones import load_backbone
+    from engine.features.encoder_cache import EncoderCache
+
+    encoder = load_backbone("minilm", args.device)
+    cache = EncoderCache()
+    print(f"encoder {encoder.backbone_id}, cache {cache.path}")
+
+    def featurize(trials: list[Trial]) -> dict[str, np.ndarray]:
+        return {"linear probe, whole text": document_embeddings(trials, encoder, cache),
+                "linear probe, item mean": item_mean_embeddings(trials, encoder, cache)}
+
+    settings = {"encoder": encoder.backbone_id, "C_grid": C_GRID.tolist(), "inner_folds": INNER_FOLDS,
+                "inner_scoring": "neg_log_loss", "document_tag": document_tag(encoder)}
+    return run_baseline("Linear probe on frozen all-MiniLM-L6-v2 criteria embeddings", args, featurize,
+                        fit_predict, settings)
+
+
+if __name__ == "__main__":
+    main_guard(main)
