@@ -202,7 +202,6 @@ def test_probe_script_runs_on_a_subsample(tmp_path):
     assert all(0 <= r["III"]["cv"]["roc_auc"]["mean"] <= 1 for r in results.values())
 
 
-@pytest.mark.slow
 def test_whole_text_embedding_is_sentence_transformers_pooling():
     """Short text: the mean of the last layer over all tokens (CLS/SEP included), L2-normalised, as
     sentence-transformers computes it; long text: windows, so later tokens count too."""
