@@ -3,8 +3,11 @@
     cladmop-studio [FILE...] [--open FILE...] [--workspace PATH] [--model DIR] [--device auto|cpu|cuda]
                    [--screenshot OUT.png] [--no-model]
 
-`--screenshot` renders the main window once the files are read and predicted, saves it, and exits
-(use QT_QPA_PLATFORM=offscreen on a machine without a display).
+`--screenshot` renders the main window once the files are read and predicted, saves it, and exits.
+It draws off screen (Qt's "offscreen" platform), as does any start on a Linux machine without a
+display (no DISPLAY / WAYLAND_DISPLAY), unless QT_QPA_PLATFORM says otherwise.
+
+Without --model/--device the model folder and device chosen last in the model manager are used.
 """
 from __future__ import annotations
 
@@ -24,17 +27,33 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--screenshot-timeout", type=float, default=600.0, metavar="SECONDS",
                         help="give up waiting for predictions after this long (default 600)")
     parser.add_argument("--size", default="1480x920", metavar="WxH", help="window size (default 1480x920)")
-    parser.add_argument("--model", metavar="DIR", help="model folder (default: the shipped model)")
+    parser.add_argument("--model", metavar="DIR", help="model folder (default: the one chosen last, else the "
+                                                       "shipped model)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                        help="where the model runs (default: CUDA when available)")
+                        help="where the model runs (default: the one chosen last, else CUDA when available)")
     parser.add_argument("--no-model", action="store_true", help="do not load the prediction model")
     return parser.parse_args(argv)
 
 
+def needs_offscreen(screenshot: bool, environ=None, platform: str | None = None) -> bool:
+    """Draw off screen: for --screenshot, and on Linux without a display (Qt would abort with the
+    xcb plugin error). An explicit QT_QPA_PLATFORM always wins."""
+    environ = os.environ if environ is None else environ
+    platform = platform or sys.platform
+    if environ.get("QT_QPA_PLATFORM"):
+        return False
+    if screenshot:
+        return True
+    return platform.startswith("linux") and not environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY")
+
+
 def main(argv=None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing leaves the machine
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if needs_offscreen(bool(args.screenshot)):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
@@ -50,8 +69,9 @@ def main(argv=None) -> int:
     app.setApplicationDisplayName("CLaDMoP Studio")
     app.setStyle("Fusion")
 
-    window = MainWindow(workspace_path=args.workspace, load_model=not args.no_model,
-                        model_loader=partial(default_loader, args.model, args.device))
+    device_given = any(a == "--device" or a.startswith("--device=") for a in argv)
+    loader = partial(default_loader, args.model, args.device) if args.model or device_given else None
+    window = MainWindow(workspace_path=args.workspace, load_model=not args.no_model, model_loader=loader)
     try:
         width, height = (int(x) for x in args.size.lower().split("x"))
         window.resize(width, height)

@@ -1,5 +1,6 @@
 """The main window: trial list | trial view over the criteria editor | prediction, scenarios and
-insight docks; menus, drag & drop, recent files, status bar.
+insight docks, the attention/ablation dock below; menus (model manager, fine-tuning wizard, batch
+scoring and export), drag & drop, recent files, status bar.
 
 It wires views to the Qt-free state (engine.editing drafts, engine.workspace) through `Session`,
 and every prediction through `PredictionService`. Slow work (reading, lookups, model loading,
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -21,9 +23,12 @@ from engine.paths import user_data_dir
 from engine.workspace import SUFFIX, Workspace, WorkspaceError
 from desktop.dialogs import show_errors, show_message
 from desktop.loading import LoadOutcome, add_to_compound_library, load_and_resolve, prepare
+from desktop.batch import BatchItem, export_report, score_items
+from desktop.model_choice import remember_model, saved_device, saved_model
 from desktop.prediction_service import PredictionService, default_loader
 from desktop.session import Session, now_hms, store_trials
-from desktop.widgets.about import show_about
+from desktop.widgets.about import show_about, show_shortcuts
+from desktop.widgets.attention_view import AttentionView
 from desktop.widgets.criteria_editor import CriteriaEditor
 from desktop.widgets.insight_panel import InsightPanel
 from desktop.widgets.prediction_panel import PredictionPanel
@@ -47,9 +52,18 @@ def app_settings() -> QSettings:
 
 class MainWindow(QMainWindow):
     def __init__(self, workspace_path: str | Path | None = None, settings: QSettings | None = None,
-                 model_loader=default_loader, load_model: bool = True, parent=None):
+                 model_loader=None, load_model: bool = True, model_factory=default_loader, parent=None):
+        """`model_factory(folder, device)` loads a model (the model manager and the wizard use it);
+        `model_loader()` loads the first one (default: the folder and device in the settings)."""
         super().__init__(parent)
         self.settings = settings or app_settings()
+        self.model_factory = model_factory
+        if model_loader is None:
+            model_loader = partial(model_factory, saved_model(self.settings), saved_device(self.settings))
+        self.model_manager = None
+        self.finetune_wizard = None
+        self.export_task = None
+        self._phase_overrides: dict[str, str | None] = {}
         self.runner = TaskRunner(max_threads=2, parent=self)
         self.last_error_dialog: QMessageBox | None = None
         self.current_key: str | None = None
@@ -142,12 +156,16 @@ class MainWindow(QMainWindow):
         self.prediction_panel = PredictionPanel()
         self.scenarios_panel = ScenariosPanel()
         self.insight_panel = InsightPanel()
+        self.attention_view = AttentionView()
         self.prediction_dock = self._dock("Prediction", self.prediction_panel, "PredictionDock")
         self.scenarios_dock = self._dock("Scenarios", self.scenarios_panel, "ScenariosDock")
-        self.insight_dock = self._dock("Attention && ablation", self.insight_panel, "InsightDock")
+        self.insight_dock = self._dock("In words", self.insight_panel, "InsightDock")
+        self.attention_dock = self._dock("Attention && ablation", self.attention_view, "AttentionDock")
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.attention_dock)
         self.resizeDocks([self.prediction_dock], [340], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.prediction_dock, self.scenarios_dock, self.insight_dock], [200, 330, 300],
+        self.resizeDocks([self.prediction_dock, self.scenarios_dock, self.insight_dock], [230, 300, 300],
                          Qt.Orientation.Vertical)
+        self.resizeDocks([self.attention_dock], [300], Qt.Orientation.Vertical)
 
     def _action(self, text, slot, shortcut=None, tip="") -> QAction:
         action = QAction(text, self)
@@ -198,19 +216,29 @@ class MainWindow(QMainWindow):
         trial_menu.addAction(self.repredict_action)
 
         model_menu = bar.addMenu("&Model")
-        # The model manager (backbone, phase adapters, import a BioGPT folder) goes in this menu.
+        self.model_manager_action = self._action("&Model manager…", self.show_model_manager, "Ctrl+M",
+                                                 "The model in use, its phase models, the device, other models "
+                                                 "and imported backbones")
+        model_menu.addAction(self.model_manager_action)
         self.reload_model_action = self._action("&Reload model", self.reload_model)
         model_menu.addAction(self.reload_model_action)
 
         self.tools_menu = bar.addMenu("T&ools")
-        # The fine-tuning wizard and batch scoring/export go in this menu.
-        self.tools_menu.menuAction().setVisible(False)
+        self.finetune_action = self._action("&Fine-tune on your trials…", self.show_finetune_wizard, None,
+                                            "Train a phase model on your own labelled trials")
+        self.score_all_action = self._action("&Score all open trials", self.score_all, "F6",
+                                             "Predict every open trial (and its what-if) on a worker")
+        self.export_action = self._action("&Export report (HTML + CSV)…", self._ask_export, "Ctrl+E",
+                                          "Score what is missing, then write an HTML report and a CSV")
+        for action in (self.finetune_action, None, self.score_all_action, self.export_action):
+            self.tools_menu.addSeparator() if action is None else self.tools_menu.addAction(action)
 
         view_menu = bar.addMenu("&View")
-        for dock in (self.prediction_dock, self.scenarios_dock, self.insight_dock):
+        for dock in (self.prediction_dock, self.scenarios_dock, self.attention_dock, self.insight_dock):
             view_menu.addAction(dock.toggleViewAction())
 
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self._action("&Keyboard shortcuts", self.show_shortcuts, "F1"))
         help_menu.addAction(self._action("&About CLaDMoP Studio", self.show_about))
         self._rebuild_recent_menu()
 
@@ -251,6 +279,7 @@ class MainWindow(QMainWindow):
         self.trial_view.conditionCodesSubmitted.connect(self._set_condition_codes)
         self.trial_view.structureSubmitted.connect(self._set_drug_structure)
         self.scenarios_panel.errorRaised.connect(lambda message: self._report_message("Scenarios", message))
+        self.prediction_panel.phaseChosen.connect(self.set_phase_override)
 
     # -- opening files ---------------------------------------------------------------------------
     def _ask_open(self) -> None:
@@ -388,6 +417,7 @@ class MainWindow(QMainWindow):
         return True
 
     def _switch_to(self, workspace: Workspace) -> None:
+        self._phase_overrides.clear()
         self.show_trial(None)
         self.session.switch_workspace(workspace)
         self.settings.setValue("workspace/last", str(workspace.path))
@@ -470,27 +500,89 @@ class MainWindow(QMainWindow):
 
     # -- predictions -----------------------------------------------------------------------------
     def request_predictions(self, key: str, immediate: bool = False) -> None:
-        """Ask for everything the views show of this trial; the service debounces and caches."""
+        """Ask for everything the views show of this trial, with its phase model named; the service
+        debounces and caches."""
         entry = self.session.entries.get(key)
         if entry is None or self.predictions.status not in ("loading", "ready"):
             return
-        self.predictions.request(key, "original", self.session.trial_for(key, "original"), immediate=immediate)
+        original = self.session.trial_for(key, "original")
+        phase, why = self.phase_for(key, original)
+        if phase is None and self.predictions.ready and why:
+            for role in ("original", "edited"):
+                self.session.set_failure(key, role, why, self.session.trial_for(key, role).content_hash())
+            return
+        self.predictions.request(key, "original", original, immediate=immediate, phase=phase)
         if entry.draft.is_modified:
-            self.predictions.request(key, "edited", self.session.trial_for(key, "edited"), immediate=immediate)
+            self.predictions.request(key, "edited", self.session.trial_for(key, "edited"), immediate=immediate,
+                                     phase=phase)
         else:
             self.predictions.withdraw(key, "edited")  # back to the original: its prediction serves
         if key == self.current_key:
             for name in entry.draft.scenario_names():
-                self.predictions.request(key, f"scenario:{name}", self.session.trial_for(key, f"scenario:{name}"))
+                self.predictions.request(key, f"scenario:{name}", self.session.trial_for(key, f"scenario:{name}"),
+                                         phase=phase)
+
+    # -- phase models ----------------------------------------------------------------------------
+    def phase_override(self, key: str) -> str | None:
+        """The analyst's phase model for this trial (kept in the workspace), or None for the default."""
+        if key not in self._phase_overrides:
+            value = self.session.ui(f"phase/{key}")
+            self._phase_overrides[key] = value if isinstance(value, str) and value else None
+        return self._phase_overrides[key]
+
+    def phase_for(self, key: str, trial=None) -> tuple[str | None, str]:
+        """(phase model, note): the analyst's choice, else the record's (a mixed record: the later phase)."""
+        trial = trial if trial is not None else self.session.trial_for(key, "original")
+        override = self.phase_override(key)
+        if override and self.predictions.ready and self.predictions.phases and \
+                override not in self.predictions.phases:
+            override = None  # chosen for a model that had that phase; this one does not
+        return self.predictions.choose_phase(trial, override)
+
+    def set_phase_override(self, phase: str | None, key: str | None = None) -> None:
+        """Score the trial (default: the one in view) with `phase`'s model; None returns to the default."""
+        key = key or self.current_key
+        if key is None or self.phase_override(key) == phase:
+            return
+        self._phase_overrides[key] = phase
+        self.session.set_ui(f"phase/{key}", phase)
+        self.session.forget_predictions(key)
+        self.request_predictions(key, immediate=True)
+        self._refresh_prediction_panel()
 
     def repredict_current(self) -> None:
         if self.current_key is not None:
             self.request_predictions(self.current_key, immediate=True)
 
     def reload_model(self) -> None:
+        self.session.forget_predictions()
         self.predictions.predictor = None
         self.predictions.status = "idle"
         self.predictions.load_model()
+
+    @property
+    def model_folder(self) -> str | None:
+        folder = getattr(self.predictions.predictor, "folder", None)
+        return str(folder) if folder else saved_model(self.settings)
+
+    def switch_model(self, folder: str | None, device: str = "auto"):
+        """Load `folder` (None: the shipped model) on `device` on a worker; the current model keeps
+        working until the new one is ready. A model that fails to load is reported and not adopted."""
+        name = folder or "the shipped model"
+        self.statusBar().showMessage(f"Loading {name}…")
+        return self.runner.start(self.model_factory, folder, device, name=f"Loading model {Path(name).name}",
+                                 pass_state=False,
+                                 on_result=lambda predictor: self.adopt_model(predictor, folder, device),
+                                 on_error=lambda exc: self._report_message(
+                                     "Model", f"{name} could not be loaded on {device}: {exc}"))
+
+    def adopt_model(self, predictor, folder: str | None, device: str = "auto") -> None:
+        """Use an already loaded model from now on (and next time): every open trial is re-scored."""
+        remember_model(self.settings, folder, device)
+        self.session.forget_predictions()
+        self.predictions.use_predictor(predictor)
+        self._refresh_model_manager()
+        self.statusBar().showMessage(f"Using {self.predictions.model_name} on {self.predictions.device_name}", 10000)
 
     def _on_prediction_ready(self, key: str, role: str, prediction, trial_hash: str) -> None:
         self.session.set_prediction(key, role, prediction, trial_hash)
@@ -507,6 +599,7 @@ class MainWindow(QMainWindow):
     def _on_model_status(self, status: str) -> None:
         self._update_status()
         self._refresh_prediction_panel()
+        self._refresh_model_manager()
         if status == "ready":
             for key in self.session.order:
                 self.request_predictions(key, immediate=key == self.current_key)
@@ -519,6 +612,8 @@ class MainWindow(QMainWindow):
             self.prediction_panel.show_state(None, None, False, self.predictions.status,
                                              self.predictions.status_text)
             self.insight_panel.show_prediction(None)
+            self.attention_view.show_prediction(None)
+            self.prediction_panel.set_phase_options([], None, None, "", "")
             self.scenarios_panel.set_probabilities({})
             return
         entry = self.session.entry(key)
@@ -529,14 +624,27 @@ class MainWindow(QMainWindow):
         self.prediction_panel.show_state(original, edited, modified, self.predictions.status,
                                          self.predictions.status_text, pending=self.predictions.busy and not error,
                                          error=error)
-        self.insight_panel.show_prediction(edited if modified else original)
-        self._color_molecules(key, edited if modified else original)
+        self._show_phase_choice(key)
+        shown = edited if modified else original
+        self.insight_panel.show_prediction(shown)
+        self.attention_view.show_prediction(shown, self.session.trial_for(key, "edited" if modified else "original")
+                                            if shown is not None else None)
+        self._color_molecules(key, shown)
         probabilities = {}
         for name in entry.draft.scenario_names():
             p = self.session.current_prediction(key, f"scenario:{name}")
             if p is not None:
                 probabilities[name] = p.probability
         self.scenarios_panel.set_probabilities(probabilities)
+
+    def _show_phase_choice(self, key: str) -> None:
+        phases = self.predictions.phases if self.predictions.ready else []
+        trial = self.session.entry(key).draft.original
+        default, note = self.predictions.choose_phase(trial) if phases else (None, "")
+        override = self.phase_override(key)
+        if override and override in phases and override != default:
+            note = f"scored with the phase {override} model (your choice); the record is Phase {trial.phase_label}"
+        self.prediction_panel.set_phase_options(phases, override, default, trial.phase_label, note)
 
     def _color_molecules(self, key: str, prediction) -> None:
         """Tint each drawn drug's atoms by the fine level's attention to its segments (one colour
@@ -601,6 +709,125 @@ class MainWindow(QMainWindow):
         self.about_box = show_about(self, self.predictions.model_name, self.predictions.device_name)
         return self.about_box
 
+    def show_shortcuts(self) -> QMessageBox:
+        self.shortcuts_box = show_shortcuts(self, self.menuBar())
+        return self.shortcuts_box
+
+    # -- model manager, fine-tuning, batch scoring -----------------------------------------------
+    def show_model_manager(self):
+        if self.model_manager is None:
+            from desktop.widgets.model_manager import ModelManager
+
+            self.model_manager = ModelManager(self.runner, self.settings, self)
+            self.model_manager.modelRequested.connect(self.switch_model)
+        self._refresh_model_manager(force=True)
+        self.model_manager.show()
+        self.model_manager.raise_()
+        return self.model_manager
+
+    def _refresh_model_manager(self, force: bool = False) -> None:
+        manager = self.model_manager
+        if manager is None or not (force or manager.isVisible()):
+            return
+        service = self.predictions
+        manager.show_model(self.model_folder, saved_device(self.settings), service.model_name, service.device_name,
+                           service.status_text)
+
+    def show_finetune_wizard(self):
+        from desktop.loading import default_resolver
+        from desktop.widgets.finetune_wizard import FinetuneWizard
+        from engine.predict import default_model_dir
+
+        if self.finetune_wizard is None or not self.finetune_wizard.isVisible():
+            base = Path(self.model_folder) if self.model_folder else default_model_dir()
+            self.finetune_wizard = FinetuneWizard(self.runner, base, saved_device(self.settings),
+                                                  resolver_factory=default_resolver, parent=self)
+            self.finetune_wizard.modelReady.connect(self._use_trained_model)
+            self.finetune_wizard.modelTrained.connect(self._remember_trained_model)
+        self.finetune_wizard.show()
+        self.finetune_wizard.raise_()
+        return self.finetune_wizard
+
+    def _remember_trained_model(self, folder: str) -> None:
+        """A newly trained model is listed in the model manager at once (not yet in use)."""
+        from desktop.model_choice import MAX_RECENT_MODELS, RECENT_KEY, recent_models
+
+        recent = [folder] + [f for f in recent_models(self.settings) if f != folder]
+        self.settings.setValue(RECENT_KEY, recent[:MAX_RECENT_MODELS])
+        self._refresh_model_manager()
+
+    def _use_trained_model(self, folder: str, predictor) -> None:
+        device = self.finetune_wizard.spec().device if self.finetune_wizard else saved_device(self.settings)
+        self.adopt_model(predictor, folder, device)
+
+    def _batch_items(self) -> list[BatchItem]:
+        """Every open trial (and its what-if), with its phase model and what is already scored."""
+        items = []
+        for key in self.session.order:
+            entry = self.session.entry(key)
+            original = self.session.trial_for(key, "original")
+            phase, why = self.phase_for(key, original)
+            what_if = self.session.trial_for(key, "edited") if entry.draft.is_modified else None
+            items.append(BatchItem(
+                key=key, trial=original, phase=phase, phase_problem=why if phase is None else "",
+                prediction=self.session.current_prediction(key, "original"), what_if=what_if,
+                what_if_prediction=self.session.current_prediction(key, "edited") if what_if is not None else None))
+        return items
+
+    def score_all(self, then=None):
+        """Score every open trial that has no current prediction, on a worker (progress, cancel);
+        `then(scored)` runs afterwards with the ScoredTrials in list order."""
+        if not self.predictions.ready:
+            self._report_message("Score all", "No model is loaded: " + self.predictions.status_text)
+            return None
+        if not len(self.session):
+            self.statusBar().showMessage("No trials are open.", 5000)
+            return None
+        items = self._batch_items()
+        predictor = self.predictions.predictor
+        return self.runner.start(score_items, predictor, items, name="Scoring all open trials",
+                                 on_result=lambda scored: self._adopt_scores(items, scored, then),
+                                 on_cancel=lambda: self.statusBar().showMessage("Scoring cancelled", 5000),
+                                 on_error=lambda exc: self._report_message("Score all", f"Scoring failed: {exc}"))
+
+    def _adopt_scores(self, items: list[BatchItem], scored, then=None) -> None:
+        for item, result in zip(items, scored):
+            if item.key not in self.session.entries:
+                continue
+            if result.prediction is not None and item.prediction is None:
+                self.predictions.adopt(item.key, "original", result.prediction, item.trial, item.phase)
+            elif result.prediction is None and result.error:
+                self.session.set_failure(item.key, "original", result.error, item.trial.content_hash())
+            if item.what_if is not None and result.what_if_prediction is not None and item.what_if_prediction is None:
+                self.predictions.adopt(item.key, "edited", result.what_if_prediction, item.what_if, item.phase)
+        n_ok = sum(r.ok for r in scored)
+        self.statusBar().showMessage(f"Scored {n_ok} of {len(scored)} trial(s).", 10000)
+        if then is not None:
+            then(scored)
+
+    def _ask_export(self) -> None:
+        start = self.settings.value("files/last_export", str(Path.home() / "cladmop-report.html"), type=str)
+        path, _ = QFileDialog.getSaveFileName(self, "Export report", start, "HTML report (*.html);;All files (*)")
+        if path:
+            self.settings.setValue("files/last_export", path)
+            self.export(path)
+
+    def export(self, html_path, csv_path=None):
+        """Score what is missing, then write the HTML report and the CSV (default: beside it, .csv)."""
+        html_path = Path(html_path).with_suffix(".html") if not Path(html_path).suffix else Path(html_path)
+        csv_path = Path(csv_path) if csv_path else html_path.with_suffix(".csv")
+        model_name = self.predictions.model_name
+
+        def write(scored):
+            self.export_task = self.runner.start(
+                export_report, scored, html_path, csv_path, model_name, name="Writing the report",
+                on_result=lambda paths: self.statusBar().showMessage(
+                    f"Wrote {paths[0]} and {paths[1]}", 15000),
+                on_error=lambda exc: self._report("Export", "The report could not be written.",
+                                                  [(str(html_path), str(exc))]))
+
+        return self.score_all(then=write)
+
     # -- idle detection (screenshots, tests) -------------------------------------------------------
     @property
     def idle(self) -> bool:
@@ -644,6 +871,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._default_splitter_sizes)
 
     def _default_splitter_sizes(self) -> None:
+        self.resizeDocks([self.attention_dock], [max(int(self.height() * 0.32), 250)], Qt.Orientation.Vertical)
         total = max(self.main_splitter.width(), 900)
         left = min(max(int(total * 0.36), 360), 460)
         self.main_splitter.setSizes([left, total - left])

@@ -1,15 +1,22 @@
 """The one way predictions reach the GUI: load the model in the background, debounce requests,
 run the predictor on one worker thread, cache results (memory + workspace), drop stale ones.
 
-Views call `request(key, role, trial)` as often as they like (every keystroke is fine); after
+Views call `request(key, role, trial, phase=...)` as often as they like (every keystroke is fine); after
 `DEBOUNCE_MS` of quiet the latest trial of each (key, role) is predicted, the trial in focus first.
 Results come back as `predictionReady(key, role, prediction, trial_hash)` where `trial_hash` is the
 content hash of the trial as requested (the predictor resolves lookups first, so
 `prediction.trial_hash` may differ). A result whose trial was edited meanwhile is still cached (undo
 brings it back instantly) and still emitted: the receiver compares `trial_hash` with what it shows.
+
+The GUI always names the phase model (`phase=`; `choose_phase` gives the default), so the predictor
+never has to guess, and the cache is keyed by (trial content, model identity, phase). The model
+identity is the model's name plus a digest of its files' checksums: a model fine-tuned again under
+the same name never serves its predecessor's cached numbers.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -55,11 +62,12 @@ class PredictionService(QObject):
         self.status_text = "model not loaded"
         self.error = ""
         self.focus_key: str | None = None
-        self._waiting: dict[tuple[str, str], Trial] = {}
-        self._queue: "OrderedDict[tuple[str, str], Trial]" = OrderedDict()
+        self._waiting: dict[tuple[str, str], tuple[Trial, str | None]] = {}
+        self._queue: "OrderedDict[tuple[str, str], tuple[Trial, str | None]]" = OrderedDict()
         self._inflight: tuple[str, str] | None = None
         self._memory: "OrderedDict[tuple[str, str], Any]" = OrderedDict()
         self._busy = False
+        self._generation = 0
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
         self._debounce.timeout.connect(self._flush_waiting)
@@ -72,6 +80,44 @@ class PredictionService(QObject):
     @property
     def device_name(self) -> str:
         return getattr(self.predictor, "device_name", "") if self.predictor else ""
+
+    @property
+    def model_key(self) -> str:
+        """The cache identity of the loaded model: its name, plus a digest of its files when known."""
+        manifest = getattr(self.predictor, "manifest", None)
+        checksums = getattr(manifest, "checksums", None)
+        if not checksums:
+            return self.model_name
+        digest = hashlib.sha256(repr(sorted(checksums.items())).encode()).hexdigest()[:8]
+        return f"{self.model_name} #{digest}"
+
+    @property
+    def phases(self) -> list[str]:
+        """The phase models of the loaded model (empty when none is loaded)."""
+        return list(getattr(self.predictor, "phases", []) or []) if self.predictor else []
+
+    def choose_phase(self, trial: Trial, override: str | None = None) -> tuple[str | None, str]:
+        """(phase model to use, a note for the analyst) — `override` if given, else the predictor's own
+        rule (a mixed-phase record: the later phase). (None, why) when no model fits."""
+        if override:
+            return override, ""
+        choose = getattr(self.predictor, "choose_phase", None)
+        if choose is None:  # a predictor without phase models decides itself
+            return (trial.phases[-1] if trial.phases else None), ""
+        try:
+            phase, notes = choose(trial)
+        except CladmopError as exc:
+            message = str(exc).replace(" (--phase)", "")
+            if not trial.phases:
+                message = "the record states no phase: choose a phase model in the Prediction panel"
+            return None, message
+        note = ""
+        if len(trial.phases) > 1:
+            note = (f"mixed-phase record (Phase {trial.phase_label}): the phase {phase} model is used by default; "
+                    f"choose another in the Prediction panel")
+        elif notes:
+            note = "; ".join(n.replace("; choose another with --phase", "") for n in notes)
+        return phase, note
 
     @property
     def ready(self) -> bool:
@@ -92,7 +138,10 @@ class PredictionService(QObject):
 
     def _model_loaded(self, predictor) -> None:
         self.predictor = predictor
+        self._generation += 1  # a prediction still running for the previous model is dropped
         self._memory.clear()
+        self._waiting.clear()  # requested for the previous model: callers re-request on "ready"
+        self._queue.clear()
         self._set_status("ready", f"{self.model_name or 'model'} on {self.device_name or 'cpu'}")
         self._pump()
 
@@ -114,12 +163,13 @@ class PredictionService(QObject):
         self.modelStatusChanged.emit(status)
 
     # -- requests ----------------------------------------------------------------------------
-    def request(self, key: str, role: str, trial: Trial, immediate: bool = False) -> None:
-        """Ask for a prediction of `trial` (a snapshot the caller will not mutate). Ignored unless the
-        model is loading or loaded: callers re-request everything when it becomes ready."""
+    def request(self, key: str, role: str, trial: Trial, immediate: bool = False, phase: str | None = None) -> None:
+        """Ask for a prediction of `trial` (a snapshot the caller will not mutate) with the `phase`
+        model (None: the predictor's own choice). Ignored unless the model is loading or loaded:
+        callers re-request everything when it becomes ready."""
         if self.status not in ("loading", "ready"):
             return
-        cached = self.cached(trial)
+        cached = self.cached(trial, phase)
         if cached is not None:
             self._waiting.pop((key, role), None)
             self._queue.pop((key, role), None)
@@ -127,26 +177,35 @@ class PredictionService(QObject):
             return
         if immediate:
             self._waiting.pop((key, role), None)
-            self._queue[(key, role)] = trial
+            self._queue[(key, role)] = (trial, phase)
             self._pump()
         else:
-            self._waiting[(key, role)] = trial
+            self._waiting[(key, role)] = (trial, phase)
             self._debounce.start(self.DEBOUNCE_MS)
         self._update_busy()
 
-    def cached(self, trial: Trial):
-        """A cached prediction of exactly this trial content with the loaded model, or None."""
+    def cached(self, trial: Trial, phase: str | None = None):
+        """A cached prediction of exactly this trial content with the loaded model (and `phase`
+        model, when given), or None."""
         if not self.ready:
             return None
-        cache_key = (trial.content_hash(), self.model_name)
-        prediction = self._memory.get(cache_key)
+        trial_hash, model = trial.content_hash(), self.model_key
+        prediction = self._memory.get((trial_hash, model, phase))
         if prediction is None:
             workspace = self._workspace()
             if workspace is not None and not workspace.closed:
-                prediction = workspace.prediction(*cache_key)
+                prediction = workspace.prediction(trial_hash, model, phase)
                 if prediction is not None:
-                    self._remember(prediction, cache_key[0])
+                    self._remember(prediction, trial_hash, phase)
         return prediction
+
+    def adopt(self, key: str, role: str, prediction, trial: Trial, phase: str | None = None) -> None:
+        """Take a prediction made elsewhere with the loaded model (batch scoring): cache, store, emit."""
+        trial_hash = trial.content_hash()
+        prediction = self._as_cached(prediction)
+        self._remember(prediction, trial_hash, phase)
+        self._store(prediction, key, trial_hash)
+        self.predictionReady.emit(key, role, prediction, trial_hash)
 
     def withdraw(self, key: str, role: str) -> None:
         """Drop a pending request that is no longer wanted (an edit was undone before it ran)."""
@@ -177,13 +236,13 @@ class PredictionService(QObject):
 
     # -- the queue ---------------------------------------------------------------------------
     def _flush_waiting(self) -> None:
-        for k, trial in self._waiting.items():
+        for k, item in self._waiting.items():
             self._queue.pop(k, None)
-            self._queue[k] = trial
+            self._queue[k] = item
         self._waiting.clear()
         self._pump()
 
-    def _next(self) -> tuple[tuple[str, str], Trial] | None:
+    def _next(self):
         if not self._queue:
             return None
         for k in self._queue:
@@ -196,33 +255,51 @@ class PredictionService(QObject):
             item = self._next()
             if item is None:
                 break
-            (key, role), trial = item
-            cached = self.cached(trial)
+            (key, role), (trial, phase) = item
+            cached = self.cached(trial, phase)
             trial_hash = trial.content_hash()
             if cached is not None:
                 self.predictionReady.emit(key, role, cached, trial_hash)
                 continue
             self._inflight = (key, role)
-            self.runner.start(self._predict, trial, name=f"Predicting {trial.nct_id}",
-                              on_result=lambda p, k=key, r=role, h=trial_hash: self._done(k, r, p, h),
+            self.runner.start(self._predict, trial, phase, name=f"Predicting {trial.nct_id}",
+                              on_result=lambda p, k=key, r=role, h=trial_hash, ph=phase, g=self._generation:
+                              self._done(k, r, p, h, ph, g),
                               on_error=lambda e, k=key, r=role, h=trial_hash: self._failed(k, r, e, h),
                               on_cancel=lambda k=key, r=role, h=trial_hash: self._failed(k, r, None, h))
         self._update_busy()
 
-    def _predict(self, trial: Trial, state=None):
-        return self.predictor.predict(trial, state=state)
+    def _predict(self, trial: Trial, phase: str | None, state=None):
+        if phase is None:
+            return self.predictor.predict(trial, state=state)
+        return self.predictor.predict(trial, phase=phase, state=state)
 
-    def _done(self, key: str, role: str, prediction, trial_hash: str) -> None:
+    def _done(self, key: str, role: str, prediction, trial_hash: str, phase: str | None = None,
+              generation: int | None = None) -> None:
         self._inflight = None
-        self._remember(prediction, trial_hash)
+        if generation is not None and generation != self._generation:
+            self._pump()  # made by the model that was replaced meanwhile
+            return
+        prediction = self._as_cached(prediction)
+        self._remember(prediction, trial_hash, phase)
+        self._store(prediction, key, trial_hash)
+        self.predictionReady.emit(key, role, prediction, trial_hash)
+        self._pump()
+
+    def _as_cached(self, prediction):
+        """The prediction labelled with the model identity it is cached under."""
+        model = self.model_key
+        if model and getattr(prediction, "model_name", model) != model:
+            prediction = dataclasses.replace(prediction, model_name=model)
+        return prediction
+
+    def _store(self, prediction, key: str, trial_hash: str) -> None:
         workspace = self._workspace()
         if workspace is not None and not workspace.closed:
             try:
                 workspace.save_prediction(prediction, key=key, trial_hash=trial_hash)
             except Exception:  # noqa: BLE001 — a cache write failing must not lose the result
                 pass
-        self.predictionReady.emit(key, role, prediction, trial_hash)
-        self._pump()
 
     def _failed(self, key: str, role: str, exc: BaseException | None, trial_hash: str) -> None:
         self._inflight = None
@@ -230,8 +307,8 @@ class PredictionService(QObject):
             self.predictionFailed.emit(key, role, str(exc) or type(exc).__name__, trial_hash)
         self._pump()
 
-    def _remember(self, prediction, trial_hash: str) -> None:
-        cache_key = (trial_hash, prediction.model_name)
+    def _remember(self, prediction, trial_hash: str, phase: str | None = None) -> None:
+        cache_key = (trial_hash, prediction.model_name, phase)
         self._memory[cache_key] = prediction
         self._memory.move_to_end(cache_key)
         while len(self._memory) > self.MEMORY_CACHE:

@@ -166,6 +166,19 @@ class Session(QObject):
         entry.failures.pop(role, None)
         self.predictionChanged.emit(key, role)
 
+    def forget_predictions(self, key: str | None = None) -> None:
+        """Drop the shown predictions of one trial (its phase model changed) or of all (another model):
+        the views show "predicting…" until the new ones arrive instead of the old model's numbers."""
+        for k in [key] if key is not None else list(self.order):
+            entry = self.entries.get(k)
+            if entry is None or not (entry.predictions or entry.failures):
+                continue
+            roles = set(entry.predictions) | set(entry.failures)
+            entry.predictions.clear()
+            entry.failures.clear()
+            for role in roles:
+                self.predictionChanged.emit(k, role)
+
     def set_failure(self, key: str, role: str, message: str, trial_hash: str) -> None:
         """Remember why the trial (as it was, `trial_hash`) could not be scored: shown until it changes."""
         entry = self.entries.get(key)

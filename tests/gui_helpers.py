@@ -2,7 +2,9 @@
 predictor double for exercising the prediction plumbing (debounce, cache, threads) without a model."""
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import threading
 from pathlib import Path
 
@@ -68,3 +70,112 @@ def make_settings(tmp_path):
     from PySide6.QtCore import QSettings
 
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+# -- a tiny real model for the GUI tests (model manager, wizard, attention, export) ---------------------
+TINY_OVERRIDES = dict(d_model=32, n_heads=4, enrich_layers=1, group_sizes=(16, 8, 4), group_self_layers=1,
+                      head_hidden=32, proj_dim=16)
+
+
+def top_rows_csv(folder: Path, split: str = "phase_I_train.csv", per_class: int = 15, skip: int = 0) -> Path:
+    """`per_class` successes and failures of a TOP file as a TOP-format CSV (skip if no shared data)."""
+    import pandas as pd
+
+    data = shared_data_dir()
+    if data is None or not (data / "top" / split).is_file():
+        pytest.skip(f"shared data (../shared/data/top/{split}) is not available")
+    df = pd.read_csv(data / "top" / split)
+    rows = pd.concat([df[df.label == 1].iloc[skip:skip + per_class], df[df.label == 0].iloc[skip:skip + per_class]])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{Path(split).stem}-{per_class}x2-{skip}.csv"
+    rows.to_csv(path, index=False)
+    return path
+
+
+def test_resources(folder: Path) -> Path:
+    """A resources folder with an ICD-10 table: the shipped one when it exists, else the real ICD-10-CM
+    code list with random vectors (like the tiny model, it exercises the code, not the science)."""
+    from engine.paths import resources_dir
+
+    shipped = resources_dir() / "icd10_embeddings.safetensors"
+    if shipped.is_file():
+        return resources_dir()
+    table = folder / "icd10_embeddings.safetensors"
+    if not table.is_file():
+        import pandas as pd
+        from safetensors.numpy import save_file
+
+        data = shared_data_dir()
+        hierarchy = (data / "lookups" / "icd10cm_2021" / "icd10cm_2021_hierarchy.csv.gz") if data else None
+        if hierarchy is None or not hierarchy.is_file():
+            pytest.skip("no ICD-10 table: neither the shipped one nor the ICD-10-CM hierarchy in the shared data")
+        codes = pd.read_csv(hierarchy, usecols=["code_dotted", "kind"])
+        codes = [c for c in codes[codes["kind"] != "chapter"]["code_dotted"].dropna()
+                 if "-" not in c and len(c.replace(".", "")) <= 5]
+        folder.mkdir(parents=True, exist_ok=True)
+        vectors = np.random.default_rng(0).normal(size=(len(codes), 16)).astype(np.float16)
+        save_file({"vectors": vectors}, str(table), metadata={"codes": ",".join(codes)})
+    return folder
+
+
+test_resources.__test__ = False  # a helper, not a test
+
+
+@contextlib.contextmanager
+def resources_env(folder: Path):
+    """CLADMOP_RESOURCES set to `folder` inside the block only (no other test sees it)."""
+    old = os.environ.get("CLADMOP_RESOURCES")
+    os.environ["CLADMOP_RESOURCES"] = str(folder)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("CLADMOP_RESOURCES", None)
+        else:
+            os.environ["CLADMOP_RESOURCES"] = old
+
+
+def build_tiny_model(root: Path) -> dict:
+    """A model with phase I and phase II adapters, trained in about a minute on 30 + 30 TOP rows with the
+    MiniLM backbone; built once per test session under `root` (reused when complete)."""
+    import json
+
+    resources = test_resources(root / "resources")
+    model = root / "model"
+    rows_1 = top_rows_csv(root / "rows", "phase_I_train.csv")
+    rows_2 = top_rows_csv(root / "rows", "phase_II_valid.csv")
+    manifest = model / "model.json"
+    if not (manifest.is_file() and set(json.loads(manifest.read_text())["phases"]) == {"I", "II"}):
+        with resources_env(resources):
+            _train_tiny(model, rows_1, rows_2)
+    return {"model": model, "resources": resources, "rows_I": rows_1, "rows_II": rows_2}
+
+
+def _train_tiny(model: Path, rows_1: Path, rows_2: Path) -> None:
+    from engine.training.pipeline import make_featurizer, run_finetuning, run_pretraining
+
+    featurizer = make_featurizer("minilm", "criterion", "cpu")
+    run_pretraining([rows_1, rows_2], model, epochs=1, batch_size=16, device="cpu", featurizer=featurizer,
+                    model_overrides=TINY_OVERRIDES)
+    run_finetuning(model, "I", [rows_1], epochs=2, batch_size=16, device="cpu", featurizer=featurizer)
+    run_finetuning(model, "II", [rows_2], epochs=2, batch_size=16, device="cpu", featurizer=featurizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_files(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.getbasetemp() / "gui-tiny-model")
+
+
+@pytest.fixture
+def tiny_model(tiny_model_files, monkeypatch):
+    """The tiny model's files, with CLADMOP_RESOURCES pointing at its ICD table for this test."""
+    monkeypatch.setenv("CLADMOP_RESOURCES", str(tiny_model_files["resources"]))
+    return tiny_model_files
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor(tiny_model_files):
+    from engine.predict import Predictor
+
+    with resources_env(tiny_model_files["resources"]):
+        return Predictor.load(tiny_model_files["model"], device="cpu")

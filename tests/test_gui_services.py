@@ -133,7 +133,7 @@ def test_the_trial_in_focus_is_predicted_first(qtbot, service):
     trials = {f"T{i}": base.replace(nct_id=f"NCT0000000{i}", criteria=base.criteria[:i]) for i in range(1, 5)}
     svc.focus_key = "T4"
     for key, trial in trials.items():
-        svc._queue[(key, "original")] = trial  # queued together, as after opening a folder
+        svc._queue[(key, "original")] = (trial, None)  # queued together (trial, phase), as after opening a folder
     svc._pump()
     qtbot.waitUntil(lambda: len(order) == 4, timeout=5000)
     assert order[0] == "T4" and order[1:] == ["T1", "T2", "T3"]

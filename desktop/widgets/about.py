@@ -51,3 +51,52 @@ def show_about(parent: QWidget, model_name: str = "", device_name: str = "") -> 
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
     box.open()
     return box
+
+
+#: keys that are not menu shortcuts (they act inside a view)
+VIEW_KEYS = (("Enter", "commit a criterion edit (Shift+Enter: line break)"),
+             ("Del", "delete the selected criterion"),
+             ("Ctrl+↑ / Ctrl+↓", "move the selected criterion"),
+             ("Esc", "close the criterion editor (what was typed so far stays, undoable)"))
+
+
+def menu_shortcuts(menubar) -> list[tuple[str, str, str]]:
+    """(menu, action, keys) for every menu action with a shortcut, read from the menus themselves so
+    the list never goes stale."""
+    from PySide6.QtGui import QKeySequence
+
+    rows = []
+
+    def walk(menu, path):
+        for action in menu.actions():
+            if action.menu() is not None:
+                walk(action.menu(), path + [action.menu().title().replace("&", "")])
+                continue
+            keys = [s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts()]
+            if keys and action.text():
+                rows.append((" → ".join(path), action.text().replace("&", "").rstrip("…"), " / ".join(keys)))
+
+    for top in menubar.actions():
+        if top.menu() is not None and top.isVisible():
+            walk(top.menu(), [top.menu().title().replace("&", "")])
+    return rows
+
+
+def shortcuts_html(menubar) -> str:
+    from html import escape
+
+    rows = "".join(f"<tr><td><b>{escape(keys)}</b></td><td>&nbsp;{escape(action)}</td>"
+                   f"<td style='color:gray'>&nbsp;{escape(menu)}</td></tr>" for menu, action, keys in
+                   menu_shortcuts(menubar))
+    rows += "".join(f"<tr><td><b>{escape(k)}</b></td><td>&nbsp;{escape(what)}</td>"
+                    f"<td style='color:gray'>&nbsp;criteria editor</td></tr>" for k, what in VIEW_KEYS)
+    return f"<h3>Keyboard shortcuts</h3><table>{rows}</table>"
+
+
+def show_shortcuts(parent: QWidget, menubar) -> QMessageBox:
+    box = QMessageBox(parent)
+    box.setWindowTitle("Keyboard shortcuts")
+    box.setText(shortcuts_html(menubar))
+    box.setStandardButtons(QMessageBox.StandardButton.Ok)
+    box.open()
+    return box

@@ -1,11 +1,12 @@
 """Success probability of the trial in view: the record as loaded, the what-if, and the change,
-beside the phase's base rate. Shows the model's state when there is no number to show."""
+beside the phase's base rate; which phase model scores it (and a choice of another, for mixed-phase
+or unphased records). Shows the model's state when there is no number to show."""
 from __future__ import annotations
 
 from html import escape
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QProgressBar, QVBoxLayout
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout
 
 MODEL_STATE_TEXT = {
     "idle": "Model not loaded.",
@@ -24,6 +25,8 @@ def delta_html(delta: float) -> str:
 
 
 class PredictionPanel(QFrame):
+    phaseChosen = Signal(object)  # "I" | "II" | "III", or None for the default choice
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("PredictionPanel")
@@ -46,14 +49,53 @@ class PredictionPanel(QFrame):
         self.detail.setTextFormat(Qt.TextFormat.RichText)
         self.detail.setWordWrap(True)
         self.detail.setStyleSheet("color: #666;")
+        self.phase_box = QComboBox()
+        self.phase_box.setToolTip("Which phase's fine-tuned model scores this trial")
+        self.phase_box.activated.connect(lambda index: self.phaseChosen.emit(self.phase_box.itemData(index)))
+        self.phase_note = QLabel()
+        self.phase_note.setWordWrap(True)
+        self.phase_note.setStyleSheet("color: #8a5a00;")
+        self.phase_row = QFrame()
+        row = QHBoxLayout(self.phase_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("Phase model:"))
+        row.addWidget(self.phase_box, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 8, 8)
         layout.setSpacing(4)
         layout.addWidget(QLabel("<b>Predicted probability of success</b>"))
-        for widget in (self.probability, self.meter, self.caption, self.whatif, self.detail):
+        for widget in (self.probability, self.meter, self.caption, self.whatif, self.phase_row, self.phase_note,
+                       self.detail):
             layout.addWidget(widget)
         layout.addStretch(1)
         self.show_state(None, None, modified=False, model_status="idle", model_text="")
+        self.set_phase_options([], None, None, "", "")
+
+    def set_phase_options(self, phases: list[str], override: str | None, default: str | None,
+                          record_label: str, note: str) -> None:
+        """Offer the model's phases; `override` is the analyst's choice (None: `default`, the record's)."""
+        self.phase_box.blockSignals(True)
+        self.phase_box.clear()
+        if phases:
+            if default:
+                auto = f"Phase {default} — the record's (Phase {record_label})"
+            elif record_label and record_label != "?":
+                auto = f"none fits Phase {record_label} — choose a model"
+            else:
+                auto = "none — the record states no phase"
+            self.phase_box.addItem(auto, None)
+            for phase in phases:
+                self.phase_box.addItem(f"Phase {phase} model (your choice)", phase)
+            index = self.phase_box.findData(override) if override else 0
+            self.phase_box.setCurrentIndex(max(index, 0))
+        self.phase_box.blockSignals(False)
+        self.phase_row.setVisible(bool(phases))
+        self.phase_note.setText(escape(note))
+        self.phase_note.setVisible(bool(note))
+
+    @property
+    def chosen_phase(self) -> str | None:
+        return self.phase_box.currentData() if self.phase_box.count() else None
 
     def show_state(self, original, edited, modified: bool, model_status: str, model_text: str,
                    pending: bool = False, error: str = "") -> None:

@@ -1,0 +1,379 @@
+"""Fine-tuning on in-house trials as one job in three steps, for the GUI's wizard (and any script):
+
+1. `check_data(spec)`: read the trials (folder of XML/JSON or a TOP-format CSV) and the outcome
+   labels, keep those of the phase, resolve drugs and conditions, split train/validation — and say
+   what was read, what was skipped and why, the class balance, and what the lookups could not resolve.
+2. `run_job(spec, check)`: featurize, fine-tune the phase adapter (`engine.training.finetune`),
+   reporting every epoch; cancel at any time; running the same spec again resumes where it stopped.
+3. The evaluation: the new model loaded as a `Predictor` (ready to use at once) scores the validation
+   trials (or separate test trials); bootstrap metrics (the paper's 10 × 80%) and ROC / PR curves.
+
+The trials are selected with the same rules as `engine.training.dataset.load_labelled` (what
+`cladmop finetune` trains on); the check keeps the reasons instead of only counting them.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from engine.errors import CladmopError
+from engine.records.trial import Trial
+from engine.tasks import TaskState
+
+ADAPTERS = "adapters"
+MIN_PER_CLASS = 2  # each outcome needs a trial in training and one in validation
+MIN_EVALUATION = 5  # bootstrap metrics need at least this many scored trials
+_DRUG_LINE = re.compile(r"^drug '(.+?)':")
+_CONDITION_LINE = re.compile(r"^condition '(.+?)':")
+
+
+@dataclass
+class FinetuneSpec:
+    base: Path  # model folder to start from (pre-trained, possibly with other phases)
+    phase: str  # "I" | "II" | "III"
+    data: list[Path]  # record files, folders or TOP-format CSVs
+    labels_csv: Path | None = None  # nct_id,label for records that carry no label
+    out: Path | None = None  # model folder to write (default: the base itself)
+    epochs: int = 30
+    batch_size: int = 32
+    seed: int = 0
+    valid_fraction: float = 0.15
+    device: str = "auto"
+    test_data: list[Path] = field(default_factory=list)  # optional held-out trials for the evaluation
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out or self.base)
+
+
+@dataclass
+class DataCheck:
+    """What `check_data` found. `problems` block training; `warnings` do not."""
+
+    phase: str
+    files: int = 0
+    records: int = 0
+    read_errors: list[tuple[str, str]] = field(default_factory=list)  # (path, problem)
+    #: reason -> NCT ids (or paths) of the trials left out for it
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    labels_without_record: list[str] = field(default_factory=list)
+    trials: list[Trial] = field(default_factory=list)  # kept, lookups resolved
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    train_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    valid_index: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    unresolved_drugs: Counter = field(default_factory=Counter)
+    unresolved_conditions: Counter = field(default_factory=Counter)
+    trials_with_unresolved: int = 0
+    not_scorable: list[tuple[str, str]] = field(default_factory=list)  # (NCT id, why) — trained as they are
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def successes(self) -> int:
+        return int(self.labels.sum())
+
+    @property
+    def failures(self) -> int:
+        return int(len(self.labels) - self.labels.sum())
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train_index)
+
+    @property
+    def n_valid(self) -> int:
+        return len(self.valid_index)
+
+    def prevalence(self, index: np.ndarray | None = None) -> float:
+        y = self.labels if index is None else self.labels[index]
+        return float(y.mean()) if len(y) else float("nan")
+
+    def subset(self, index) -> tuple[list[Trial], np.ndarray]:
+        return [self.trials[i] for i in index], self.labels[index]
+
+    def summary_lines(self) -> list[str]:
+        lines = [f"{self.files} file(s) read: {self.records} trial record(s)"
+                 + (f", {len(self.read_errors)} file(s) could not be read" if self.read_errors else "")]
+        lines.append(f"phase {self.phase}: {len(self.trials)} labelled trial(s) — {self.successes} success, "
+                     f"{self.failures} failure (success rate {self.prevalence():.2f})" if len(self.trials)
+                     else f"phase {self.phase}: no labelled trials")
+        if self.n_train:
+            lines.append(f"training {self.n_train} (success {self.prevalence(self.train_index):.2f}), "
+                         f"validation {self.n_valid} (success {self.prevalence(self.valid_index):.2f})")
+        for reason, ids in self.skipped.items():
+            lines.append(f"skipped {len(ids)}: {reason}")
+        if self.trials_with_unresolved:
+            lines.append(f"{self.trials_with_unresolved} trial(s) with unresolved items: "
+                         f"{sum(self.unresolved_drugs.values())} drug mention(s), "
+                         f"{sum(self.unresolved_conditions.values())} condition mention(s)")
+        return lines
+
+
+def _ids(trials: Sequence[Trial]) -> list[str]:
+    return [t.nct_id or t.source_path for t in trials]
+
+
+def check_data(spec: FinetuneSpec, resolver=None, state: TaskState | None = None) -> DataCheck:
+    """Read, select, resolve and split the trials of `spec`; never raises for bad records (they are
+    listed), only for an unreadable label file (CladmopError naming it)."""
+    from engine.records import load_records
+    from engine.records.scorable import scorable_problem
+    from engine.training.dataset import read_labels, stratified_split
+
+    state = state or TaskState()
+    phase = spec.phase.upper()
+    check = DataCheck(phase=phase)
+    state.progress(0, 0, "reading the trials")
+    loaded = load_records([str(p) for p in spec.data], state=state)
+    check.files, check.records = loaded.files, len(loaded.trials)
+    check.read_errors = [(str(getattr(e, "path", "")), getattr(e, "problem", str(e))) for e in loaded.errors]
+    labels = read_labels(Path(spec.labels_csv)) if spec.labels_csv else {}
+
+    # the rules of engine.training.dataset.load_labelled, keeping the reasons
+    kept, ys, seen = [], [], set()
+    skipped: dict[str, list[Trial]] = {}
+    for t in loaded.trials:
+        if t.nct_id and t.nct_id in seen:
+            skipped.setdefault("duplicate NCT id (read once)", []).append(t)
+            continue
+        y = labels.get(t.nct_id, t.label)
+        if y is None:
+            skipped.setdefault("no outcome label (not in the label file, none in the record)", []).append(t)
+            continue
+        if phase not in t.phases:
+            skipped.setdefault(f"not a phase {phase} trial", []).append(t)
+            continue
+        seen.add(t.nct_id)
+        kept.append(t.replace(label=int(y)))
+        ys.append(int(y))
+    check.skipped = {reason: _ids(trials) for reason, trials in skipped.items()}
+    record_ids = {t.nct_id for t in loaded.trials}
+    check.labels_without_record = sorted(set(labels) - record_ids)
+    check.labels = np.asarray(ys, dtype=np.int64)
+
+    if resolver is None:
+        from engine.lookups.resolve import Resolver
+
+        state.progress(0, 0, "preparing the drug and disease lookups")
+        resolver = Resolver.default()
+    resolved = []
+    for i, trial in enumerate(kept):
+        state.progress(i, len(kept), f"looking up drugs and conditions of {trial.nct_id}")
+        resolved.append(resolver.resolve(trial))
+    check.trials = resolved
+    for trial in resolved:
+        drugs = [m.group(1) for m in map(_DRUG_LINE.match, trial.unresolved) if m]
+        conditions = [m.group(1) for m in map(_CONDITION_LINE.match, trial.unresolved) if m]
+        check.unresolved_drugs.update(drugs)
+        check.unresolved_conditions.update(conditions)
+        check.trials_with_unresolved += bool(drugs or conditions)
+        problem = scorable_problem(trial)
+        if problem:
+            check.not_scorable.append((trial.nct_id, problem))
+
+    _judge(check, spec)
+    if check.ok:
+        train, valid = stratified_split(check.labels, spec.valid_fraction, spec.seed)
+        check.train_index, check.valid_index = train, valid
+        if len(valid) < MIN_EVALUATION and not spec.test_data:
+            check.warnings.append(f"only {len(valid)} validation trial(s): early stopping and the evaluation "
+                                  f"report rest on very few trials")
+    state.progress(1, 1, "checked")
+    return check
+
+
+def _judge(check: DataCheck, spec: FinetuneSpec) -> None:
+    n = len(check.trials)
+    if n == 0:
+        check.problems.append(f"no labelled phase {check.phase} trials in the data"
+                              + (" (check the label file's NCT ids)" if spec.labels_csv else
+                                 " (give an outcome-label CSV for records without labels)"))
+        return
+    for name, count in (("successful", check.successes), ("failed", check.failures)):
+        if count < MIN_PER_CLASS:
+            check.problems.append(f"only {count} {name} trial(s): training needs at least {MIN_PER_CLASS} of "
+                                  f"each outcome (one for training, one for validation)")
+    rate = check.prevalence()
+    if 0 < rate < 1 and min(rate, 1 - rate) < 0.1:
+        check.warnings.append(f"unbalanced outcomes (success rate {rate:.2f}): the loss is class-weighted, "
+                              f"but the minority class has few examples")
+    if check.labels_without_record:
+        check.warnings.append(f"{len(check.labels_without_record)} label(s) for trials not in the data "
+                              f"(e.g. {', '.join(check.labels_without_record[:3])})")
+    if check.not_scorable:
+        check.warnings.append(f"{len(check.not_scorable)} trial(s) the model could not score for prediction "
+                              f"(no drug or no criteria); they are trained on as they are")
+    if spec.epochs < 1:
+        check.problems.append("the number of epochs must be at least 1")
+
+
+# -- training ----------------------------------------------------------------------------------------
+@dataclass
+class EvaluationReport:
+    """Bootstrap metrics and curves of the fine-tuned model on `n` labelled trials."""
+
+    source: str  # "validation" (also used for early stopping and calibration) | "test"
+    n: int
+    metrics: dict | None  # engine.training.metrics.bootstrap_metrics, None with too few trials
+    point: dict  # point metrics on all of them
+    roc: tuple[np.ndarray, np.ndarray] | None  # (false-positive rate, true-positive rate)
+    pr: tuple[np.ndarray, np.ndarray] | None  # (recall, precision)
+    predictions: list[dict] = field(default_factory=list)  # nct_id, label, probability
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class JobResult:
+    model_dir: Path
+    phase: str
+    fit: object  # engine.training.loop.FitResult
+    cancelled: bool = False
+    evaluation: EvaluationReport | None = None
+    predictor: object | None = None  # the new model, loaded, ready to use
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.fit.history)
+
+
+def previous_history(out: Path, phase: str) -> list[dict]:
+    """The epochs an interrupted run of `phase` in `out` already did (what a re-run continues from)."""
+    path = Path(out) / ADAPTERS / f".{phase}.training" / ".resume" / "progress.json"
+    try:
+        return list(json.loads(path.read_text()).get("history", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def prepare_output(spec: FinetuneSpec) -> Path:
+    """Make `spec.out` a copy of the base model (once: a re-run keeps what the first run wrote, so it can
+    resume). Training then happens in place in the copy. Returns the folder trained in."""
+    from engine.model.checkpoint import BASE_WEIGHTS, MODEL_JSON, ModelManifest
+
+    base, out = Path(spec.base), spec.out_dir
+    if out.resolve() == base.resolve() or (out / MODEL_JSON).is_file():
+        return out
+    if out.exists() and any(out.iterdir()):
+        raise CladmopError(f"{out}: the output folder is not empty and is not a model folder; choose another")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (BASE_WEIGHTS, MODEL_JSON):
+        if not (base / name).is_file():
+            raise CladmopError(f"{base / name}: missing; the base model folder is incomplete")
+        shutil.copy2(base / name, out / name)
+    if (base / ADAPTERS).is_dir():
+        shutil.copytree(base / ADAPTERS, out / ADAPTERS, ignore=shutil.ignore_patterns(".*"))
+    manifest = ModelManifest.read(out)
+    manifest.name = out.name
+    manifest.description = (f"{manifest.description}; " if manifest.description else "") + \
+        f"copied from {base.name} for phase {spec.phase.upper()} fine-tuning"
+    manifest.write(out)
+    return out
+
+
+def run_job(spec: FinetuneSpec, check: DataCheck, featurizer=None, resolver=None, state: TaskState | None = None,
+            on_epoch: Callable | None = None, load_result: bool = True) -> JobResult:
+    """Fine-tune `spec.phase` on the checked trials; evaluate and load the new model unless cancelled.
+
+    `on_epoch(EpochRecord)` is called after every epoch (on the worker thread). Cancelling through
+    `state` stops at the next batch; the best adapter so far is kept and a re-run resumes."""
+    from engine.model.checkpoint import ModelManifest
+    from engine.training.finetune import FinetuneConfig, finetune
+    from engine.training.loop import FitConfig
+
+    if not check.ok:
+        raise CladmopError("the data check found problems: " + "; ".join(check.problems))
+    state = state or TaskState()
+    phase = spec.phase.upper()
+    out = prepare_output(spec)
+    manifest = ModelManifest.read(out)
+    if featurizer is None:
+        from engine.training.pipeline import make_featurizer
+
+        state.progress(0, 0, f"loading the language model ({manifest.config.backbone})")
+        featurizer = make_featurizer(manifest.config.backbone, manifest.config.granularity, spec.device)
+    state.progress(0, 0, "encoding the trials")
+    features = featurizer.featurize_many(check.trials, state=state)
+    train_x = [features[i] for i in check.train_index]
+    valid_x = [features[i] for i in check.valid_index]
+    config = FinetuneConfig()
+    config.fit = FitConfig(epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.seed,
+                           patience=config.fit.patience)
+    trained_on = ", ".join(str(p) for p in spec.data)
+    fit = finetune(out, phase, train_x, check.labels[check.train_index], valid_x, check.labels[check.valid_index],
+                   out_dir=out, config=config, device=spec.device, state=state, on_epoch=on_epoch,
+                   trained_on=trained_on)
+    result = JobResult(model_dir=out, phase=phase, fit=fit, cancelled=fit.stopped == "cancelled")
+    if result.cancelled or not load_result:
+        return result
+    from engine.predict import Predictor
+
+    state.progress(0, 0, "loading the fine-tuned model")
+    predictor = Predictor.load(out, device=spec.device, resolver=resolver)
+    result.predictor = predictor
+    if spec.test_data:
+        from engine.training.dataset import load_labelled
+
+        test, notes = load_labelled(spec.test_data, spec.labels_csv, phase=phase)
+        trials, labels, source = test.trials, test.labels, "test"
+    else:
+        (trials, labels), notes, source = check.subset(check.valid_index), [], "validation"
+    result.evaluation = evaluate(predictor, trials, labels, phase, source, state=state)
+    result.evaluation.notes[:0] = notes
+    return result
+
+
+def evaluate(predictor, trials: Sequence[Trial], labels, phase: str, source: str = "validation",
+             state: TaskState | None = None) -> EvaluationReport:
+    """Score `trials` with `predictor` (phase model `phase`) and measure them against `labels`."""
+    from engine.training.metrics import bootstrap_metrics, point_metrics
+
+    state = state or TaskState()
+    probs, ys, kept, notes = [], [], [], []
+    for i, (trial, y) in enumerate(zip(trials, labels)):
+        state.progress(i, len(trials), f"evaluating on the {source} trials")
+        try:
+            p = predictor.predict(trial, phase=phase, ablate=False).probability
+        except CladmopError as exc:
+            notes.append(f"{trial.nct_id}: not scored ({exc})")
+            continue
+        probs.append(p)
+        ys.append(int(y))
+        kept.append(trial.nct_id)
+    y, p = np.asarray(ys, dtype=int), np.asarray(probs, dtype=float)
+    report = EvaluationReport(source=source, n=len(y), metrics=None, point=point_metrics(y, p) if len(y) else {},
+                              roc=None, pr=None, notes=notes,
+                              predictions=[{"nct_id": n, "label": int(a), "probability": float(b)}
+                                           for n, a, b in zip(kept, y, p)])
+    if len(y) >= MIN_EVALUATION:
+        report.metrics = bootstrap_metrics(y, p)
+    else:
+        report.notes.append(f"only {len(y)} scored trial(s): no bootstrap (needs {MIN_EVALUATION})")
+    if 0 < y.sum() < len(y):
+        from sklearn.metrics import precision_recall_curve, roc_curve
+
+        fpr, tpr, _ = roc_curve(y, p)
+        precision, recall, _ = precision_recall_curve(y, p)
+        report.roc, report.pr = (fpr, tpr), (recall, precision)
+    else:
+        report.notes.append("one outcome only among the evaluated trials: no ROC or PR curve")
+    if source == "validation":
+        report.notes.append("measured on the validation trials, which also chose the best epoch and the "
+                            "calibration: an optimistic estimate; give separate test trials for an unbiased one")
+    state.progress(len(trials), len(trials), "evaluated")
+    return report
+
+
+def discard_unfinished(out: Path, phase: str) -> None:
+    """Forget an interrupted run of `phase` in `out`, so the next run starts from epoch 1."""
+    shutil.rmtree(Path(out) / ADAPTERS / f".{phase.upper()}.training", ignore_errors=True)
