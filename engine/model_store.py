@@ -423,6 +423,7 @@ class ModelStore:
                 registry = self._read_registry()
                 registry[name] = entry.to_record()
                 self._write_registry(registry)
+                self._write_stamps(entry, {f: (target / f).stat().st_mtime_ns for f in entry.files})
             state.progress(len(files) + 2, len(files) + 2, "imported")
             return self.get(name)
         finally:

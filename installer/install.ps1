@@ -141,7 +141,7 @@ function Write-OwnedFile([string]$Path, [string]$Text) {
 function Get-InstalledTorch {
     $ErrorActionPreference = "Continue"  # native tools write to stderr; exit codes are checked
     if (-not (Test-Path $VenvPy)) { return "" }
-    $v = & $VenvPy -c "import torch; print(torch.__version__)" 2>$null
+    $v = & $VenvPy -P -c "import torch; print(torch.__version__)" 2>$null
     if ($LASTEXITCODE -ne 0) { return "" }
     return "$v".Trim()
 }
@@ -167,7 +167,7 @@ function New-Venv([string]$Py) {
     $ErrorActionPreference = "Continue"  # native tools write to stderr; exit codes are checked
     $ok = $false
     if (Test-Path $VenvPy) {
-        & $VenvPy -c "import sys; sys.exit(sys.version_info[:2] != (3, 11))" 2>$null
+        & $VenvPy -P -c "import sys; sys.exit(sys.version_info[:2] != (3, 11))" 2>$null
         $ok = ($LASTEXITCODE -eq 0)
     }
     if ($ok) { Say "upgrading the existing environment $Venv" }
@@ -268,16 +268,16 @@ function Test-Installation {
     $env:CLADMOP_RESOURCES = ""
     $check = "import sys; from pathlib import Path; from engine.paths import resources_dir; " +
              "f = resources_dir(); print(f if f.resolve() == (Path(sys.prefix) / 'share/cladmop/resources').resolve() else 'WRONG ' + str(f))"
-    $found = & $VenvPy -c $check 2>> $Log
+    $found = & $VenvPy -P -c $check 2>> $Log
     if ($LASTEXITCODE -ne 0) { Fail-WithLog "the installed engine does not import" }
     if ("$found".StartsWith("WRONG")) { Die "the installed app looks for its resources at $found" }
-    & $VenvPy -c "import PySide6.QtWidgets, desktop.app" 2>&1 | Out-File -Append -Encoding utf8 $Log
+    & $VenvPy -P -c "import PySide6.QtWidgets, desktop.app" 2>&1 | Out-File -Append -Encoding utf8 $Log
     if ($LASTEXITCODE -ne 0) { Fail-WithLog "the desktop application does not import (Qt; is the Microsoft Visual C++ Redistributable installed?)" }
 }
 
 function Complete-Record([string]$Variant, [string]$From) {
     $ErrorActionPreference = "Continue"  # native tools write to stderr; exit codes are checked
-    $version = & $VenvPy -c "from importlib.metadata import version; print(version('cladmop-studio'))"
+    $version = & $VenvPy -P -c "from importlib.metadata import version; print(version('cladmop-studio'))"
     Add-Record "app_version=$version"
     Add-Record "torch=$(Get-InstalledTorch)"
     Add-Record "torch_variant=$Variant"
@@ -299,8 +299,8 @@ function Complete-Record([string]$Variant, [string]$From) {
 
 function Show-Summary([string]$Version, [string]$From, [string]$Launcher) {
     $ErrorActionPreference = "Continue"  # native tools write to stderr; exit codes are checked
-    $pyVersion = & $VenvPy -c "import platform; print(platform.python_version())"
-    $cuda = & $VenvPy -c "import torch; print(torch.version.cuda or '')" 2>$null
+    $pyVersion = & $VenvPy -P -c "import platform; print(platform.python_version())"
+    $cuda = & $VenvPy -P -c "import torch; print(torch.version.cuda or '')" 2>$null
     $build = if ("$cuda".Trim()) { "CUDA $cuda build" } else { "CPU build" }
     $res = Join-Path $Venv "share\cladmop\resources"
     $model = if (Test-Path (Join-Path $res "models\default\model.json")) { "present" } else { "absent" }
@@ -322,6 +322,7 @@ function Install-FromSource {
     if (-not $Source) { $Source = Split-Path -Parent $Here }
     $script:Source = (Resolve-Path $Source).Path
     $py = Find-Python
+    Set-Location ([System.IO.Path]::GetTempPath())  # pip and python must not see the current folder
     Initialize-Prefix
     New-Venv $py
     $variant = Install-TorchOnline
@@ -343,6 +344,7 @@ function Install-FromBundle {
     if (-not (Test-Path $Bundle -PathType Leaf)) { Die "$Bundle`: bundle file not found" }
     $bundlePath = (Resolve-Path $Bundle).Path
     $py = Find-Python
+    Set-Location ([System.IO.Path]::GetTempPath())  # pip and python must not see the current folder
     # Offline: pip sees the bundle's wheels and nothing else (no index, no user or site pip config).
     Get-ChildItem env: | Where-Object { $_.Name -like "PIP_*" } | ForEach-Object { Remove-Item "env:$($_.Name)" }
     $env:PIP_CONFIG_FILE = "nul"

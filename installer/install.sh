@@ -211,7 +211,7 @@ prepare_prefix() {
 
 make_venv() {
   local py="$1"
-  if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+  if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -P -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
     say "upgrading the existing environment $VENV"
   else
     rm -rf "$VENV"
@@ -221,7 +221,7 @@ make_venv() {
   printf '%s\n' "$MARKER" > "$VENV/.cladmop-venv"
 }
 
-installed_torch() { "$VENV/bin/python" -c 'import torch; print(torch.__version__)' 2>/dev/null || true; }
+installed_torch() { "$VENV/bin/python" -P -c 'import torch; print(torch.__version__)' 2>/dev/null || true; }
 
 install_torch_online() {
   plan_torch
@@ -361,7 +361,7 @@ check_qt_libraries() {
 smoke_test() {
   say "checking the installation"
   "$VENV/bin/cladmop" --help >/dev/null 2>>"$LOG" || fail_with_log "the installed cladmop does not start"
-  RESOURCES_FOUND="$(CLADMOP_RESOURCES= "$VENV/bin/python" -c 'import sys
+  RESOURCES_FOUND="$(CLADMOP_RESOURCES= "$VENV/bin/python" -P -c 'import sys
 from pathlib import Path
 from engine.paths import resources_dir
 found = resources_dir()
@@ -370,13 +370,13 @@ print(found if found.resolve() == (Path(sys.prefix) / "share/cladmop/resources")
   case "$RESOURCES_FOUND" in WRONG*)
     die "the installed app looks for its resources at ${RESOURCES_FOUND#WRONG } instead of $VENV/share/cladmop/resources" ;;
   esac
-  "$VENV/bin/python" -c 'import PySide6.QtWidgets, desktop.app' >>"$LOG" 2>&1 \
+  "$VENV/bin/python" -P -c 'import PySide6.QtWidgets, desktop.app' >>"$LOG" 2>&1 \
     || fail_with_log "the desktop application does not import (Qt)"
   check_qt_libraries
 }
 
 finish_record() {
-  record "app_version=$("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("cladmop-studio"))')"
+  record "app_version=$("$VENV/bin/python" -P -c 'from importlib.metadata import version; print(version("cladmop-studio"))')"
   record "torch=$(installed_torch)"
   record "torch_variant=$TORCH_VARIANT"
   record "installed_from=$INSTALLED_FROM"
@@ -394,8 +394,8 @@ finish_record() {
 
 print_summary() {
   local python_version torch_line cuda
-  python_version="$("$VENV/bin/python" -c 'import platform; print(platform.python_version())')"
-  cuda="$("$VENV/bin/python" -c 'import torch; print(torch.version.cuda or "")' 2>/dev/null || true)"
+  python_version="$("$VENV/bin/python" -P -c 'import platform; print(platform.python_version())')"
+  cuda="$("$VENV/bin/python" -P -c 'import torch; print(torch.version.cuda or "")' 2>/dev/null || true)"
   torch_line="$(installed_torch) ($( [ -n "$cuda" ] && echo "CUDA $cuda build" || echo "CPU build"))"
   local res="$VENV/share/cladmop/resources" model="absent" icd="absent"
   [ -f "$res/models/default/model.json" ] && model="present"
@@ -423,6 +423,7 @@ install_from_source() {
   SOURCE="$(cd "$SOURCE" && pwd)"
   local py
   py="$(find_python)"
+  cd /  # pip and python must not see the current folder (a source tree's egg-info, a stray 'torch')
   prepare_prefix
   make_venv "$py"
   install_torch_online
@@ -445,6 +446,7 @@ install_from_bundle() {
   BUNDLE="$(cd "$(dirname "$BUNDLE")" && pwd)/$(basename "$BUNDLE")"
   local py root
   py="$(find_python)"
+  cd /  # pip and python must not see the current folder (a source tree's egg-info, a stray 'torch')
   # Offline: pip sees the bundle's wheels and nothing else (no index, no user or site pip config).
   for var in $(compgen -e | grep '^PIP_' || true); do unset "$var"; done
   export PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -481,6 +483,7 @@ install_from_bundle() {
 # -- uninstall -------------------------------------------------------------------------------------
 uninstall() {
   [ -f "$RECORD" ] || die "nothing to uninstall at $PREFIX (no $RECORD_NAME install record)"
+  cd /
   local line path removed=0 kept=""
   while IFS= read -r line; do
     case "$line" in
