@@ -70,6 +70,13 @@ def test_synonyms(lookup, name, expected_category):
     assert found.candidates and found.candidates[0].description
 
 
+def test_ambiguous_abbreviations_need_capitals_brackets_or_the_last_word(lookup):
+    assert category(lookup.lookup("ALL").icd10[0]) == "C91"
+    assert category(lookup.lookup("recurrent pediatric all").icd10[0]) == "C91"
+    assert category(lookup.lookup("acute myeloid leukemia (aml)").icd10[0]) == "C92"
+    assert not any(c.startswith("C91") for c in lookup.lookup("all solid tumors").icd10)
+
+
 def test_a_cancer_name_never_maps_to_a_non_cancer_code(lookup):
     found = lookup.lookup("Urethral Cancer")
     assert all(c.startswith(("C", "D")) for c in found.icd10), found  # not N36.9 "Urethral disorder"

@@ -165,8 +165,29 @@ def plain_key(text: str) -> str:
     return " ".join(_WORD.findall(_POSSESSIVE.sub("", text.lower())))
 
 
-def expand_abbreviations(key: str) -> str:
-    return " ".join(ABBREVIATIONS.get(w, w) for w in key.split())
+#: abbreviations that are also English words or too short to trust in lower case ("all solid tumors")
+AMBIGUOUS_ABBREVIATIONS = frozenset("all ms mi ra af mm cad amd gad osa pah gist mbc dme crc".split())
+
+
+def expand_abbreviations(text: str) -> str:
+    """Expand known abbreviations; an ambiguous one only when written in capitals, in brackets, or
+    as the last word ("recurrent pediatric all")."""
+    tokens = re.findall(r"[A-Za-z0-9']+|[()\[\]]", text)
+    words = [t for t in tokens if t not in "()[]"]
+    out, depth, seen = [], 0, 0
+    for token in tokens:
+        if token in "([":
+            depth += 1
+            continue
+        if token in ")]":
+            depth = max(0, depth - 1)
+            continue
+        seen += 1
+        low = plain_key(token)
+        expansion = ABBREVIATIONS.get(low)
+        trusted = (low not in AMBIGUOUS_ABBREVIATIONS or token.isupper() or depth > 0 or seen == len(words))
+        out.append(expansion if expansion and trusted else low)
+    return plain_key(" ".join(out))
 
 
 def without_qualifiers(key: str) -> str:

@@ -262,7 +262,7 @@ class ConditionLookup:
     def _variants(self, text: str) -> list[str]:
         variants: list[str] = []
         for base in (text, without_brackets(text)):
-            expanded = expand_abbreviations(plain_key(base))
+            expanded = expand_abbreviations(base)
             for v in (plain_key(base), expanded, without_qualifiers(expanded)):
                 if v and v not in variants:
                     variants.append(v)
