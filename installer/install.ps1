@@ -234,7 +234,7 @@ function Write-Launchers {
     Write-OwnedFile (Join-Path $BinDir "cladmop-studio.cmd") "@echo off`r`nrem $Marker`r`nstart `"`" `"$Venv\Scripts\cladmop-studio.exe`" %*`r`n"
     $userPath = [Environment]::GetEnvironmentVariable("Path", "User")
     $parts = @()
-    if ($userPath) { $parts = $userPath -split ";" | Where-Object { $_ } }
+    if ($userPath) { $parts = @($userPath -split ";" | Where-Object { $_ }) }
     if ($parts -notcontains $BinDir) {
         [Environment]::SetEnvironmentVariable("Path", (($parts + $BinDir) -join ";"), "User")
         Add-Record "path_added=$BinDir"
@@ -319,8 +319,8 @@ function Show-Summary([string]$Version, [string]$From, [string]$Launcher) {
 }
 
 function Install-FromSource {
-    if (-not $Source) { $Source = Split-Path -Parent $Here }
-    $script:Source = (Resolve-Path $Source).Path
+    if (-not $script:Source) { $script:Source = Split-Path -Parent $Here }
+    $script:Source = (Resolve-Path $script:Source).Path
     $py = Find-Python
     Set-Location ([System.IO.Path]::GetTempPath())  # pip and python must not see the current folder
     Initialize-Prefix
@@ -366,7 +366,8 @@ function Install-FromBundle {
             Say "installing torch $torchVersion from the bundle"
             if (-not (Invoke-Pip install --no-index --find-links $wheels "torch==$torchVersion")) { Fail-WithLog "could not install torch from the bundle" }
         }
-        Install-App (Join-Path $wheels "$(& $field 'app_wheel')".Trim()) @("--no-index", "--find-links", $wheels)
+        $appWheel = "$(& $field 'app_wheel')".Trim()
+        Install-App (Join-Path $wheels $appWheel) @("--no-index", "--find-links", $wheels)
         Copy-Resources (Join-Path $root "resources")
         $launcher = Write-Launchers
         Test-Installation
