@@ -172,7 +172,7 @@ def resolver_speed(data: Path) -> None:
     trials = []
     for path in sorted((data / "top").glob("*.csv")):
         frame = pd.read_csv(path, usecols=["nctid", "drugs", "diseases"])
-        for nct, drugs, diseases in frame.itertuples(index=False):
+        for nct, drugs, diseases in zip(frame["nctid"], frame["drugs"], frame["diseases"]):
             trials.append(Trial(nct, drugs=[Drug(n) for n in ast.literal_eval(drugs)],
                                 conditions=[Condition(n) for n in ast.literal_eval(diseases)]))
     names = sum(len(t.drugs) + len(t.conditions) for t in trials)
