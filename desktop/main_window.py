@@ -816,7 +816,7 @@ class MainWindow(QMainWindow):
         """Score what is missing, then write the HTML report and the CSV (default: beside it, .csv)."""
         html_path = Path(html_path).with_suffix(".html") if not Path(html_path).suffix else Path(html_path)
         csv_path = Path(csv_path) if csv_path else html_path.with_suffix(".csv")
-        model_name = self.predictions.model_name
+        model_name = self.predictions.model_key  # as the CSV's rows name it
 
         def write(scored):
             self.export_task = self.runner.start(

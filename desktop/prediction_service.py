@@ -98,7 +98,12 @@ class PredictionService(QObject):
 
     def choose_phase(self, trial: Trial, override: str | None = None) -> tuple[str | None, str]:
         """(phase model to use, a note for the analyst) — `override` if given, else the predictor's own
-        rule (a mixed-phase record: the later phase). (None, why) when no model fits."""
+        rule (a mixed-phase record: the later phase). (None, why) when no model fits; (None, "") for a
+        trial the model cannot score at all (the prediction then fails with the reason)."""
+        from engine.records.scorable import scorable_problem
+
+        if scorable_problem(trial):
+            return None, ""  # no phase helps: the predictor refuses it with the reason
         if override:
             return override, ""
         choose = getattr(self.predictor, "choose_phase", None)

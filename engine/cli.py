@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="the model, its phases and the device")
     _model_args(p)
     _backbone_store_parsers(sub)
+    _export_parser(sub)
     return parser
 
 
@@ -310,10 +311,53 @@ def cmd_remove_backbone(args) -> int:
     return 0
 
 
+# -- reports: engine.scoring + engine.export (the GUI's Tools → Export writes the same files) ----------
+def _export_parser(sub) -> None:
+    p = sub.add_parser("export", help="score records and write an HTML report and/or a CSV")
+    p.add_argument("files", nargs="+", help="ClinicalTrials.gov XML/JSON, TOP CSV, folders or globs")
+    p.add_argument("--html", type=Path, help="HTML report to write (molecules drawn inline)")
+    p.add_argument("--csv", type=Path, help="CSV to write (one row per trial)")
+    p.add_argument("--phase", type=str.upper, choices=PHASE_CHOICES, help="phase model (default: the record's)")
+    p.add_argument("--top", type=int, default=5, help="criteria and items to list per trial (default 5)")
+    p.add_argument("--no-ablation", action="store_true", help="skip leave-one-out ablation (faster)")
+    _model_args(p)
+
+
+def cmd_export(args) -> int:
+    from engine.export import write_csv, write_html
+    from engine.records import load_records
+    from engine.scoring import score_trials
+    from engine.tasks import TqdmState
+
+    if not args.html and not args.csv:
+        raise ValueError("give --html REPORT.html and/or --csv TABLE.csv")
+    loaded = load_records(args.files)
+    for err in loaded.errors:
+        print(f"cladmop: skipped {err}", file=sys.stderr)
+    if not loaded.trials:
+        print("cladmop: error: no readable trial records", file=sys.stderr)
+        return 2
+    predictor = _load_predictor(args)
+    state = TqdmState("scoring")
+    try:
+        scored = score_trials(predictor, loaded.trials, phase=_phase(args.phase), ablate=not args.no_ablation,
+                              state=state)
+    finally:
+        state.close()
+    for s in scored:
+        if not s.ok:
+            print(f"cladmop: {s.trial.source_path or s.trial.nct_id}: {s.error}", file=sys.stderr)
+    if args.csv:
+        print(f"wrote {write_csv(scored, args.csv, top=args.top)}")
+    if args.html:
+        print(f"wrote {write_html(scored, args.html, model_name=predictor.model_name, top=args.top)}")
+    return 0 if any(s.ok for s in scored) else 2
+
+
 COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "pretrain": cmd_pretrain,
             "finetune": cmd_finetune, "cache": cmd_cache, "info": cmd_info,
             "train-default": cmd_train_default, "import-backbone": cmd_import_backbone,
-            "backbones": cmd_backbones, "remove-backbone": cmd_remove_backbone}
+            "backbones": cmd_backbones, "remove-backbone": cmd_remove_backbone, "export": cmd_export}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -464,8 +464,9 @@ class ReportPage(QWizardPage):
                 self.table.setItem(row, col, QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
         source = "held-out test" if evaluation.source == "test" else "validation"
+        notes = [n[:1].upper() + n[1:] + ("" if n.endswith(".") else ".") for n in evaluation.notes]
         self.notes.setText(f"{evaluation.n} {source} trial(s) scored by the new phase {result.phase} model in "
-                           f"{result.model_dir}. " + " ".join(evaluation.notes))
+                           f"{result.model_dir}. " + " ".join(notes))
         if evaluation.roc is not None:
             fpr, tpr = evaluation.roc
             self.roc_plot.plot([0, 1], [0, 1], pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine))
