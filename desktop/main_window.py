@@ -162,6 +162,8 @@ class MainWindow(QMainWindow):
         self.insight_dock = self._dock("In words", self.insight_panel, "InsightDock")
         self.attention_dock = self._dock("Attention && ablation", self.attention_view, "AttentionDock")
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.attention_dock)
+        # the right-hand column runs the full height; the attention dock sits under the list and editor
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.prediction_dock], [340], Qt.Orientation.Horizontal)
         self.resizeDocks([self.prediction_dock, self.scenarios_dock, self.insight_dock], [230, 300, 300],
                          Qt.Orientation.Vertical)

@@ -388,6 +388,7 @@ class AttentionView(QWidget):
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         for pane in (heat, text, right):
+            pane.setMinimumWidth(170)  # the window must fit a small laptop screen
             splitter.addWidget(pane)
         splitter.setSizes([470, 430, 480])
         splitter.setChildrenCollapsible(False)
@@ -396,7 +397,7 @@ class AttentionView(QWidget):
         layout.addWidget(splitter, 1)
         layout.addWidget(self.readout)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumHeight(230)
+        self.setMinimumHeight(200)
         self.show_prediction(None)
 
     def show_prediction(self, prediction, trial=None) -> None:
