@@ -741,6 +741,8 @@ class MainWindow(QMainWindow):
         from engine.predict import default_model_dir
 
         if self.finetune_wizard is None or not self.finetune_wizard.isVisible():
+            if self.finetune_wizard is not None and not self.finetune_wizard.train_page.running:
+                self.finetune_wizard.deleteLater()  # a closed wizard; a running one finishes first
             base = Path(self.model_folder) if self.model_folder else default_model_dir()
             self.finetune_wizard = FinetuneWizard(self.runner, base, saved_device(self.settings),
                                                   resolver_factory=default_resolver, parent=self)

@@ -12,7 +12,7 @@ from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox,
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGroupBox,
                                QHBoxLayout, QHeaderView, QInputDialog, QLabel, QListWidget, QListWidgetItem,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
@@ -90,6 +90,7 @@ class ModelManager(QDialog):
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.phase_table = self._table(PHASE_COLUMNS)
+        self.phase_table.setMinimumHeight(100)
 
         self.device_box = QComboBox()
         for device in DEVICES:
@@ -100,6 +101,7 @@ class ModelManager(QDialog):
         apply_device.clicked.connect(lambda: self.modelRequested.emit(self.current_folder, self.device_box.currentData()))
 
         self.model_list = QListWidget()
+        self.model_list.setMaximumHeight(100)
         self.model_list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.model_list.itemDoubleClicked.connect(lambda item: self.use_selected())
         use = QPushButton("Use selected")
@@ -110,6 +112,7 @@ class ModelManager(QDialog):
         forget.clicked.connect(self.forget_selected)
 
         self.backbone_table = self._table(BACKBONE_COLUMNS)
+        self.backbone_table.setMaximumHeight(120)
         self.backbone_note = QLabel()
         self.backbone_note.setWordWrap(True)
         self.backbone_note.setStyleSheet("color:#555")
@@ -118,6 +121,8 @@ class ModelManager(QDialog):
         remove_button = QPushButton("Remove")
         remove_button.clicked.connect(self.remove_selected_backbone)
         self.import_button = import_button
+        self.allow_pickle = QCheckBox("Accept pytorch_model.bin weights (unpickled once, converted to safetensors)")
+        self.allow_pickle.setToolTip("Unpickling can run code: tick this only for a folder you trust")
 
         current = QGroupBox("Model in use")
         box = QVBoxLayout(current)
@@ -148,17 +153,18 @@ class ModelManager(QDialog):
         row = QHBoxLayout()
         row.addWidget(import_button)
         row.addWidget(remove_button)
+        row.addWidget(self.allow_pickle)
         row.addStretch(1)
         box.addLayout(row)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
         layout = QVBoxLayout(self)
-        layout.addWidget(current, 3)
-        layout.addWidget(models, 1)
-        layout.addWidget(backbones, 1)
+        layout.addWidget(current, 1)
+        layout.addWidget(models, 0)
+        layout.addWidget(backbones, 0)
         layout.addWidget(buttons)
-        self.resize(900, 760)
+        self.resize(940, 800)
 
     @staticmethod
     def _table(columns) -> QTableWidget:
@@ -225,8 +231,12 @@ class ModelManager(QDialog):
     def refresh_models(self) -> None:
         self.model_list.clear()
         default = _default_model_dir()
-        entries = [(None, f"Shipped default — {default}")]
-        entries += [(f, f) for f in recent_models(self.settings) if Path(f).resolve() != default.resolve()]
+        installed = (default / "model.json").is_file()
+        entries = [(None, f"Shipped default — {default}" + ("" if installed else "   (not installed)"))]
+        folders = recent_models(self.settings)
+        if self.current_folder and not any(_same(self.current_folder, f) for f in folders):
+            folders.insert(0, self.current_folder)
+        entries += [(f, f) for f in folders if Path(f).resolve() != default.resolve()]
         for folder, text in entries:
             item = QListWidgetItem(text + ("   (in use)" if _same(folder, self.current_folder) else ""))
             item.setData(Qt.ItemDataRole.UserRole, folder)
@@ -298,7 +308,7 @@ class ModelManager(QDialog):
         name, ok = QInputDialog.getText(self, "Backbone name", "Name to use for this backbone:",
                                         text=default_name(Path(folder)))
         if ok and name.strip():
-            self.import_backbone(folder, name.strip())
+            self.import_backbone(folder, name.strip(), allow_pickle=self.allow_pickle.isChecked())
 
     def import_backbone(self, folder: str, name: str, allow_pickle: bool = False):
         """Import on a worker (copy, convert, load-test, checksum); returns the Task."""
@@ -313,7 +323,9 @@ class ModelManager(QDialog):
                                                           self.backbone_note.setText(f"imported {entry.describe()}")),
                                  on_error=lambda exc: (self.refresh_backbones(),
                                                        self._message("Import backbone", f"{folder} was not imported: "
-                                                                                        f"{exc}")),
+                                                                     + str(exc).replace(
+                                                                         "--allow-pickle", "“Accept pytorch_model.bin "
+                                                                         "weights” (below the list)"))),
                                  on_progress=lambda done, total, text: self.backbone_note.setText(text))
 
     def remove_selected_backbone(self) -> None:
