@@ -151,7 +151,7 @@ class Predictor:
         from engine.device import autocast
         from engine.model.batch import collate
 
-        temperature = self.manifest.phases[phase].temperature
+        info = self.manifest.phases[phase]
         probs, outputs = [], []
         with self._lock, torch.inference_mode(), autocast(self.device):
             self.model.set_adapter(phase)
@@ -160,7 +160,7 @@ class Predictor:
                 batch = collate(feats[start:start + batch_size]).to(self.device)
                 out = self.model(batch)
                 logits = base.head(torch.cat([out.f_c, out.f_dm], -1)).float()
-                probs.append(torch.sigmoid(logits / temperature).cpu().numpy())
+                probs.append(torch.sigmoid(logits / info.temperature + info.bias).cpu().numpy())
                 if start < keep_attention:
                     outputs.append((batch, out))
         return np.concatenate(probs), outputs

@@ -33,7 +33,8 @@ def sha256_file(path: Path) -> str:
 @dataclass
 class PhaseInfo:
     base_rate: float  # success prevalence of the phase's training data
-    temperature: float = 1.0  # calibration: probability = sigmoid(logit / temperature)
+    temperature: float = 1.0  # calibration: probability = sigmoid(logit / temperature + bias)
+    bias: float = 0.0
     metrics: dict = field(default_factory=dict)
     trained_on: str = ""
 

@@ -62,21 +62,25 @@ def _classify(model, batch):
     return base.head(torch.cat([out.f_c, out.f_dm], -1)), out
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Temperature T minimising the validation NLL of sigmoid(logit / T) (Guo et al., 2017)."""
+def fit_calibration(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Temperature T and bias b minimising the validation NLL of sigmoid(logit / T + b).
+
+    Temperature scaling (Guo et al., 2017) with Platt's bias: class-weighted training shifts the logits,
+    and a temperature alone cannot move them back to the phase's base rate."""
     z = torch.tensor(logits, dtype=torch.float64)
     y = torch.tensor(labels, dtype=torch.float64)
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=100)
+    bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t, bias], lr=0.1, max_iter=200)
 
     def closure():
         opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(z / log_t.exp(), y)
+        loss = F.binary_cross_entropy_with_logits(z / log_t.exp() + bias, y)
         loss.backward()
         return loss
 
     opt.step(closure)
-    return float(np.clip(log_t.exp().item(), 0.05, 20.0))
+    return float(np.clip(log_t.exp().item(), 0.05, 20.0)), float(np.clip(bias.item(), -20.0, 20.0))
 
 
 def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_labels,
@@ -134,9 +138,9 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
         with atomic_directory(out_dir / ADAPTERS / phase) as tmp:
             model.save_pretrained(str(tmp))
         manifest = ModelManifest.read(out_dir)
+        temperature, bias = fit_calibration(record._logits, y_valid)
         manifest.phases[phase] = PhaseInfo(
-            base_rate=float(y_train.mean()), temperature=fit_temperature(record._logits, y_valid),
-            trained_on=trained_on,
+            base_rate=float(y_train.mean()), temperature=temperature, bias=bias, trained_on=trained_on,
             metrics={"validation": record.metrics, "best_epoch": record.epoch,
                      "n_train": len(train), "n_valid": len(valid)})
         manifest.write(out_dir)
