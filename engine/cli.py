@@ -119,19 +119,28 @@ def _load_predictor(args):
     return Predictor.load(args.model, device=args.device, backbone=args.backbone)
 
 
-def cmd_predict(args) -> int:
-    from engine.errors import CladmopError
-    from engine.records import RecordError, load_records
+def _read_trials(files) -> list:
+    """The readable trials of `files`; each unreadable file is named on stderr and skipped."""
+    from engine.records import load_records
 
-    loaded = load_records(args.files)
+    loaded = load_records(files)
     for err in loaded.errors:
         print(f"cladmop: skipped {err}", file=sys.stderr)
     if not loaded.trials:
         print("cladmop: error: no readable trial records", file=sys.stderr)
+    return loaded.trials
+
+
+def cmd_predict(args) -> int:
+    from engine.errors import CladmopError
+    from engine.records import RecordError
+
+    trials = _read_trials(args.files)
+    if not trials:
         return 2
     predictor = _load_predictor(args)
     failures = 0
-    for trial in loaded.trials:
+    for trial in trials:
         try:
             pred = predictor.predict(trial, phase=_phase(args.phase), ablate=not args.no_ablation)
         except (CladmopError, RecordError) as e:
@@ -139,7 +148,7 @@ def cmd_predict(args) -> int:
             print(f"cladmop: {trial.source_path or trial.nct_id}: {e}", file=sys.stderr)
             continue
         print(json.dumps(prediction_json(pred)) if args.json else format_prediction(pred, args.top))
-    return 0 if failures < len(loaded.trials) else 2
+    return 0 if failures < len(trials) else 2
 
 
 def prediction_json(pred) -> dict:
@@ -218,14 +227,13 @@ def cmd_finetune(args) -> int:
 def cmd_cache(args) -> int:
     from engine.features.backbones import load_backbone
     from engine.features.text_encoder import build_cache
-    from engine.records import load_records
     from engine.tasks import TqdmState
 
-    loaded = load_records(args.files)
-    for err in loaded.errors:
-        print(f"cladmop: skipped {err}", file=sys.stderr)
+    trials = _read_trials(args.files)
+    if not trials:
+        return 2
     state = TqdmState("encoding criteria")
-    report = build_cache(loaded.trials, load_backbone(args.backbone, device=args.device), args.granularity,
+    report = build_cache(trials, load_backbone(args.backbone, device=args.device), args.granularity,
                          state=state)
     state.close()
     print(report)
@@ -325,22 +333,18 @@ def _export_parser(sub) -> None:
 
 def cmd_export(args) -> int:
     from engine.export import write_csv, write_html
-    from engine.records import load_records
     from engine.scoring import score_trials
     from engine.tasks import TqdmState
 
     if not args.html and not args.csv:
         raise ValueError("give --html REPORT.html and/or --csv TABLE.csv")
-    loaded = load_records(args.files)
-    for err in loaded.errors:
-        print(f"cladmop: skipped {err}", file=sys.stderr)
-    if not loaded.trials:
-        print("cladmop: error: no readable trial records", file=sys.stderr)
+    trials = _read_trials(args.files)
+    if not trials:
         return 2
     predictor = _load_predictor(args)
     state = TqdmState("scoring")
     try:
-        scored = score_trials(predictor, loaded.trials, phase=_phase(args.phase), ablate=not args.no_ablation,
+        scored = score_trials(predictor, trials, phase=_phase(args.phase), ablate=not args.no_ablation,
                               state=state)
     finally:
         state.close()

@@ -13,7 +13,6 @@ The CLI (`cladmop import-backbone | backbones | remove-backbone`) and the GUI's 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -26,8 +25,9 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from engine.atomic import atomic_write_text
+from engine.atomic import atomic_write_text, replace_directory
 from engine.errors import ModelError
+from engine.model.checkpoint import sha256_file
 from engine.paths import user_data_dir
 from engine.tasks import TaskState
 
@@ -154,7 +154,7 @@ def _check_folder_sums(folder: Path) -> None:
         path = folder / name
         if not path.is_file():
             raise ModelError(f"{path}: missing (listed in {sums.name}); the copy is incomplete")
-        if _sha256(path) != digest.lower():
+        if sha256_file(path) != digest.lower():
             raise ModelError(f"{path}: checksum differs from {sums.name}; the copy is damaged - copy it again")
 
 
@@ -370,7 +370,7 @@ class ModelStore:
             if stat.st_size != entry.sizes.get(file_name, stat.st_size):
                 raise ModelError(f"{path}: size changed since import; the file was changed or damaged")
             if full or stamps.get(file_name) != stat.st_mtime_ns:
-                if _sha256(path) != digest:
+                if sha256_file(path) != digest:
                     raise ModelError(f"{path}: checksum mismatch; the file was changed or damaged")
                 stamps[file_name] = stat.st_mtime_ns
         self._write_stamps(entry, stamps)
@@ -413,13 +413,13 @@ class ModelStore:
                 converted_from_pickle=check.pickled)
             del encoder
             for path in sorted(staging.iterdir()):
-                entry.files[path.name] = _sha256(path)
+                entry.files[path.name] = sha256_file(path)
                 entry.sizes[path.name] = path.stat().st_size
             with self._locked():
                 target = self.root / name
                 if name in self._read_registry() and not replace:
                     raise ModelError(f"a backbone named '{name}' was imported meanwhile; choose another --name")
-                _swap_into_place(staging, target)
+                replace_directory(staging, target)
                 registry = self._read_registry()
                 registry[name] = entry.to_record()
                 self._write_registry(registry)
@@ -548,25 +548,6 @@ def load_test(folder: Path, config: dict, source: Path, device: str, weight_file
     if encoded.final.shape[0] == 0 or not np.isfinite(encoded.final).all():
         raise ModelError(f"{source}: the model gives no finite states for a test sentence - damaged weights?")
     return encoder
-
-
-def _swap_into_place(staging: Path, target: Path) -> None:
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-    os.replace(staging, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # -- names --------------------------------------------------------------------------------------------
