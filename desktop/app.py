@@ -64,6 +64,9 @@ def main(argv=None) -> int:
     from desktop.prediction_service import default_loader
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    from desktop import gc_guard
+
+    gc_guard.install(app)  # cyclic garbage collection on the GUI thread only (see gc_guard)
     app.setOrganizationName("CLaDMoP")
     app.setApplicationName("CLaDMoP Studio")
     app.setApplicationDisplayName("CLaDMoP Studio")

@@ -1,6 +1,7 @@
 """Suite-wide guards: no test may open a network connection (nothing leaves the analyst's machine)."""
 from __future__ import annotations
 
+import gc
 import os
 import socket
 
@@ -45,3 +46,15 @@ def _private_user_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("CLADMOP_HOME", str(tmp_path_factory.getbasetemp() / "cladmop-home"))
     monkeypatch.setenv("CLADMOP_CACHE", os.environ.get("CLADMOP_TEST_CACHE")
                        or str(tmp_path_factory.getbasetemp() / "cladmop-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_on_the_main_thread(request):
+    """As the application does (desktop/gc_guard.py): never let the cyclic collector run in a worker
+    thread, where freeing a Qt object deadlocks against the GUI thread."""
+    if "qtbot" in request.fixturenames or "qapp" in request.fixturenames:
+        from desktop import gc_guard
+
+        gc_guard.install(request.getfixturevalue("qapp"))
+    yield
+    gc.collect()
