@@ -14,6 +14,7 @@ import weakref
 from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThreadPool, Qt, Signal, Slot
+from shiboken6 import isValid
 
 from engine.errors import Cancelled
 from engine.tasks import TaskState
@@ -34,12 +35,17 @@ class _Relay(QObject):
     @Slot(int, int, str, object)
     def _dispatch(self, runner_id: int, task_id: int, kind: str, payload: Any) -> None:
         runner = self.runners.get(runner_id)
-        if runner is not None:
+        if runner is not None and isValid(runner):  # a runner deleted with its window hears nothing
             runner._deliver(task_id, kind, payload)
 
 
 _RELAY: _Relay | None = None
 _RUNNER_IDS = itertools.count()
+#: every runner's thread pool, kept for the life of the process. A QThreadPool's destructor waits for
+#: its running jobs, so a runner deleted with its window while a job still runs (a training that has
+#: not reached its next cancellation check) would freeze the GUI thread until the job ends. Idle pool
+#: threads expire after a few seconds, so a kept pool costs nothing.
+_POOLS: list[QThreadPool] = []
 
 
 def _relay() -> _Relay:
@@ -108,8 +114,10 @@ class TaskRunner(QObject):
 
     def __init__(self, max_threads: int = 2, parent: QObject | None = None):
         super().__init__(parent)
-        self.pool = QThreadPool(self)
+        self.pool = QThreadPool()  # no parent: see _POOLS
         self.pool.setMaxThreadCount(max_threads)
+        self.pool.setExpiryTimeout(5000)
+        _POOLS.append(self.pool)
         self._tasks: dict[int, Task] = {}
         self._next_id = 0
         self._id = next(_RUNNER_IDS)

@@ -122,20 +122,30 @@ test_resources.__test__ = False  # a helper, not a test
 
 
 @contextlib.contextmanager
-def resources_env(folder: Path):
-    """CLADMOP_RESOURCES set to `folder` inside the block only (no other test sees it)."""
-    old = os.environ.get("CLADMOP_RESOURCES")
-    os.environ["CLADMOP_RESOURCES"] = str(folder)
+def env_vars(**values):
+    """Environment variables set inside the block only (no other test sees them)."""
+    old = {name: os.environ.get(name) for name in values}
+    os.environ.update({name: str(value) for name, value in values.items()})
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("CLADMOP_RESOURCES", None)
-        else:
-            os.environ["CLADMOP_RESOURCES"] = old
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
-def build_tiny_model(root: Path) -> dict:
+def session_env(basetemp: Path, resources: Path):
+    """What session-scoped fixtures run under: they start before conftest's per-test private user
+    folders are set, so they get the same ones here (never the real ~/.cladmop, whose cache another
+    test run may be writing to) and the tiny model's resources."""
+    return env_vars(CLADMOP_HOME=basetemp / "cladmop-home",
+                    CLADMOP_CACHE=os.environ.get("CLADMOP_TEST_CACHE") or basetemp / "cladmop-cache",
+                    CLADMOP_RESOURCES=resources)
+
+
+def build_tiny_model(root: Path, basetemp: Path) -> dict:
     """A model with phase I and phase II adapters, trained in about a minute on 30 + 30 TOP rows with the
     MiniLM backbone; built once per test session under `root` (reused when complete)."""
     import json
@@ -146,7 +156,7 @@ def build_tiny_model(root: Path) -> dict:
     rows_2 = top_rows_csv(root / "rows", "phase_II_valid.csv")
     manifest = model / "model.json"
     if not (manifest.is_file() and set(json.loads(manifest.read_text())["phases"]) == {"I", "II"}):
-        with resources_env(resources):
+        with session_env(basetemp, resources):
             _train_tiny(model, rows_1, rows_2)
     return {"model": model, "resources": resources, "rows_I": rows_1, "rows_II": rows_2}
 
@@ -163,7 +173,8 @@ def _train_tiny(model: Path, rows_1: Path, rows_2: Path) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_model_files(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.getbasetemp() / "gui-tiny-model")
+    basetemp = tmp_path_factory.getbasetemp()
+    return build_tiny_model(basetemp / "gui-tiny-model", basetemp)
 
 
 @pytest.fixture
@@ -174,8 +185,8 @@ def tiny_model(tiny_model_files, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def tiny_predictor(tiny_model_files):
+def tiny_predictor(tiny_model_files, tmp_path_factory):
     from engine.predict import Predictor
 
-    with resources_env(tiny_model_files["resources"]):
+    with session_env(tmp_path_factory.getbasetemp(), tiny_model_files["resources"]):
         return Predictor.load(tiny_model_files["model"], device="cpu")

@@ -144,7 +144,8 @@ def test_train_cancel_resume_report_and_use_the_new_model(qtbot, window, tmp_pat
 
     train.start()  # resume
     assert "continuing after epoch 1" in train.status.text()
-    qtbot.waitUntil(lambda: train.isComplete(), timeout=300000)
+    qtbot.waitUntil(lambda: not train.running, timeout=300000)
+    assert train.isComplete(), train.status.text()
     result = train.result
     assert [r.epoch for r in result.fit.history] == [1, 2, 3, 4]  # epoch 1 was not run again
     assert [h["epoch"] for h in train.history] == [1, 2, 3, 4]
