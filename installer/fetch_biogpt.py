@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import hashlib
 import shutil
 import sys
 import tempfile
@@ -94,7 +93,7 @@ def prepare(snapshot: Path, out: Path, echo) -> Path:
         lines = [f"# {snapshot.parent.parent.name.replace('models--', '').replace('--', '/')} @ {snapshot.name}, "
                  f"prepared {time.strftime('%Y-%m-%d')} by installer/fetch_biogpt.py\n"]
         for path in sorted(staging.iterdir()):
-            lines.append(f"{_sha256(path)}  {path.name}\n")
+            lines.append(f"{store.sha256_file(path)}  {path.name}\n")
         (staging / store.FOLDER_SUMS).write_text("".join(lines), encoding="utf-8")
         if out.exists():
             out.rmdir()
@@ -102,14 +101,6 @@ def prepare(snapshot: Path, out: Path, echo) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
