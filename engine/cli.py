@@ -163,6 +163,7 @@ def prediction_json(pred) -> dict:
                      for a in pred.ablations],
         "criteria": pred.criteria_labels, "molecule_tokens": pred.molecule_labels,
         "disease_tokens": pred.disease_labels, "unresolved": pred.unresolved, "warnings": pred.warnings,
+        "notice": pred.notice, "criteria_read": pred.criteria_read, "criteria_total": pred.criteria_total,
     }
 
 
@@ -174,6 +175,8 @@ def _short(text: str, n: int = 90) -> str:
 def format_prediction(pred, top: int = 5) -> str:
     lines = [f"{pred.nct_id}  phase {pred.phase}  P(success) = {pred.probability:.3f}  "
              f"(base rate {pred.base_rate:.2f}, {pred.probability - pred.base_rate:+.3f})  [{pred.model_name}]"]
+    if pred.notice:
+        lines.append(f"  NOTE: {pred.notice}")
     if pred.criteria_labels:
         lines.append(f"  top criteria by attention (fine level; attention is not attribution):")
         for i, w in pred.top_criteria_by_attention(top):

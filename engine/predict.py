@@ -21,6 +21,10 @@ from engine.records.trial import Trial
 from engine.tasks import TaskState
 
 ADAPTERS = "adapters"
+#: criteria items the model reads of one record, in record order; the rest are left out and the
+#: Prediction says so (`Prediction.notice`). Real records hold at most 91 (corpora of 7,509 trials);
+#: the cap bounds the cost of a record of thousands of items (attention, one ablation per item).
+MAX_MODEL_CRITERIA = 128
 _PHASE_FALLBACK = {"IV": "III"}  # no phase IV model: a phase IV record is scored as phase III
 
 
@@ -112,19 +116,27 @@ class Predictor:
         return self.resolver.resolve(trial)
 
     def predict(self, trial: Trial, phase: str | None = None, ablate: bool = True,
-                state: TaskState | None = None) -> Prediction:
+                state: TaskState | None = None, chunk_size: int = 64) -> Prediction:
+        """`ablate=False` gives the probability and attention only (one forward): the GUI shows that at
+        once and asks for the ablation after. `chunk_size` trials go through the model at a time, and
+        `state` may cancel between chunks (a smaller chunk lets a stale ablation stop sooner)."""
         from engine.records.scorable import require_drug_trial
 
         state = state or TaskState()
         require_drug_trial(trial)
         phase, notes = self.choose_phase(trial, phase)
         trial = self.prepare(trial)
+        full_hash, total = trial.content_hash(), len(trial.active_criteria)
+        trial, notice = limit_criteria(trial)
         variants = ablation_variants(trial) if ablate else []
         state.progress(0, 2, "encoding criteria")
         feats = self.featurizer.featurize_many([trial] + [v for _, v in variants], state=None)
         state.progress(1, 2, "running the model")
-        probs, outputs = self._forward(feats, phase, keep_attention=1)
+        probs, outputs = self._forward(feats, phase, keep_attention=1, batch_size=chunk_size, state=state)
         pred = self._assemble(trial, feats[0], phase, float(probs[0]), outputs, notes)
+        pred.trial_hash = full_hash  # the record as given: its cached prediction is found again
+        pred.notice = notice
+        pred.criteria_read, pred.criteria_total = len(trial.active_criteria), total
         pred.ablations = [Ablation(kind, index, label, float(p - probs[0]))
                           for ((kind, index, label), _), p in zip(variants, probs[1:])]
         state.progress(2, 2, "done")
@@ -145,7 +157,8 @@ class Predictor:
         state.progress(len(trials), len(trials), "done")
         return results
 
-    def _forward(self, feats: list[TrialFeatures], phase: str, keep_attention: int = 0, batch_size: int = 64):
+    def _forward(self, feats: list[TrialFeatures], phase: str, keep_attention: int = 0, batch_size: int = 64,
+                 state: TaskState | None = None):
         import torch
 
         from engine.device import autocast
@@ -157,6 +170,8 @@ class Predictor:
             self.model.set_adapter(phase)
             base = self.model.get_base_model()
             for start in range(0, len(feats), batch_size):
+                if state is not None:
+                    state.check()
                 batch = collate(feats[start:start + batch_size]).to(self.device)
                 out = self.model(batch)
                 logits = base.head(torch.cat([out.f_c, out.f_dm], -1)).float()
@@ -202,6 +217,19 @@ def _attach_adapters(base, folder: Path, phases: list[str]):
         else:
             model.load_adapter(str(path), adapter_name=phase, is_trainable=False)
     return model
+
+
+def limit_criteria(trial: Trial, limit: int = MAX_MODEL_CRITERIA) -> tuple[Trial, str]:
+    """`trial` with at most `limit` active criteria items (the later ones disabled, so indices into
+    `active_criteria` still match the record), and the notice for the user ("" when nothing was cut)."""
+    active = [i for i, c in enumerate(trial.criteria) if c.enabled and c.text.strip()]
+    if len(active) <= limit:
+        return trial, ""
+    cut = trial.replace()
+    for i in active[limit:]:
+        cut.criteria[i].enabled = False
+    return cut, (f"the model read the first {limit:,} of the record's {len(active):,} criteria items "
+                 f"(its limit); the last {len(active) - limit:,} were left out of this prediction")
 
 
 def ablation_variants(trial: Trial) -> list[tuple[tuple[str, int, str], Trial]]:

@@ -50,6 +50,16 @@ class Prediction:
     criteria_labels: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     unresolved: list[str] = field(default_factory=list)
+    #: what the model left out, for the user to see ("the model read 256 of 2,000 criteria items ...");
+    #: "" when it read the whole record. Set by `engine.predict` (limit: `MAX_MODEL_CRITERIA`).
+    notice: str = ""
+    criteria_read: int = 0  # active criteria items the model read (= len(criteria_labels))
+    criteria_total: int = 0  # active criteria items the record holds
+
+    @property
+    def truncated(self) -> bool:
+        """True when the model read only part of the record's criteria (`notice` says how much)."""
+        return self.criteria_total > self.criteria_read
 
     def top_criteria_by_attention(self, k: int = 5, level: str = "fine") -> list[tuple[int, float]]:
         att = next(a for a in self.attention if a.level == level)
