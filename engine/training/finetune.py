@@ -15,7 +15,7 @@ from engine.device import resolve_device
 from engine.features.types import TrialFeatures
 from engine.model.batch import collate
 from engine.model.checkpoint import BASE_WEIGHTS, MODEL_JSON, ModelManifest, PhaseInfo, load_base
-from engine.model.cladmop import lora_target_modules
+from engine.model.cladmop import lora_target_modules, set_branch_dropout
 from engine.tasks import TaskState
 from engine.training.loop import EpochRecord, FitConfig, FitResult, batches, clear_resume, fit
 from engine.training.metrics import point_metrics
@@ -28,7 +28,9 @@ class FinetuneConfig:
     fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=30, batch_size=128, patience=6))
     lora_rank: int = 8
     lora_alpha: int = 16
-    lora_dropout: float = 0.1
+    lora_dropout: float = 0.0
+    #: dropout inside the frozen DM branch while fine-tuning (the head keeps its own); see set_branch_dropout
+    branch_dropout: float = 0.0
     lr_head: float = 1e-2
     lr_lora: float | None = None  # None: the paper's choice, 5e-2 for phases I/II and 1e-3 for III
     monitor: str = "roc_auc"  # validation metric for early stopping: "roc_auc" | "pr_auc" | "loss"
@@ -107,6 +109,7 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
     dev = resolve_device(device)
     torch.manual_seed(config.fit.seed)
     base, _ = load_base(out_dir)
+    set_branch_dropout(base, config.branch_dropout)
     model = attach_lora(base, config).to(dev)
     for p in model.parameters():  # only LoRA matrices and the head learn
         p.requires_grad = False
