@@ -10,6 +10,8 @@ import re
 from typing import Iterable
 
 from engine.criteria import split_criteria, tidy_criteria_text
+from engine.records.errors import RecordError
+from engine.records.limits import MAX_CONDITIONS, MAX_CRITERIA_CHARS, MAX_CRITERIA_ITEMS, MAX_DRUGS
 from engine.records.trial import PHASES, Condition, Drug, Trial
 
 #: intervention types the model sees as drugs. Dietary supplements and "Genetic" (mostly lab
@@ -113,6 +115,13 @@ def parse_enrollment(raw, warnings: list[str]) -> int | None:
     return value if value >= 0 else None
 
 
+def _within(path: str, what: str, count: int, limit: int) -> None:
+    """RecordError when a record holds more of something than any real record could (limits.py)."""
+    if count > limit:
+        raise RecordError(path or "record", f"holds {count:,} {what}; the limit is {limit:,} "
+                                            f"(real records hold far fewer: the file looks damaged)")
+
+
 def build_trial(
     *,
     nct_id: str,
@@ -135,9 +144,14 @@ def build_trial(
 ) -> Trial:
     """The one place every reader's fields become a `Trial`, with the same warnings for all."""
     phases, phase_warnings = normalise_phases(raw_phase)
+    _within(source_path, "characters of eligibility criteria", len(criteria_text or ""), MAX_CRITERIA_CHARS)
     criteria_text = tidy_criteria_text(criteria_text)
     criteria = split_criteria(criteria_text)
+    _within(source_path, "eligibility criteria items", len(criteria), MAX_CRITERIA_ITEMS)
     drug_names = distinct(drugs)
+    _within(source_path, "distinct drug interventions", len(drug_names), MAX_DRUGS)
+    condition_names = distinct(conditions)
+    _within(source_path, "distinct conditions", len(condition_names), MAX_CONDITIONS)
     notes = list(warnings) + phase_warnings
     if not criteria:
         notes.append("no eligibility criteria in the record")
@@ -157,7 +171,7 @@ def build_trial(
         completion_date=(completion_date or "").strip(),
         enrollment=enrollment,
         study_type=study_type,
-        conditions=[Condition(name=name) for name in distinct(conditions)],
+        conditions=[Condition(name=name) for name in condition_names],
         drugs=[Drug(name=name) for name in drug_names],
         criteria=criteria,
         criteria_text=criteria_text,

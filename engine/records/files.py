@@ -6,7 +6,7 @@ from pathlib import Path
 
 from engine.records.errors import RecordError
 
-MB = 1024 * 1024
+from engine.records.limits import MB
 #: bytes that text holds: tab, newline, carriage return, form feed, printable ASCII, and any
 #: byte of a multi-byte or legacy 8-bit encoding
 _TEXT_BYTES = bytes([9, 10, 11, 12, 13, *range(32, 127), *range(128, 256)])
@@ -25,7 +25,10 @@ def read_bytes(path: str | os.PathLike, limit: int, what: str) -> bytes:
                 p, f"{size / MB:.1f} MB is over the {limit // MB} MB limit for a {what} file"
             )
         with p.open("rb") as handle:
-            data = handle.read(limit + 1)
+            # read(n) reserves n bytes up front: ask for the file's size, not the limit
+            data = handle.read(size + 1)
+            if len(data) > size:  # it grew since stat(): read on, up to the limit
+                data += handle.read(limit + 1 - len(data))
     except FileNotFoundError:
         raise RecordError(p, "no such file") from None
     except PermissionError:

@@ -12,11 +12,10 @@ from typing import Any
 
 from engine.records.errors import RecordError
 from engine.records.fields import build_trial, is_drug_intervention, parse_enrollment
+from engine.records.limits import MAX_JSON_BYTES
 from engine.records.files import MB, looks_binary, read_bytes
 from engine.records.trial import Trial
 
-#: API pages of many studies are larger than single records; 200 MB holds ~10,000 studies
-MAX_JSON_BYTES = 200 * MB
 
 _MISSING = object()
 
@@ -34,6 +33,8 @@ def read_ctgov_json(path: str | os.PathLike, errors: list[RecordError] | None = 
         raise RecordError(path, f"is not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise RecordError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise RecordError(path, "JSON nested too deeply (over ~1,000 levels; a study nests 6)") from None
     studies = _studies(document, path)
     trials: list[Trial] = []
     for index, study in enumerate(studies):

@@ -23,12 +23,12 @@ from typing import Literal, overload
 
 from engine.records.errors import RecordError
 from engine.records.fields import build_trial
+from engine.records.limits import MAX_CSV_BYTES
 from engine.records.files import MB, looks_binary, read_bytes
 from engine.records.trial import Trial
 
 TOP_COLUMNS = ("nctid", "status", "why_stop", "label", "phase", "diseases", "icdcodes", "drugs", "smiless", "criteria")
 REQUIRED_COLUMNS = ("nctid", "phase", "diseases", "drugs", "criteria")
-MAX_CSV_BYTES = 500 * MB
 #: a list literal longer than this is refused rather than parsed (no real cell comes close)
 MAX_LITERAL_CHARS = 200_000
 DATES_FILE = "nctid_date.tsv"
@@ -86,8 +86,9 @@ def read_top_csv(path, keep_top_columns=False, errors=None):
         nctid = (row.get("nctid") or "").strip()
         try:
             trial, extra = _row_to_trial(row, nctid, path, dates)
-        except _RowProblem as exc:
-            error = RecordError(path, f"row {row_number} ({nctid or 'no nctid'}): {exc}")
+        except (_RowProblem, RecordError) as exc:
+            problem = exc.problem if isinstance(exc, RecordError) else exc
+            error = RecordError(path, f"row {row_number} ({nctid or 'no nctid'}): {problem}")
             if errors is None:
                 raise error from None
             errors.append(error)

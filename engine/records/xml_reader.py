@@ -19,10 +19,10 @@ from lxml import etree
 
 from engine.records.errors import RecordError
 from engine.records.fields import build_trial, is_drug_intervention, parse_enrollment
+from engine.records.limits import MAX_XML_BYTES
 from engine.records.files import MB, looks_binary, looks_utf16, read_bytes
 from engine.records.trial import Trial
 
-MAX_XML_BYTES = 20 * MB
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.I)
 _DOCTYPE_UTF16 = ("<!DOCTYPE".encode("utf-16-le"), "<!DOCTYPE".encode("utf-16-be"))
 _DECLARED_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=", re.I)
@@ -129,9 +129,21 @@ def _is_encoding_error(exc: etree.XMLSyntaxError) -> bool:
     return "encoding" in (exc.msg or "").lower() or "utf-8" in (exc.msg or "").lower()
 
 
+#: libxml2's own limits (kept: `huge_tree=False`), in words a user can act on
+_PARSER_LIMITS = (
+    ("excessive depth", "elements nested deeper than 256 levels (a real record nests 4): refused"),
+    ("text node too long", "a text over 10,000,000 characters (the parser's limit): refused"),
+    ("buffer size limit", "a name, attribute or text over the parser's size limit: refused"),
+    ("huge input lookup", "a text over the parser's size limit: refused"),
+)
+
+
 def _syntax_message(exc: etree.XMLSyntaxError) -> str:
     msg = re.sub(r",?\s*line \d+, column \d+\s*$", "", (exc.msg or "").strip())
     where = f"line {exc.lineno}" if exc.lineno else "an unknown line"
+    for cue, words in _PARSER_LIMITS:
+        if cue in msg.lower():
+            return f"malformed XML at {where}: {words}"
     if "premature end" in msg.lower() or "end of data" in msg.lower():
         return f"malformed XML, truncated at {where}: {msg}"
     return f"malformed XML at {where}: {msg}"
