@@ -3,6 +3,7 @@
 others — it comes back as (path, problem)."""
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,3 +95,28 @@ def load_and_resolve(paths: Iterable[str | Path], state: TaskState | None = None
         outcome.trials.append(trial)
     state.progress(total, total, "done")
     return outcome
+
+
+def record_identities(trial: Trial) -> list[tuple[str, str, str]]:
+    """What makes a re-opened record "the same trial": its NCT id with the file it came from (however
+    the path was written: relative, absolute, through a link), or its NCT id with the same content."""
+    identities = [("content", trial.nct_id, trial.content_hash())]
+    if trial.source_path:
+        identities.append(("path", trial.nct_id, os.path.normcase(os.path.realpath(trial.source_path))))
+    return identities
+
+
+def split_already_open(trials: list[Trial], known: dict) -> tuple[list[Trial], list[str]]:
+    """(trials not open yet, keys of the open trials that others are copies of). `known` maps
+    `record_identities` to keys; a record given twice in one go is kept once."""
+    fresh, already, seen = [], [], set()
+    for trial in trials:
+        identities = record_identities(trial)
+        key = next((known[i] for i in identities if i in known), None)
+        if key is not None:
+            if key not in already:
+                already.append(key)
+        elif not any(i in seen for i in identities):
+            fresh.append(trial)
+        seen.update(identities)
+    return fresh, already

@@ -22,10 +22,10 @@ from engine.depict import atom_weights_from_segments
 from engine.paths import user_data_dir
 from engine.workspace import SUFFIX, Workspace, WorkspaceError
 from desktop.dialogs import show_errors, show_message
-from desktop.loading import LoadOutcome, add_to_compound_library, load_and_resolve, prepare
+from desktop.loading import LoadOutcome, add_to_compound_library, load_and_resolve, prepare, split_already_open
 from desktop.batch import BatchItem, export_report, score_items
 from desktop.model_choice import remember_model, saved_device, saved_model
-from desktop.prediction_service import PredictionService, default_loader
+from desktop.prediction_service import PredictionService, default_loader, has_ablation
 from desktop.session import Session, now_hms, store_trials
 from desktop.widgets.about import show_about, show_shortcuts
 from desktop.widgets.attention_view import AttentionView
@@ -68,6 +68,8 @@ class MainWindow(QMainWindow):
         self.last_error_dialog: QMessageBox | None = None
         self.current_key: str | None = None
         self._closing = False
+        self._open_queue: list[list[str]] = []
+        self._opening = False
 
         self.session = Session(self._open_workspace_or_fallback(workspace_path), self)
         self.predictions = PredictionService(lambda: self.session.workspace, loader=model_loader, parent=self)
@@ -292,29 +294,42 @@ class MainWindow(QMainWindow):
             self.open_files(paths)
 
     def open_files(self, paths) -> None:
-        """Read, resolve and add records on a worker thread; errors are listed by file afterwards."""
+        """Read, resolve and add records on a worker thread; errors are listed by file afterwards.
+        Opens run one after another, so a file opened twice in quick succession is still one trial."""
         paths = [str(p) for p in paths]
         if not paths:
             return
+        self._open_queue.append(paths)
+        if not self._opening:
+            self._open_next()
+
+    def _open_next(self) -> None:
+        if not self._open_queue or self._closing:
+            self._opening = False
+            return
+        self._opening = True
+        paths = self._open_queue.pop(0)
         self.statusBar().showMessage(f"Opening {len(paths)} file(s)…")
         workspace, known = self.session.workspace, self.session.known_sources()
 
         def read_and_store(paths, state=None):
             """Worker: read, resolve, drop the records already open, store the rest."""
             outcome = load_and_resolve(paths, state=state)
-            fresh = []
-            for trial in outcome.trials:
-                key = known.get((trial.nct_id, trial.source_path))
-                (outcome.already.append(key) if key else fresh.append(trial))
+            fresh, outcome.already = split_already_open(outcome.trials, known)
             state.progress(0, 0, f"storing {len(fresh)} trial(s) in the workspace")
             outcome.stored = store_trials(workspace, fresh)
             return workspace, outcome
 
+        def finish(report=None):
+            if report is not None:
+                report()
+            self._open_next()
+
         self.runner.start(read_and_store, paths, name="Opening records",
-                          on_result=lambda result, p=paths: self._adopt_loaded(*result, p),
-                          on_error=lambda exc, p=paths: self._report(
-                              "Open records", "The files could not be opened.", [(", ".join(p), str(exc))]),
-                          on_cancel=lambda: self.statusBar().showMessage("Opening cancelled", 5000))
+                          on_result=lambda result, p=paths: finish(lambda: self._adopt_loaded(*result, p)),
+                          on_error=lambda exc, p=paths: finish(lambda: self._report(
+                              "Open records", "The files could not be opened.", [(", ".join(p), str(exc))])),
+                          on_cancel=lambda: finish(lambda: self.statusBar().showMessage("Opening cancelled", 5000)))
 
     def _adopt_loaded(self, workspace: Workspace, outcome: LoadOutcome, paths: list[str]) -> None:
         if self._closing:
@@ -328,17 +343,17 @@ class MainWindow(QMainWindow):
             self.trial_list.select_key(target)
         for key in keys:
             self.request_predictions(key, immediate=True)
-        bits = [f"opened {len(keys)} trial(s)"]
+        bits = [f"opened {len(keys)} trial(s)"] if keys or not already else []
         if already:
-            bits.append(f"{len(already)} already open")
+            bits.append(f"{already[0]} is already open (selected)" if len(already) == 1 and not keys
+                        else f"{len(already)} already open")
         if outcome.errors:
             bits.append(f"{len(outcome.errors)} file(s) could not be read")
-        self.statusBar().showMessage("; ".join(bits) + ".", 10000)
+        message = " ".join(["; ".join(bits) + "."] + list(outcome.notes))
+        self.statusBar().showMessage(message[0].upper() + message[1:], 15000)
         if outcome.errors:
             self._report("Some files could not be opened",
                          f"{len(outcome.errors)} file(s) could not be opened; the others are open.", outcome.errors)
-        for note in outcome.notes:
-            self.statusBar().showMessage(note, 15000)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
@@ -440,7 +455,7 @@ class MainWindow(QMainWindow):
         if key is not None and key not in self.session.entries:
             key = None
         self.current_key = key
-        self.predictions.focus_key = key
+        self.predictions.set_focus(key)
         entry = self.session.entries.get(key) if key else None
         draft = entry.draft if entry else None
         self.trial_view.show_trial(draft.original if draft else None)
@@ -628,9 +643,11 @@ class MainWindow(QMainWindow):
                                          error=error)
         self._show_phase_choice(key)
         shown = edited if modified else original
-        self.insight_panel.show_prediction(shown)
-        self.attention_view.show_prediction(shown, self.session.trial_for(key, "edited" if modified else "original")
-                                            if shown is not None else None)
+        shown_role = "edited" if modified else "original"
+        ablating = shown is not None and not has_ablation(shown) and self.predictions.ablation_pending(key, shown_role)
+        self.insight_panel.show_prediction(shown, ablation_pending=ablating)
+        self.attention_view.show_prediction(shown, self.session.trial_for(key, shown_role)
+                                            if shown is not None else None, ablation_pending=ablating)
         self._color_molecules(key, shown)
         probabilities = {}
         for name in entry.draft.scenario_names():
@@ -765,17 +782,20 @@ class MainWindow(QMainWindow):
         self.adopt_model(predictor, folder, device)
 
     def _batch_items(self) -> list[BatchItem]:
-        """Every open trial (and its what-if), with its phase model and what is already scored."""
+        """Every open trial (and its what-if), with its phase model and what is already scored (with
+        its ablation: the report lists the items that move each probability most)."""
         items = []
         for key in self.session.order:
             entry = self.session.entry(key)
             original = self.session.trial_for(key, "original")
             phase, why = self.phase_for(key, original)
             what_if = self.session.trial_for(key, "edited") if entry.draft.is_modified else None
+            scored = self.session.current_prediction(key, "original")
+            scored_what_if = self.session.current_prediction(key, "edited") if what_if is not None else None
             items.append(BatchItem(
                 key=key, trial=original, phase=phase, phase_problem=why if phase is None else "",
-                prediction=self.session.current_prediction(key, "original"), what_if=what_if,
-                what_if_prediction=self.session.current_prediction(key, "edited") if what_if is not None else None))
+                prediction=scored if has_ablation(scored) else None, what_if=what_if,
+                what_if_prediction=scored_what_if if has_ablation(scored_what_if) else None))
         return items
 
     def score_all(self, then=None):

@@ -3,6 +3,11 @@ run the predictor on one worker thread, cache results (memory + workspace), drop
 
 Views call `request(key, role, trial, phase=...)` as often as they like (every keystroke is fine); after
 `DEBOUNCE_MS` of quiet the latest trial of each (key, role) is predicted, the trial in focus first.
+
+Two stages, so a what-if answers fast: first the probability and attention alone (one forward pass),
+shown at once; then, for the trial in focus only, the leave-one-out ablation (one forward per item,
+several times longer), which replaces it when done. An ablation that a newer edit made stale is
+cancelled between model chunks. `has_ablation(prediction)` tells the two apart.
 Results come back as `predictionReady(key, role, prediction, trial_hash)` where `trial_hash` is the
 content hash of the trial as requested (the predictor resolves lookups first, so
 `prediction.trial_hash` may differ). A result whose trial was edited meanwhile is still cached (undo
@@ -31,6 +36,12 @@ class ModelUnavailable(CladmopError):
     """No prediction engine or model is installed; the GUI works without predictions."""
 
 
+def has_ablation(prediction) -> bool:
+    """True for a prediction with its leave-one-out ablation. Every scorable trial has a drug, so a
+    complete prediction always holds at least one ablation; an empty list means stage one only."""
+    return prediction is not None and bool(getattr(prediction, "ablations", None))
+
+
 def default_loader(model_dir=None, device: str = "auto"):
     """`engine.predict.Predictor.load()`: the shipped model (or `model_dir`) on the best device."""
     try:
@@ -50,6 +61,9 @@ class PredictionService(QObject):
 
     DEBOUNCE_MS = 400
     MEMORY_CACHE = 512
+    #: trials (the record + its one-item-removed copies) per forward pass of an ablation: a stale
+    #: ablation stops at the next chunk boundary
+    ABLATION_CHUNK = 16
 
     def __init__(self, workspace_getter: Callable[[], Any] | None = None,
                  loader: Callable[..., Any] = default_loader, parent: QObject | None = None):
@@ -64,7 +78,11 @@ class PredictionService(QObject):
         self.focus_key: str | None = None
         self._waiting: dict[tuple[str, str], tuple[Trial, str | None]] = {}
         self._queue: "OrderedDict[tuple[str, str], tuple[Trial, str | None]]" = OrderedDict()
+        #: (key, role) → (trial, phase) whose fast prediction is shown and whose ablation is wanted
+        self._ablation_queue: "OrderedDict[tuple[str, str], tuple[Trial, str | None]]" = OrderedDict()
         self._inflight: tuple[str, str] | None = None
+        self._inflight_task = None
+        self._inflight_ablation = False
         self._memory: "OrderedDict[tuple[str, str], Any]" = OrderedDict()
         self._busy = False
         self._generation = 0
@@ -147,6 +165,7 @@ class PredictionService(QObject):
         self._memory.clear()
         self._waiting.clear()  # requested for the previous model: callers re-request on "ready"
         self._queue.clear()
+        self._ablation_queue.clear()
         self._set_status("ready", f"{self.model_name or 'model'} on {self.device_name or 'cpu'}")
         self._pump()
 
@@ -161,6 +180,7 @@ class PredictionService(QObject):
             self._set_status("failed", f"model failed to load: {exc}")
         self._waiting.clear()
         self._queue.clear()
+        self._ablation_queue.clear()
         self._update_busy()
 
     def _set_status(self, status: str, text: str) -> None:
@@ -178,8 +198,14 @@ class PredictionService(QObject):
         if cached is not None:
             self._waiting.pop((key, role), None)
             self._queue.pop((key, role), None)
+            self._ablation_queue.pop((key, role), None)
+            if not has_ablation(cached) and self.wants_ablation(key, role):
+                self._ablation_queue[(key, role)] = (trial, phase)  # queued first: the views say "computing"
             self.predictionReady.emit(key, role, cached, trial.content_hash())
+            self._pump()
             return
+        self._ablation_queue.pop((key, role), None)  # the trial changed: its old ablation is not wanted
+        self._drop_stale_ablation(key, role)
         if immediate:
             self._waiting.pop((key, role), None)
             self._queue[(key, role)] = (trial, phase)
@@ -216,11 +242,37 @@ class PredictionService(QObject):
         """Drop a pending request that is no longer wanted (an edit was undone before it ran)."""
         self._waiting.pop((key, role), None)
         self._queue.pop((key, role), None)
+        self._ablation_queue.pop((key, role), None)
+        self._drop_stale_ablation(key, role)
+        self._update_busy()
+
+    def wants_ablation(self, key: str, role: str) -> bool:
+        """Ablations are computed for what the analyst looks at: the trial in focus, as recorded and
+        as edited (scenarios show probabilities only; other trials get theirs when focused or exported)."""
+        return key == self.focus_key and not role.startswith("scenario:")
+
+    def ablation_pending(self, key: str, role: str) -> bool:
+        """True while the ablation of (key, role) is queued or running."""
+        return (key, role) in self._ablation_queue or (self._inflight == (key, role) and self._inflight_ablation)
+
+    def _drop_stale_ablation(self, key: str, role: str) -> None:
+        """Cancel a running ablation of (key, role): its trial was edited again or withdrawn."""
+        if self._inflight == (key, role) and self._inflight_ablation and self._inflight_task is not None:
+            self._inflight_task.cancel()
+
+    def set_focus(self, key: str | None) -> None:
+        """The trial in view: ablations of other trials are dropped (a running one is cancelled)."""
+        self.focus_key = key
+        for k in [k for k in self._ablation_queue if k[0] != key]:
+            del self._ablation_queue[k]
+        if self._inflight_ablation and self._inflight is not None and self._inflight[0] != key \
+                and self._inflight_task is not None:
+            self._inflight_task.cancel()
         self._update_busy()
 
     def forget(self, key: str) -> None:
         """Drop pending requests of a trial that was closed."""
-        for store in (self._waiting, self._queue):
+        for store in (self._waiting, self._queue, self._ablation_queue):
             for k in [k for k in store if k[0] == key]:
                 del store[k]
         self._update_busy()
@@ -228,6 +280,7 @@ class PredictionService(QObject):
     def cancel_all(self) -> None:
         self._waiting.clear()
         self._queue.clear()
+        self._ablation_queue.clear()
         self.runner.cancel_all()
         self._update_busy()
 
@@ -237,7 +290,7 @@ class PredictionService(QObject):
 
     @property
     def pending(self) -> int:
-        return len(self._waiting) + len(self._queue) + (1 if self._inflight else 0)
+        return len(self._waiting) + len(self._queue) + len(self._ablation_queue) + (1 if self._inflight else 0)
 
     # -- the queue ---------------------------------------------------------------------------
     def _flush_waiting(self) -> None:
@@ -248,46 +301,60 @@ class PredictionService(QObject):
         self._pump()
 
     def _next(self):
-        if not self._queue:
-            return None
+        """(ablate?, (key, role), (trial, phase)): fast predictions of the trial in focus, then its
+        ablations, then fast predictions of the others, oldest first."""
         for k in self._queue:
             if k[0] == self.focus_key:
-                return k, self._queue.pop(k)
-        return self._queue.popitem(last=False)
+                return False, k, self._queue.pop(k)
+        for k in self._ablation_queue:
+            return True, k, self._ablation_queue.pop(k)
+        if self._queue:
+            return (False, *self._queue.popitem(last=False))
+        return None
 
     def _pump(self) -> None:
         while self._inflight is None and self.ready:
             item = self._next()
             if item is None:
                 break
-            (key, role), (trial, phase) = item
+            ablate, (key, role), (trial, phase) = item
             cached = self.cached(trial, phase)
             trial_hash = trial.content_hash()
-            if cached is not None:
+            if cached is not None and (has_ablation(cached) or not ablate):
+                if not has_ablation(cached) and self.wants_ablation(key, role):
+                    self._ablation_queue[(key, role)] = (trial, phase)
                 self.predictionReady.emit(key, role, cached, trial_hash)
                 continue
-            self._inflight = (key, role)
-            self.runner.start(self._predict, trial, phase, name=f"Predicting {trial.nct_id}",
-                              on_result=lambda p, k=key, r=role, h=trial_hash, ph=phase, g=self._generation:
-                              self._done(k, r, p, h, ph, g),
-                              on_error=lambda e, k=key, r=role, h=trial_hash: self._failed(k, r, e, h),
-                              on_cancel=lambda k=key, r=role, h=trial_hash: self._failed(k, r, None, h))
+            self._inflight, self._inflight_ablation = (key, role), ablate
+            self._inflight_task = self.runner.start(
+                self._predict, trial, phase, ablate, name=f"{'Ablation of' if ablate else 'Predicting'} {trial.nct_id}",
+                on_result=lambda p, k=key, r=role, t=trial, ph=phase, g=self._generation, a=ablate:
+                self._done(k, r, p, t, ph, g, a),
+                on_error=lambda e, k=key, r=role, h=trial_hash: self._failed(k, r, e, h),
+                on_cancel=lambda k=key, r=role, h=trial_hash: self._failed(k, r, None, h))
         self._update_busy()
 
-    def _predict(self, trial: Trial, phase: str | None, state=None):
-        if phase is None:
-            return self.predictor.predict(trial, state=state)
-        return self.predictor.predict(trial, phase=phase, state=state)
+    def _predict(self, trial: Trial, phase: str | None, ablate: bool = True, state=None):
+        kwargs = {"ablate": ablate, "state": state}
+        if phase is not None:
+            kwargs["phase"] = phase
+        if ablate and _accepts(self.predictor.predict, "chunk_size"):
+            kwargs["chunk_size"] = self.ABLATION_CHUNK
+        return self.predictor.predict(trial, **kwargs)
 
-    def _done(self, key: str, role: str, prediction, trial_hash: str, phase: str | None = None,
-              generation: int | None = None) -> None:
-        self._inflight = None
+    def _done(self, key: str, role: str, prediction, trial: Trial, phase: str | None = None,
+              generation: int | None = None, ablated: bool = False) -> None:
+        self._inflight, self._inflight_task, self._inflight_ablation = None, None, False
         if generation is not None and generation != self._generation:
             self._pump()  # made by the model that was replaced meanwhile
             return
+        trial_hash = trial.content_hash()
         prediction = self._as_cached(prediction)
         self._remember(prediction, trial_hash, phase)
         self._store(prediction, key, trial_hash)
+        newer = (key, role) in self._waiting or (key, role) in self._queue
+        if not ablated and not has_ablation(prediction) and not newer and self.wants_ablation(key, role):
+            self._ablation_queue[(key, role)] = (trial, phase)  # queued first: the views say "computing"
         self.predictionReady.emit(key, role, prediction, trial_hash)
         self._pump()
 
@@ -307,7 +374,7 @@ class PredictionService(QObject):
                 pass
 
     def _failed(self, key: str, role: str, exc: BaseException | None, trial_hash: str) -> None:
-        self._inflight = None
+        self._inflight, self._inflight_task, self._inflight_ablation = None, None, False
         if exc is not None:
             self.predictionFailed.emit(key, role, str(exc) or type(exc).__name__, trial_hash)
         self._pump()
@@ -320,7 +387,19 @@ class PredictionService(QObject):
             self._memory.popitem(last=False)
 
     def _update_busy(self) -> None:
-        busy = bool(self._waiting or self._queue or self._inflight or self.status == "loading")
+        busy = bool(self._waiting or self._queue or self._ablation_queue or self._inflight
+                    or self.status == "loading")
         if busy != self._busy:
             self._busy = busy
             self.busyChanged.emit(busy)
+
+
+def _accepts(function, name: str) -> bool:
+    """Whether `function` takes the keyword `name` (older predictors and test doubles may not)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())

@@ -130,9 +130,11 @@ class Session(QObject):
             self.saved.emit(self.workspace.last_saved)
         return keys
 
-    def known_sources(self) -> dict[tuple[str, str], str]:
-        """(NCT id, source path) → key of every open trial: what a re-opened file maps to."""
-        return {(e.record.nct_id, e.record.source_path): k for k, e in self.entries.items()}
+    def known_sources(self) -> dict[tuple[str, str, str], str]:
+        """`desktop.loading.record_identities` → key of every open trial: what a re-opened file maps to."""
+        from desktop.loading import record_identities
+
+        return {identity: k for k, e in self.entries.items() for identity in record_identities(e.record)}
 
     def remove(self, key: str) -> None:
         entry = self.entries.pop(key)

@@ -30,14 +30,19 @@ def real_xml_files(count: int = 3) -> list[Path]:
 
 class ActiveCriteriaPredictor:
     """Stands in for engine.predict.Predictor: the probability is a function of the active criteria
-    (so edits move it), attention is uniform, ablations are exact for that function."""
+    (so edits move it), attention is uniform, ablations are exact for that function. As the real one,
+    `ablate=False` returns no ablations, and an ablation takes longer (`ablation_delay_s`) and can be
+    cancelled through `state` while it runs."""
 
     model_name = "active-criteria double"
     device_name = "CPU"
 
-    def __init__(self, delay_s: float = 0.0):
+    def __init__(self, delay_s: float = 0.0, ablation_delay_s: float = 0.0):
         self.calls: list[str] = []
+        self.ablation_calls: list[str] = []
+        self.cancelled_ablations = 0
         self.delay_s = delay_s
+        self.ablation_delay_s = ablation_delay_s
         self.threads: set[str] = set()
 
     @staticmethod
@@ -47,14 +52,22 @@ class ActiveCriteriaPredictor:
     def predict(self, trial, phase=None, ablate=True, state=None):
         import time
 
-        self.calls.append(trial.content_hash())
+        from engine.errors import Cancelled
+
+        (self.ablation_calls if ablate else self.calls).append(trial.content_hash())
         self.threads.add(threading.current_thread().name)
         if self.delay_s:
             time.sleep(self.delay_s)
+        deadline = time.monotonic() + (self.ablation_delay_s if ablate else 0.0)
+        while time.monotonic() < deadline:  # the real one checks `state` between model chunks
+            time.sleep(0.005)
+            if state is not None and state.cancelled:
+                self.cancelled_ablations += 1
+                raise Cancelled("cancelled by the user")
         n = len(trial.active_criteria)
         p = self.score(trial)
         ablations = []
-        for k, c in enumerate(trial.active_criteria):
+        for k, c in enumerate(trial.active_criteria if ablate else []):
             without = trial.replace()
             [x for x in without.criteria if x.enabled and x.text.strip()][k].enabled = False
             ablations.append(Ablation("criterion", k, c.text, self.score(without) - p))

@@ -2,6 +2,8 @@
 undo, scenarios, restart from the workspace, predictions through the service."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
@@ -129,12 +131,37 @@ def test_autosave_reaches_the_file_without_closing(qtbot, make_window, tmp_path)
         reader.close()
 
 
-def test_reopening_the_same_file_selects_it_instead_of_duplicating(qtbot, make_window):
+def test_reopening_the_same_file_selects_it_instead_of_duplicating(qtbot, make_window, tmp_path, monkeypatch):
     files = real_xml_files(2)
     window = make_window()
     open_and_wait(qtbot, window, files)
     open_and_wait(qtbot, window, files[1:])
     assert len(window.session) == 2 and window.current_key == window.session.order[1]
+    second = window.session.order[1]
+    assert window.statusBar().currentMessage() == f"{second} is already open (selected)."
+    # the same file written another way (relative to another folder), and twice in one go
+    monkeypatch.chdir(files[0].parent.parent)
+    relative = Path(files[0].parent.name) / files[0].name
+    open_and_wait(qtbot, window, [relative, files[0]])
+    assert len(window.session) == 2 and window.current_key == window.session.order[0]
+    # opened again before the first open finished (double click in Open recent)
+    window.open_files(files)
+    window.open_files(files)
+    qtbot.waitUntil(lambda: window.idle, timeout=60000)
+    assert len(window.session) == 2 and len(window.session.workspace.keys()) == 2
+    # the same record copied elsewhere (same NCT id, same content) is the same trial
+    copy = tmp_path / "copy" / files[1].name
+    copy.parent.mkdir()
+    copy.write_bytes(files[1].read_bytes())
+    open_and_wait(qtbot, window, [copy])
+    assert len(window.session) == 2 and window.current_key == second
+    # `cladmop-studio --open X` on every start with the restored workspace
+    workspace = window.session.workspace.path
+    window.close()
+    again = make_window(workspace=workspace)
+    open_and_wait(qtbot, again, files)
+    assert again.session.order == [k for k in again.session.order if k in window.session.order]
+    assert len(again.session) == 2 and "2 already open" in again.statusBar().currentMessage()
 
 
 def test_filter_and_remove_trials(qtbot, make_window):

@@ -135,8 +135,11 @@ def test_the_trial_in_focus_is_predicted_first(qtbot, service):
     for key, trial in trials.items():
         svc._queue[(key, "original")] = (trial, None)  # queued together (trial, phase), as after opening a folder
     svc._pump()
-    qtbot.waitUntil(lambda: len(order) == 4, timeout=5000)
-    assert order[0] == "T4" and order[1:] == ["T1", "T2", "T3"]
+    qtbot.waitUntil(lambda: len(order) == 5, timeout=5000)
+    # the trial in view: its probability, then its ablation; then the others' probabilities (no ablation)
+    assert order == ["T4", "T4", "T1", "T2", "T3"]
+    qtbot.waitUntil(lambda: not svc.busy, timeout=5000)
+    assert len(order) == 5 and len(predictor.ablation_calls) == 1
 
 
 def test_a_withdrawn_request_is_never_run(qtbot, service):
@@ -159,3 +162,46 @@ def test_a_model_that_fails_to_load_is_reported_and_requests_are_ignored(qtbot, 
     assert "manifest.json missing" in svc.status_text
     svc.request("T1", "original", make_trial())
     assert not svc.busy
+
+
+def test_the_probability_comes_first_then_the_ablation_and_a_stale_ablation_is_cancelled(qtbot, service):
+    """What-if latency: the new probability must not wait for the ablation (one forward per item)."""
+    from desktop.prediction_service import has_ablation
+
+    svc, predictor, _ = service
+    predictor.ablation_delay_s = 1.5  # an ablation is several forward passes: slower than the probability
+    svc.DEBOUNCE_MS = 50
+    results = []
+    svc.predictionReady.connect(lambda key, role, p, h: results.append((role, h, p)))
+    svc.set_focus("T1")
+    trial = make_trial()
+    first = trial.replace(criteria=trial.criteria[:2])
+    started = time.monotonic()
+    svc.request("T1", "edited", first)
+    qtbot.waitUntil(lambda: len(results) == 1, timeout=5000)
+    assert time.monotonic() - started < 1.0  # did not wait for the 1.5 s ablation
+    assert results[0][1] == first.content_hash() and not has_ablation(results[0][2])
+    assert results[0][2].probability == ActiveCriteriaPredictor.score(first)
+    qtbot.waitUntil(lambda: svc.ablation_pending("T1", "edited") and svc._inflight is not None, timeout=5000)
+    assert svc.busy
+
+    second = trial.replace(criteria=trial.criteria[:1])  # edited again while the ablation runs
+    svc.request("T1", "edited", second)
+    qtbot.waitUntil(lambda: len(results) >= 2, timeout=5000)
+    assert results[1][1] == second.content_hash() and not has_ablation(results[1][2])
+    assert time.monotonic() - started < 1.5 + 0.5  # the stale ablation was dropped, not waited for
+    qtbot.waitUntil(lambda: not svc.busy, timeout=10000)
+    assert predictor.cancelled_ablations == 1
+    assert results[-1][1] == second.content_hash() and has_ablation(results[-1][2])
+    assert [a.delta for a in results[-1][2].ablations] == \
+        [ActiveCriteriaPredictor.score(second.replace(criteria=[])) - ActiveCriteriaPredictor.score(second)]
+    # undo to the first version: its fast result is cached; the ablation is computed afresh
+    svc.request("T1", "edited", first)
+    assert results[-1][1] == first.content_hash() and svc.ablation_pending("T1", "edited")
+    qtbot.waitUntil(lambda: not svc.busy, timeout=10000)
+    assert has_ablation(results[-1][2]) and results[-1][1] == first.content_hash()
+    # another trial in view: trials out of view are not ablated
+    svc.set_focus("T2")
+    svc.request("T1", "original", trial, immediate=True)
+    qtbot.waitUntil(lambda: not svc.busy, timeout=5000)
+    assert not has_ablation(results[-1][2]) and results[-1][0] == "original"

@@ -334,6 +334,7 @@ class AttentionView(QWidget):
         super().__init__(parent)
         self.prediction = None
         self.trial = None
+        self.ablation_pending = False
         self.attention_title = QLabel(f"<b>{ATTENTION_TITLE}</b>")
         self.ablation_title = QLabel(f"<b>{ABLATION_TITLE}</b>")
         self.heatmap = AttentionHeatmap()
@@ -400,11 +401,13 @@ class AttentionView(QWidget):
         self.setMinimumHeight(200)
         self.show_prediction(None)
 
-    def show_prediction(self, prediction, trial=None) -> None:
-        """Draw `prediction` (None clears). `trial`: the version that was scored, for names and kinds."""
-        if prediction is self.prediction and trial is self.trial and prediction is not None:
+    def show_prediction(self, prediction, trial=None, ablation_pending: bool = False) -> None:
+        """Draw `prediction` (None clears). `trial`: the version that was scored, for names and kinds;
+        `ablation_pending`: its ablation is being computed (the probability and attention came first)."""
+        if prediction is self.prediction and trial is self.trial and prediction is not None \
+                and ablation_pending == self.ablation_pending:
             return
-        self.prediction, self.trial = prediction, trial
+        self.prediction, self.trial, self.ablation_pending = prediction, trial, ablation_pending
         self.heatmap.draw(prediction, trial)
         self.heatmap.setVisible(prediction is not None and bool(prediction.attention))
         self._show_criteria()
@@ -427,8 +430,12 @@ class AttentionView(QWidget):
         if prediction is None:
             self.ablation_note.setText("Attention and ablation appear once the trial is scored.")
             self.ablation_legend.setText("")
+        elif not ablations and self.ablation_pending:
+            self.ablation_note.setText("Computing the ablation: one re-prediction without each item. The "
+                                       "probability and the attention are already up to date.")
+            self.ablation_legend.setText("")
         elif not ablations:
-            self.ablation_note.setText("This prediction was made without ablation.")
+            self.ablation_note.setText("Not computed yet: the ablation is computed for the trial in view.")
             self.ablation_legend.setText("")
         else:
             bound = max(abs(a.delta) for a in ablations) or 0.01

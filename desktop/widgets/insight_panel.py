@@ -14,11 +14,13 @@ def shorten(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def insight_html(prediction) -> str:
+def insight_html(prediction, ablation_pending: bool = False) -> str:
     if prediction is None:
         return "<p style='color:gray'>Attention and ablation appear here once the trial is scored.</p>"
     parts = []
     ablations = prediction.top_by_ablation(6)
+    if not ablations and ablation_pending:
+        parts.append("<p><b>Largest effects</b> <span style='color:gray'>(computing the ablation…)</span></p>")
     if ablations:
         parts.append("<p><b>Largest effects</b> <span style='color:gray'>(Δ probability when the item is "
                      "left out)</span></p><table cellspacing='0' cellpadding='2'>")
@@ -43,6 +45,6 @@ class InsightPanel(QTextBrowser):
         self.setOpenLinks(False)
         self.show_prediction(None)
 
-    def show_prediction(self, prediction) -> None:
+    def show_prediction(self, prediction, ablation_pending: bool = False) -> None:
         self.prediction = prediction
-        self.setHtml(insight_html(prediction))
+        self.setHtml(insight_html(prediction, ablation_pending))
