@@ -16,6 +16,7 @@ Tables (schema version in `schema_version`; `PRAGMA application_id` marks the fi
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -26,6 +27,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from engine.atomic import pause_point
 from engine.editing import Scenario, TrialDraft
 from engine.errors import CladmopError
 from engine.records.trial import Trial
@@ -355,16 +357,24 @@ class Workspace:
         path = Path(path).expanduser()
         if path.resolve() == self.path.resolve():
             return self
-        if path.exists():
-            path.unlink()
-        target = sqlite3.connect(str(path))
+        # written beside `path`, then swapped in: a crash leaves the old file or the new one, never half
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            with self._lock:
-                self._conn.backup(target)
-        except sqlite3.Error as exc:
+            staging.unlink(missing_ok=True)
+            target = sqlite3.connect(str(staging))
+            try:
+                with self._lock:
+                    self._conn.backup(target)
+            finally:
+                target.close()
+            for stale in ("-wal", "-shm"):  # an earlier file's journal must never be applied to the copy
+                Path(f"{path}{stale}").unlink(missing_ok=True)
+            pause_point(path)
+            os.replace(staging, path)
+        except (sqlite3.Error, OSError) as exc:
+            staging.unlink(missing_ok=True)
             raise WorkspaceError(path, f"cannot write the copy: {exc}") from exc
-        finally:
-            target.close()
         return Workspace.open(path)
 
 
