@@ -167,7 +167,7 @@ class MainWindow(QMainWindow):
         # the right-hand column runs the full height; the attention dock sits under the list and editor
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.prediction_dock], [340], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.prediction_dock, self.scenarios_dock, self.insight_dock], [230, 300, 300],
+        self.resizeDocks([self.prediction_dock, self.scenarios_dock, self.insight_dock], [300, 260, 300],
                          Qt.Orientation.Vertical)
         self.resizeDocks([self.attention_dock], [300], Qt.Orientation.Vertical)
 
@@ -630,6 +630,7 @@ class MainWindow(QMainWindow):
                                              self.predictions.status_text)
             self.insight_panel.show_prediction(None)
             self.attention_view.show_prediction(None)
+            self.criteria_editor.set_model_notice(0, 0)
             self.prediction_panel.set_phase_options([], None, None, "", "")
             self.scenarios_panel.set_probabilities({})
             return
@@ -646,6 +647,7 @@ class MainWindow(QMainWindow):
         shown_role = "edited" if modified else "original"
         ablating = shown is not None and not has_ablation(shown) and self.predictions.ablation_pending(key, shown_role)
         self.insight_panel.show_prediction(shown, ablation_pending=ablating)
+        self.criteria_editor.set_model_notice(getattr(shown, "criteria_read", 0), getattr(shown, "criteria_total", 0))
         self.attention_view.show_prediction(shown, self.session.trial_for(key, shown_role)
                                             if shown is not None else None, ablation_pending=ablating)
         self._color_molecules(key, shown)
@@ -896,6 +898,9 @@ class MainWindow(QMainWindow):
 
     def _default_splitter_sizes(self) -> None:
         self.resizeDocks([self.attention_dock], [max(int(self.height() * 0.32), 250)], Qt.Orientation.Vertical)
+        column = self.height()  # the right-hand column: the probability panel whole, scenarios, in words
+        self.resizeDocks([self.prediction_dock, self.scenarios_dock, self.insight_dock],
+                         [max(int(column * 0.36), 300), int(column * 0.27), int(column * 0.30)], Qt.Orientation.Vertical)
         total = max(self.main_splitter.width(), 900)
         left = min(max(int(total * 0.36), 360), 460)
         self.main_splitter.setSizes([left, total - left])

@@ -331,10 +331,18 @@ class CriteriaEditor(QWidget):
             button.setAutoRaise(True)
             bar.addWidget(button)
 
+        # what the model left out of this record (Prediction.notice): said where the criteria are edited
+        self.model_notice = QLabel()
+        self.model_notice.setWordWrap(True)
+        self.model_notice.setStyleSheet("color: #6b4400; background: #fff4d6; border: 1px solid #e8c66a; "
+                                        "padding: 3px;")
+        self.model_notice.hide()
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
         layout.addLayout(bar)
+        layout.addWidget(self.model_notice)
         layout.addWidget(self.tabs, 1)
         self._update_actions()
 
@@ -365,6 +373,13 @@ class CriteriaEditor(QWidget):
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.revert_action = action("Revert all", self.revert_all, tip="Back to the record's own criteria "
                                                                        "(undoable)")
+
+    def set_model_notice(self, read: int, total: int, notice: str = "") -> None:
+        """Say that the model read only the first `read` of the `total` active criteria (hidden when all)."""
+        if total > read:
+            self.model_notice.setText(f"The model read the first {read:,} of these {total:,} criteria; the last "
+                                      f"{total - read:,} do not affect the prediction." + (f" ({notice})" if notice else ""))
+        self.model_notice.setVisible(total > read)
 
     # -- the draft shown
     def set_draft(self, draft: TrialDraft | None) -> None:

@@ -7,7 +7,16 @@ from html import escape
 
 from PySide6.QtWidgets import QTextBrowser
 
-from desktop.widgets.prediction_panel import delta_html
+from engine.depict import DIVERGING
+
+
+def ablation_delta_html(delta: float) -> str:
+    """A Δ in the ablation chart's colours (blue: leaving the item out lowers the probability; red:
+    raises it), so the words and the bars agree."""
+    low, high = ("#" + "".join(f"{round(c * 255):02x}" for c in DIVERGING[i]) for i in (0, -1))
+    color = low if delta < -0.005 else high if delta > 0.005 else "#555"
+    text = f"{delta:+.2f}" if abs(delta) >= 0.01 or delta == 0 else f"{delta:+.3f}"
+    return f"<span style='color:{color}'>{text}</span>"
 
 
 def shorten(text: str, limit: int = 90) -> str:
@@ -23,9 +32,9 @@ def insight_html(prediction, ablation_pending: bool = False) -> str:
         parts.append("<p><b>Largest effects</b> <span style='color:gray'>(computing the ablation…)</span></p>")
     if ablations:
         parts.append("<p><b>Largest effects</b> <span style='color:gray'>(Δ probability when the item is "
-                     "left out)</span></p><table cellspacing='0' cellpadding='2'>")
+                     "left out; blue: it supports success)</span></p><table cellspacing='0' cellpadding='2'>")
         for a in ablations:
-            parts.append(f"<tr><td align='right'>{delta_html(a.delta)}</td><td>&nbsp;{escape(a.kind)}</td>"
+            parts.append(f"<tr><td align='right'>{ablation_delta_html(a.delta)}</td><td>&nbsp;{escape(a.kind)}</td>"
                          f"<td>&nbsp;{escape(shorten(a.label))}</td></tr>")
         parts.append("</table>")
     if any(att.level == "fine" and len(att.criteria) for att in prediction.attention):

@@ -6,7 +6,8 @@ from __future__ import annotations
 from html import escape
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout
+from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
 MODEL_STATE_TEXT = {
     "idle": "Model not loaded.",
@@ -24,16 +25,35 @@ def delta_html(delta: float) -> str:
     return f"<span style='color:{color}'>{text}</span>"
 
 
-class PredictionPanel(QFrame):
+NOTICE_STYLE = "color: #6b4400; background: #fff4d6; border: 1px solid #e8c66a; padding: 4px;"
+
+
+class PredictionPanel(QScrollArea):
+    """Scrolls rather than squeezes: in a short dock the big number is never clipped."""
+
     phaseChosen = Signal(object)  # "I" | "II" | "III", or None for the default choice
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("PredictionPanel")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget()
+        self.setWidget(body)
         self.probability = QLabel("–")
         self.probability.setTextFormat(Qt.TextFormat.RichText)
         self.probability.setStyleSheet("font-size: 34px; font-weight: 600;")
-        self.probability.setAlignment(Qt.AlignmentFlag.AlignLeft)
+        self.probability.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        big = self.probability.font()
+        big.setPixelSize(34)
+        big.setWeight(QFont.Weight.DemiBold)
+        self.probability.setMinimumHeight(QFontMetrics(big).height() + 4)  # the whole glyph height, always
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.setTextFormat(Qt.TextFormat.RichText)
+        self.notice.setStyleSheet(NOTICE_STYLE)
+        self.notice.hide()
         self.meter = QProgressBar()
         self.meter.setRange(0, 100)
         self.meter.setTextVisible(False)
@@ -60,12 +80,12 @@ class PredictionPanel(QFrame):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QLabel("Phase model:"))
         row.addWidget(self.phase_box, 1)
-        layout = QVBoxLayout(self)
+        layout = QVBoxLayout(body)
         layout.setContentsMargins(8, 6, 8, 8)
         layout.setSpacing(4)
         layout.addWidget(QLabel("<b>Predicted probability of success</b>"))
-        for widget in (self.probability, self.meter, self.caption, self.whatif, self.phase_row, self.phase_note,
-                       self.detail):
+        for widget in (self.probability, self.meter, self.caption, self.whatif, self.notice, self.phase_row,
+                       self.phase_note, self.detail):
             layout.addWidget(widget)
         layout.addStretch(1)
         self.show_state(None, None, modified=False, model_status="idle", model_text="")
@@ -102,6 +122,9 @@ class PredictionPanel(QFrame):
         """`original`/`edited`: the current Predictions (None when missing or stale)."""
         shown = edited if modified and edited is not None else original
         self.meter.setVisible(shown is not None)
+        notice = getattr(shown, "notice", "") if shown is not None else ""
+        self.notice.setText(f"<b>Part of the record was read:</b> {escape(notice)}" if notice else "")
+        self.notice.setVisible(bool(notice))
         if shown is None:
             self.probability.setText("<span style='color:#9a9a9a'>–</span>")
             self.meter.setValue(0)
