@@ -180,6 +180,26 @@ def _ablation_table(p: Prediction, k: int) -> str:
     return f"<table class='items'>{rows}</table>"
 
 
+def _what_if_changes(original: Trial, what_if: Trial | None) -> str:
+    """The criteria the what-if left out and the ones it reads instead, so a reader of the report
+    knows what the what-if probability is the answer to."""
+    import difflib
+
+    if what_if is None:
+        return ""
+    before = [(c.kind, c.text) for c in original.active_criteria]
+    after = [(c.kind, c.text) for c in what_if.active_criteria]
+    items = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=before, b=after, autojunk=False).get_opcodes():
+        if op in ("delete", "replace"):
+            items += [f"<li class='removed'>− {escape(kind)}: {escape(text)}</li>" for kind, text in before[i1:i2]]
+        if op in ("insert", "replace"):
+            items += [f"<li class='added'>+ {escape(kind)}: {escape(text)}</li>" for kind, text in after[j1:j2]]
+    if not items:
+        return "<p class='muted'>Same criteria in another order.</p>"
+    return f"<ul class='changes'>{''.join(items)}</ul>"
+
+
 def _trial_section(s: ScoredTrial, anchor: str, k: int) -> str:
     t, p = s.trial, s.prediction
     head = (f"<h2 id='{anchor}'><span class='id'>{escape(t.nct_id)}</span> {escape(t.title or 'untitled')}</h2>"
@@ -197,11 +217,12 @@ def _trial_section(s: ScoredTrial, anchor: str, k: int) -> str:
              f"{vs:+.2f} vs base)</span></p>", _probability_bar(p.probability, p.base_rate, what_if)]
     if what_if is not None:
         lines.append(f"<p>What-if (the analyst's edited criteria): <b>{what_if:.2f}</b> "
-                     f"({s.what_if_change:+.3f} vs as recorded)</p>")
+                     f"({s.what_if_change:+.3f} vs as recorded)</p>" + _what_if_changes(t, s.what_if))
     elif s.what_if is not None and s.what_if_error:
         lines.append(f"<p class='error'>What-if not scored: {escape(s.what_if_error)}</p>")
     unresolved = "".join(f"<li>{escape(u)}</li>" for u in p.unresolved) or "<li class='muted'>none</li>"
-    warnings = "".join(f"<li>{escape(w)}</li>" for w in p.warnings)
+    notice = getattr(p, "notice", "")  # the model read only part of the record
+    warnings = "".join(f"<li>{escape(w)}</li>" for w in ([notice] if notice else []) + list(p.warnings))
     return (f"<section class='trial'>{head}{''.join(lines)}{_molecules_html(s)}"
             f"<div class='cols'><div><h3>Top criteria by attention</h3><p class='note'>{escape(ATTENTION_NOTE)}</p>"
             f"{_attention_table(p, k)}</div><div><h3>Top items by ablation</h3>"
@@ -214,6 +235,7 @@ STYLE = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px auto;max-width:1100px;color:#1d2329}
 h1{font-size:22px;margin-bottom:2px} h2{font-size:17px;margin:0 0 2px} h3{font-size:14px;margin:12px 0 4px}
 .muted{color:#6b7280} .note{color:#6b7280;font-size:12px;margin:0 0 4px} .error{color:#b3261e}
+.changes{list-style:none;padding-left:8px;margin:2px 0 8px} .removed{color:#b3261e;text-decoration:line-through} .added{color:#1e7b34}
 .id{font-family:monospace;background:#eef1f4;padding:1px 5px;border-radius:4px}
 section.trial{border:1px solid #d9dce1;border-radius:8px;padding:14px 18px;margin:16px 0;page-break-inside:avoid}
 .prob{font-size:15px;margin:8px 0 2px} .prob b{font-size:22px}
