@@ -71,18 +71,6 @@ def inner_split(labels: np.ndarray, seed: int):
     return stratified_split(labels, INNER_VALID, seed)
 
 
-def fold_logits(folder: Path, phase: str, features, device) -> np.ndarray:
-    """Uncalibrated logits of `phase`'s adapter in `folder` (LoRA active) for `features`."""
-    from peft import PeftModel
-
-    from engine.model.checkpoint import load_base
-    from engine.training.finetune import ADAPTERS, predict_logits
-
-    base, _ = load_base(folder)
-    model = PeftModel.from_pretrained(base, str(folder / ADAPTERS / phase), is_trainable=False).to(device).eval()
-    return predict_logits(model, features, device)
-
-
 def calibrated(logits, labels_for_fit, logits_for_fit) -> np.ndarray:
     from engine.training.finetune import fit_calibration
 
@@ -128,6 +116,7 @@ def main(argv=None) -> dict:
     from engine.features.encoder_cache import EncoderCache
     from engine.lookups.resolve import Resolver
     from engine.training.dataset import LabelledSet, featurize
+    from engine.training.finetune import adapter_logits
     from engine.training.pipeline import make_featurizer
 
     started = time.time()
@@ -157,8 +146,8 @@ def main(argv=None) -> dict:
                                        args.seed, args.epochs, device, echo)
             inner = rows[va]
             test = te if name == "pooled" else te[in_phase[name][te]]
-            logits = fold_logits(folder, "I", [feats[i] for i in test], device)
-            inner_logits = fold_logits(folder, "I", [feats[i] for i in inner], device)
+            logits = adapter_logits(folder, "I", [feats[i] for i in test], device)
+            inner_logits = adapter_logits(folder, "I", [feats[i] for i in inner], device)
             for p in PHASES:  # calibration per phase on the inner validation rows of that phase
                 sel, fit_sel = in_phase[p][test], in_phase[p][inner]
                 if not sel.any() or name not in ("pooled", p):

@@ -84,8 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="folder with top/ (e.g. ../shared/data)")
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.add_argument("--granularity", choices=["criterion", "token"], default="criterion")
-    p.add_argument("--pretrain-epochs", type=int, default=40)
-    p.add_argument("--finetune-epochs", type=int, default=30)
+    p.add_argument("--pretrain-epochs", type=int, default=30)
+    p.add_argument("--pretrain-lr", type=float, default=3e-4)
+    p.add_argument("--finetune-epochs", type=int, default=12)
+    p.add_argument("--mode", choices=["pooled", "per-phase"], default="pooled",
+                   help="one adapter for all phases (default) or one per phase (the paper)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
 
@@ -132,23 +135,24 @@ def _read_trials(files) -> list:
 
 
 def cmd_predict(args) -> int:
+    """Records are read, predicted and printed one file at a time (memory does not grow with their number)."""
     from engine.errors import CladmopError
-    from engine.records import RecordError
+    from engine.records import RecordError, iter_records
 
-    trials = _read_trials(args.files)
-    if not trials:
-        return 2
     predictor = _load_predictor(args)
-    failures = 0
-    for trial in trials:
+    read = failures = 0
+    for trial in iter_records(args.files, on_error=lambda err: print(f"cladmop: skipped {err}", file=sys.stderr)):
+        read += 1
         try:
             pred = predictor.predict(trial, phase=_phase(args.phase), ablate=not args.no_ablation)
         except (CladmopError, RecordError) as e:
             failures += 1
             print(f"cladmop: {trial.source_path or trial.nct_id}: {e}", file=sys.stderr)
             continue
-        print(json.dumps(prediction_json(pred)) if args.json else format_prediction(pred, args.top))
-    return 0 if failures < len(trials) else 2
+        print(json.dumps(prediction_json(pred)) if args.json else format_prediction(pred, args.top), flush=True)
+    if not read:
+        print("cladmop: error: no readable trial records", file=sys.stderr)
+    return 0 if failures < read else 2
 
 
 def prediction_json(pred) -> dict:
@@ -248,7 +252,7 @@ def cmd_train_default(args) -> int:
 
     summary = train_default(args.data, args.out, granularity=args.granularity, seed=args.seed,
                             pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs,
-                            device=args.device)
+                            pretrain_lr=args.pretrain_lr, mode=args.mode, device=args.device)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -341,6 +345,8 @@ def cmd_export(args) -> int:
 
     if not args.html and not args.csv:
         raise ValueError("give --html REPORT.html and/or --csv TABLE.csv")
+    if not args.html:
+        return _export_csv_streamed(args)
     trials = _read_trials(args.files)
     if not trials:
         return 2
@@ -359,6 +365,35 @@ def cmd_export(args) -> int:
     if args.html:
         print(f"wrote {write_html(scored, args.html, model_name=predictor.model_name, top=args.top)}")
     return 0 if any(s.ok for s in scored) else 2
+
+
+def _export_csv_streamed(args) -> int:
+    """CSV only: read, score and write one record at a time, so any number of records fits in memory."""
+    import itertools
+
+    from engine.export import write_csv_stream
+    from engine.records import iter_records
+    from engine.scoring import stream_scores
+
+    predictor = _load_predictor(args)
+    counts = {"ok": 0, "all": 0}
+
+    def tally(scored) -> None:
+        counts["all"] += 1
+        counts["ok"] += scored.ok
+        if not scored.ok:
+            print(f"cladmop: {scored.trial.source_path or scored.trial.nct_id}: {scored.error}", file=sys.stderr)
+
+    trials = iter_records(args.files, on_error=lambda err: print(f"cladmop: skipped {err}", file=sys.stderr))
+    first = next(trials, None)
+    if first is None:  # nothing to score: the previous report, if any, stays as it was
+        print("cladmop: error: no readable trial records", file=sys.stderr)
+        return 2
+    trials = itertools.chain([first], trials)
+    write_csv_stream(stream_scores(predictor, trials, phase=_phase(args.phase), ablate=not args.no_ablation),
+                     args.csv, top=args.top, on_row=tally)
+    print(f"wrote {args.csv} ({counts['ok']} of {counts['all']} trials scored)")
+    return 0 if counts["ok"] else 2
 
 
 COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "pretrain": cmd_pretrain,

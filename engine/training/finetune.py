@@ -56,6 +56,36 @@ def predict_logits(model, features: list[TrialFeatures], device, batch_size: int
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+def adapter_logits(folder: Path, phase: str, features: list[TrialFeatures], device="cpu") -> np.ndarray:
+    """Uncalibrated logits of the `phase` adapter in model `folder` (LoRA active) for `features`."""
+    from peft import PeftModel
+
+    base, _ = load_base(folder)
+    dev = resolve_device(device)
+    model = PeftModel.from_pretrained(base, str(Path(folder) / ADAPTERS / phase), is_trainable=False)
+    return predict_logits(model.to(dev).eval(), features, dev)
+
+
+def share_adapter(folder: Path, source: str, phase: str, logits: np.ndarray, labels, base_rate: float,
+                  trained_on: str) -> None:
+    """Serve `phase` with `source`'s adapter (pooled fine-tuning), calibrated on that phase's own
+    validation `logits`/`labels`, so probabilities keep each phase's base rate."""
+    folder = Path(folder)
+    y = np.asarray(labels, dtype=np.float64)
+    if phase != source:
+        with atomic_directory(folder / ADAPTERS / phase) as tmp:
+            shutil.copytree(folder / ADAPTERS / source, tmp, dirs_exist_ok=True)
+    temperature, bias = fit_calibration(logits, y)
+    probs = 1 / (1 + np.exp(-(np.asarray(logits) / temperature + bias)))
+    manifest = ModelManifest.read(folder)
+    shared = manifest.phases[source].metrics
+    manifest.phases[phase] = PhaseInfo(
+        base_rate=float(base_rate), temperature=temperature, bias=bias, trained_on=trained_on,
+        metrics={"validation": point_metrics(y, probs), "best_epoch": shared.get("best_epoch"),
+                 "n_valid": int(len(y)), "adapter": f"shared with the pooled fine-tuning ({source})"})
+    manifest.write(folder)
+
+
 def _classify(model, batch):
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     if model is base:

@@ -1,12 +1,15 @@
 """The recipe of the shipped default model, from `../shared/data` only: `cladmop train-default`.
 
-1. Pre-training corpus ("SCT", DESIGN.md §2): the successful (label 1) rows of TOP's *training* files.
-   Validation files are left out so that fine-tuning's validation never saw its own positives.
+1. Pre-training corpus ("SCT", DESIGN.md §2): public records of marketed drugs (a drug with an ATC
+   code) started before 2014, from ctgov_xml/ and ctgov_json/ — none of them a TOP learning row
+   (engine/training/corpus.py: pre-training on TOP's label-1 rows would leak held-out labels into
+   cross-validation).
 2. InfoNCE pre-training of the whole DM branch on the `minilm` backbone.
-3. One LoRA adapter + head per phase. Phase I learns from `phase_I_train.csv` and validates on
-   `phase_I_valid.csv`. Phases II and III have few recoverable training rows (399 and 19), so their
-   adapters learn from those rows plus a stratified 70% of the phase's validation file and validate
-   on the other 30% (seeded).
+3. Fine-tuning on the TOP learning rows (all phases' train + valid files, one row per NCT id), with a
+   stratified 15% (by phase set and label) held back for early stopping and calibration. `pooled`
+   (the default, chosen by benchmarks/cv_model.py): one LoRA adapter + head learns from every phase's
+   rows and serves all three phases, each with its own calibration; `per-phase`: the paper's one
+   adapter per phase on that phase's rows.
 """
 from __future__ import annotations
 
@@ -33,6 +36,52 @@ def _concat(sets: list[LabelledSet]) -> LabelledSet:
                        [f for s in sets for f in s.features])
 
 
+def learning_ids(top: Path) -> set[str]:
+    """NCT ids of every TOP learning row (all phases, train and valid files)."""
+    from engine.records.top_csv import read_top_csv
+
+    return {t.nct_id for f in sorted(Path(top).glob("phase_*.csv")) for t in read_top_csv(f)}
+
+
+def pretraining_corpus(data_dir: Path, state: TaskState | None = None):
+    """Public records of marketed drugs started before 2014, none of them a TOP learning row
+    (engine/training/corpus.py says why). Returns (trials, CorpusReport)."""
+    from engine.records import load_records
+    from engine.training.corpus import marketed_drug_trials, read_atc_names
+
+    data_dir = Path(data_dir)
+    folders = [data_dir / name for name in ("ctgov_xml", "ctgov_json") if (data_dir / name).is_dir()]
+    atc = data_dir / "lookups" / "pytrial_atc_drug.csv"
+    if not folders or not atc.is_file():
+        raise CladmopError(f"{data_dir}: needs ctgov_xml/ (or ctgov_json/) and lookups/pytrial_atc_drug.csv")
+    records = load_records(folders, state=state)
+    return marketed_drug_trials(records.trials, read_atc_names(atc), learning_ids(data_dir / "top"))
+
+
+PHASES = ("I", "II", "III")
+
+
+def learning_rows(top: Path, state: TaskState | None = None) -> tuple[LabelledSet, list[frozenset[str]]]:
+    """Every TOP learning row once (a mixed-phase trial sits in two phases' files), with its phases."""
+    trials, labels, member, index = [], [], [], {}
+    for phase in PHASES:
+        s, _ = load_labelled(sorted(Path(top).glob(f"phase_{phase}_*.csv")), phase=phase, state=state)
+        for t, y in zip(s.trials, s.labels):
+            if t.nct_id in index:
+                member[index[t.nct_id]] |= {phase}
+                continue
+            index[t.nct_id] = len(trials)
+            trials.append(t); labels.append(int(y)); member.append({phase})
+    return LabelledSet(trials, np.asarray(labels, dtype=np.int64)), [frozenset(m) for m in member]
+
+
+def strata(labels: np.ndarray, member: list[frozenset[str]], min_count: int = 2) -> np.ndarray:
+    """Phase set + label per row, for stratified splits; strata rarer than `min_count` are merged."""
+    keys = np.array(["/".join(sorted(m)) + f":{y}" for m, y in zip(member, labels)])
+    counts = {k: int((keys == k).sum()) for k in set(keys)}
+    return np.array([k if counts[k] >= min_count else f"rare:{k[-1]}" for k in keys])
+
+
 def phase_sets(top: Path, phase: str, featurize_fn, seed: int = 0) -> tuple[LabelledSet, LabelledSet]:
     train = _concat([featurize_fn(load_labelled([top / f], phase=phase)[0]) for f in TRAIN_FILES[phase]])
     valid = featurize_fn(load_labelled([top / VALID_FILES[phase]], phase=phase)[0])
@@ -43,58 +92,70 @@ def phase_sets(top: Path, phase: str, featurize_fn, seed: int = 0) -> tuple[Labe
 
 
 def train_default(data_dir: Path, out: Path, granularity: str = "criterion", seed: int = 0,
-                  pretrain_epochs: int = 40, finetune_epochs: int = 30, device: str = "auto",
-                  echo=print, state: TaskState | None = None) -> dict:
+                  pretrain_epochs: int = 30, finetune_epochs: int = 12, mode: str = "pooled",
+                  pretrain_lr: float = 3e-4, device: str = "auto", echo=print,
+                  state: TaskState | None = None) -> dict:
     from engine.lookups.resolve import Resolver
+    from engine.model.config import ModelConfig
+    from engine.training.finetune import adapter_logits, share_adapter
     from engine.training.pipeline import make_featurizer
 
-    top = Path(data_dir) / "top"
+    if mode not in ("pooled", "per-phase"):
+        raise CladmopError(f"fine-tuning mode must be 'pooled' or 'per-phase', not {mode!r}")
+    data_dir, out = Path(data_dir), Path(out)
+    top = data_dir / "top"
     if not (top / "phase_I_train.csv").is_file():
         raise CladmopError(f"{top}: TOP learning files not found (expected phase_I_train.csv there)")
     started = time.time()
     featurizer = make_featurizer("minilm", granularity, device)
     resolver = Resolver.default()
     feat = lambda s: featurize(s, resolver, featurizer)  # noqa: E731
-
-    corpus = []
-    for phase, files in TRAIN_FILES.items():
-        for f in files:
-            s, _ = load_labelled([top / f])
-            corpus.extend(t for t, y in zip(s.trials, s.labels) if y == 1)
-    seen, unique = set(), []
-    for t in corpus:  # mixed-phase trials sit in two files
-        if t.nct_id not in seen:
-            seen.add(t.nct_id)
-            unique.append(t)
-    sct = feat(LabelledSet(unique, np.ones(len(unique), dtype=np.int64)))
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(sct))
-    k = int(round(0.1 * len(order)))
-    echo(f"pre-training corpus: {len(sct)} successful trials ({k} held out for validation)")
-    from engine.model.config import ModelConfig
-
-    config = ModelConfig(text_dim=featurizer.encoder.hidden_size, mol_dim=sct.features[0].mol_vectors.shape[1],
-                         icd_dim=sct.features[0].icd_vectors.shape[1], backbone="minilm", granularity=granularity)
     show = lambda r: echo(f"  epoch {r.epoch:3d} train {r.train_loss:.4f} valid {r.val_loss:.4f} "  # noqa: E731
                           + " ".join(f"{a}={b:.3f}" for a, b in r.metrics.items()))
+
+    corpus, report = pretraining_corpus(data_dir, state)
+    echo(f"pre-training corpus: {report}")
+    sct = feat(LabelledSet(corpus, np.ones(len(corpus), dtype=np.int64)))
+    order = np.random.default_rng(seed).permutation(len(sct))
+    k = int(round(0.1 * len(order)))
+    config = ModelConfig(text_dim=featurizer.text_dim, mol_dim=featurizer.mol_dim, icd_dim=featurizer.icd_dim,
+                         backbone="minilm", granularity=granularity)
     pre = pretrain(sct.subset(order[k:]).features, sct.subset(order[:k]).features, config, out,
-                   PretrainConfig(FitConfig(epochs=pretrain_epochs, batch_size=128, patience=5, seed=seed)),
+                   PretrainConfig(FitConfig(epochs=pretrain_epochs, batch_size=128, patience=5, seed=seed),
+                                  lr=pretrain_lr),
                    device=device, state=state, on_epoch=show,
-                   description="CLaDMoP default model (minilm backbone), trained on the TOP benchmark")
-    summary = {"pretraining": {"best_epoch": pre.best_epoch, "stopped": pre.stopped, "n": len(sct)}, "phases": {}}
-    for phase in ("I", "II", "III"):
-        train, valid = phase_sets(top, phase, feat, seed)
-        echo(f"phase {phase}: fine-tuning on {len(train)} trials (success {train.prevalence:.2f}), "
+                   description="CLaDMoP default model (minilm backbone): pre-trained on public records of "
+                               "marketed drugs, fine-tuned on the TOP benchmark's learning rows")
+    summary = {"pretraining": {"best_epoch": pre.best_epoch, "stopped": pre.stopped, "corpus": str(report)},
+               "mode": mode, "phases": {}}
+
+    rows, member = learning_rows(top, state)
+    rows = feat(rows)
+    tr, va = stratified_split(strata(rows.labels, member), 0.15, seed)
+    in_phase = {p: np.array([p in m for m in member]) for p in PHASES}
+    cfg = FinetuneConfig(fit=FitConfig(epochs=finetune_epochs, batch_size=64, patience=3, seed=seed),
+                         lr_head=1e-3, lr_lora=1e-3)
+    # the paper's learning rates (5e-2 LoRA / 1e-2 head) did not learn here (validation ROC-AUC < 0.5)
+    groups = {"I": tr} if mode == "pooled" else {p: tr[in_phase[p][tr]] for p in PHASES}
+    for phase, train_idx in groups.items():
+        valid_idx = va if mode == "pooled" else va[in_phase[phase][va]]
+        train, valid = rows.subset(train_idx), rows.subset(valid_idx)
+        what = "all phases" if mode == "pooled" else f"phase {phase}"
+        echo(f"fine-tuning on {len(train)} trials of {what} (success {train.prevalence:.2f}), "
              f"validating on {len(valid)} (success {valid.prevalence:.2f})")
-        # the paper's learning rates (5e-2 LoRA / 1e-2 head) did not learn here (validation ROC-AUC < 0.5)
-        cfg = FinetuneConfig(fit=FitConfig(epochs=finetune_epochs, batch_size=64, patience=6, seed=seed),
-                             lr_head=1e-3, lr_lora=1e-3)
         res = finetune(out, phase, train.features, train.labels, valid.features, valid.labels, config=cfg,
                        device=device, state=state, on_epoch=show,
-                       trained_on=f"TOP {' + '.join(TRAIN_FILES[phase])}"
-                                  + ("" if phase == "I" else f" + 70% of {VALID_FILES[phase]}"))
+                       trained_on=f"TOP learning rows of {what} (85%, stratified, seed {seed})")
         summary["phases"][phase] = {"best_epoch": res.best_epoch, "stopped": res.stopped,
                                     "n_train": len(train), "n_valid": len(valid)}
+    if mode == "pooled":  # one adapter for all phases, calibrated on each phase's own validation rows
+        logits = adapter_logits(out, "I", rows.subset(va).features, device)
+        for phase in PHASES:
+            sel = in_phase[phase][va]
+            share_adapter(out, "I", phase, logits[sel], rows.labels[va][sel],
+                          base_rate=float(rows.labels[tr][in_phase[phase][tr]].mean()),
+                          trained_on=f"TOP learning rows of all phases (85%, stratified, seed {seed}); "
+                                     f"calibrated on the phase {phase} validation rows")
     summary["minutes"] = round((time.time() - started) / 60, 1)
-    (Path(out) / "training_summary.json").write_text(json.dumps(summary, indent=2))
+    (out / "training_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
