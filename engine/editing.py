@@ -242,7 +242,11 @@ class CriteriaDiff:
 
 
 def _longest_common_subsequence(a: Sequence[int], b: Sequence[int]) -> set[int]:
-    """Ids of one longest common subsequence of two id sequences (small lists: plain DP)."""
+    """Ids of one longest common subsequence of two id sequences. Ids are unique within a draft, so
+    this is the longest increasing run of `b`'s positions in `a` (O(n log n): a record of thousands of
+    criteria diffs in milliseconds); plain DP for sequences with repeats."""
+    if len(set(a)) == len(a) and len(set(b)) == len(b):
+        return _longest_increasing_run(a, b)
     n, m = len(a), len(b)
     table = [[0] * (m + 1) for _ in range(n + 1)]
     for i in range(n - 1, -1, -1):
@@ -257,6 +261,31 @@ def _longest_common_subsequence(a: Sequence[int], b: Sequence[int]) -> set[int]:
             i += 1
         else:
             j += 1
+    return keep
+
+
+def _longest_increasing_run(a: Sequence[int], b: Sequence[int]) -> set[int]:
+    """LCS of two sequences of distinct ids: patience sorting over the positions in `a` of `b`'s ids."""
+    import bisect
+
+    where = {item_id: i for i, item_id in enumerate(a)}
+    positions = [where[item_id] for item_id in b if item_id in where]
+    ids = [item_id for item_id in b if item_id in where]
+    tails: list[int] = []  # smallest tail position of an increasing run of each length
+    tail_index: list[int] = []  # index into `positions` of that tail
+    previous = [-1] * len(positions)
+    for k, position in enumerate(positions):
+        length = bisect.bisect_left(tails, position)
+        if length == len(tails):
+            tails.append(position)
+            tail_index.append(k)
+        else:
+            tails[length], tail_index[length] = position, k
+        previous[k] = tail_index[length - 1] if length else -1
+    keep, k = set(), tail_index[-1] if tail_index else -1
+    while k >= 0:
+        keep.add(ids[k])
+        k = previous[k]
     return keep
 
 

@@ -22,6 +22,9 @@ COLUMNS = ("On", "Kind", "Criterion", "Change")
 COL_ON, COL_KIND, COL_TEXT, COL_CHANGE = range(len(COLUMNS))
 ITEM_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 ROW_MIME = "application/x-cladmop-criterion-row"
+#: above this many rows, rows keep one line's height (full text in the tooltip and the editor):
+#: measuring thousands of wrapped rows would freeze the window for seconds
+WRAP_ROWS_UP_TO = 300
 
 KIND_LABEL = {"inclusion": "Inclusion", "exclusion": "Exclusion"}
 KIND_COLOR = {"inclusion": QColor("#1d6b3a"), "exclusion": QColor("#a3341f")}
@@ -75,7 +78,7 @@ class CriteriaModel(QAbstractTableModel):
                 self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
     def status(self, row: int) -> frozenset[str]:
-        return self._status.get(self.draft.item_ids()[row], frozenset()) if self.draft else frozenset()
+        return self._status.get(self._states[row][0], frozenset()) if self.draft else frozenset()
 
     # -- reading
     def rowCount(self, parent=QModelIndex()) -> int:
@@ -96,7 +99,7 @@ class CriteriaModel(QAbstractTableModel):
             return None
         row, col = index.row(), index.column()
         criterion = self.draft.criteria[row]
-        item_id = self.draft.item_ids()[row]
+        item_id = self._states[row][0] if row < len(self._states) else self.draft.item_ids()[row]
         status = self._status.get(item_id, frozenset())
         if role == ITEM_ID_ROLE:
             return item_id
@@ -389,13 +392,25 @@ class CriteriaEditor(QWidget):
         if draft is not None:
             draft.stack.add_listener(self._on_stack)
         self.model.set_draft(draft)
+        self._fit_rows()
         self._after_change()
+
+    def _fit_rows(self) -> None:
+        """Wrapped rows of their text's height for ordinary records; one-line rows for huge ones."""
+        few = self.model.rowCount() <= WRAP_ROWS_UP_TO
+        header = self.view.verticalHeader()
+        mode = QHeaderView.ResizeMode.ResizeToContents if few else QHeaderView.ResizeMode.Fixed
+        if getattr(self, "_row_mode", None) != mode:
+            header.setSectionResizeMode(mode)
+            self.view.setWordWrap(few)
+            self._row_mode = mode
 
     def _on_stack(self, event: str, command) -> None:
         if event == "clean":
             return
         current_id = self.current_item_id()
         self.model.refresh()
+        self._fit_rows()
         target = getattr(command, "item_id", None) if event in ("do", "redo") else None
         index = getattr(command, "destination", None) if event in ("do", "redo") else \
             getattr(command, "source", None)
