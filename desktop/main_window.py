@@ -260,8 +260,9 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel()
         self.count_label = QLabel()
         self.saved_label = QLabel("not saved yet")
-        status.addWidget(self.progress)
-        status.addWidget(self.cancel_button)
+        # permanent, not normal, widgets: a temporary message (every progress line) hides normal ones
+        status.addPermanentWidget(self.progress)
+        status.addPermanentWidget(self.cancel_button)
         for label in (self.model_label, self.device_label, self.count_label, self.saved_label):
             label.setContentsMargins(8, 0, 8, 0)
             status.addPermanentWidget(label)
@@ -809,6 +810,7 @@ class MainWindow(QMainWindow):
         if not len(self.session):
             self.statusBar().showMessage("No trials are open.", 5000)
             return None
+        self.predictions.drop_background()  # the batch scores them; the trial in view keeps its own
         items = self._batch_items()
         predictor = self.predictions.predictor
         return self.runner.start(score_items, predictor, items, name="Scoring all open trials",

@@ -277,6 +277,14 @@ class PredictionService(QObject):
                 del store[k]
         self._update_busy()
 
+    def drop_background(self) -> None:
+        """Forget queued requests of trials out of view (a batch scores them instead: one worker
+        fewer competing with it and with the window)."""
+        for store in (self._waiting, self._queue, self._ablation_queue):
+            for k in [k for k in store if k[0] != self.focus_key]:
+                del store[k]
+        self._update_busy()
+
     def cancel_all(self) -> None:
         self._waiting.clear()
         self._queue.clear()

@@ -45,14 +45,19 @@ def make_window(qtbot, tmp_path):
 
 
 def copies_with_new_ids(source: Path, folder: Path, count: int, first_id: int = 90000000) -> list[Path]:
-    """`count` copies of a real record, each under its own NCT id (what a folder of in-house records is)."""
-    text = source.read_text(encoding="utf-8")
+    """`count` variants of a real record, each under its own NCT id and with one criterion of its own
+    (so each is a trial to score, not a cached copy): what a folder of in-house records is."""
+    from lxml import etree
+
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for n in range(count):
         nct = f"NCT{first_id + n:08d}"
+        tree = etree.fromstring(NCT_ID.sub(nct, source.read_text(encoding="utf-8")).encode("utf-8"))
+        block = tree.find(".//eligibility/criteria/textblock")
+        block.text = block.text.rstrip() + f"\n\n          -  Lives within {n + 1} km of the study site\n"
         path = folder / f"{nct}.xml"
-        path.write_text(NCT_ID.sub(nct, text), encoding="utf-8")
+        path.write_bytes(etree.tostring(tree, xml_declaration=True, encoding="utf-8"))
         paths.append(path)
     return paths
 
@@ -129,6 +134,13 @@ class StallMeter:
 def test_gui_responsive_during_batch(qtbot, make_window, shipped_predictor, tmp_path):
     records = copies_with_new_ids(real_xml_files(1)[0], tmp_path / "inhouse", 300)
     window = make_window(shipped_predictor)
+    # how late the timer is on this machine anyway (other processes), before any work starts
+    qtbot.waitUntil(lambda: window.idle, timeout=300000)
+    quiet = StallMeter()
+    qtbot.wait(2000)
+    quiet.stop()
+    allowed = 0.25 + quiet.worst_s
+
     window.open_files([records[0].parent])  # the folder
     qtbot.waitUntil(lambda: len(window.session) == 300 and not window.runner.busy, timeout=300000)
     assert window.trial_list.proxy.rowCount() == 300
@@ -147,7 +159,8 @@ def test_gui_responsive_during_batch(qtbot, make_window, shipped_predictor, tmp_
     stalls.stop()
     assert "cancelled" in window.statusBar().currentMessage().lower()
     assert stalls.ticks >= 0.5 * stopped / stalls.interval
-    assert stalls.worst_s < 0.25, f"the GUI thread stalled {stalls.worst_s * 1000:.0f} ms during batch scoring"
+    assert stalls.worst_s < allowed, (f"the GUI thread stalled {stalls.worst_s * 1000:.0f} ms during batch scoring "
+                                      f"({quiet.worst_s * 1000:.0f} ms when idle)")
     assert not window.cancel_button.isVisible()
 
 
