@@ -11,9 +11,9 @@ import io
 import time
 from html import escape
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
-from engine.atomic import atomic_write_text
+from engine.atomic import atomic_text_writer, atomic_write_text
 from engine.prediction import Prediction
 from engine.records.trial import Trial
 from engine.scoring import ScoredTrial
@@ -64,7 +64,8 @@ def csv_rows(scored: Sequence[ScoredTrial], top: int = 3, scored_at: str | None 
                            f"{w:.3f} {' '.join(text.split())}" for text, w in top_attention(p, top)),
                        top_items_by_ablation=LIST_SEPARATOR.join(
                            f"{d:+.3f} {kind}: {' '.join(label.split())}" for kind, label, d in top_ablation(p, top)),
-                       unresolved=LIST_SEPARATOR.join(p.unresolved), warnings=LIST_SEPARATOR.join(p.warnings))
+                       unresolved=LIST_SEPARATOR.join(p.unresolved),
+                       warnings=LIST_SEPARATOR.join(([p.notice] if getattr(p, "notice", "") else []) + p.warnings))
         else:
             row.update(unresolved=LIST_SEPARATOR.join(t.unresolved), warnings=LIST_SEPARATOR.join(t.warnings))
         if s.what_if_prediction is not None:
@@ -82,6 +83,23 @@ def csv_text(scored: Sequence[ScoredTrial], top: int = 3, scored_at: str | None 
     writer.writeheader()
     writer.writerows(csv_rows(scored, top, scored_at))
     return buffer.getvalue()
+
+
+def write_csv_stream(scored: Iterable[ScoredTrial], path: Path | str, top: int = 3, scored_at: str | None = None,
+                     on_row: Callable[[ScoredTrial], None] | None = None) -> int:
+    """Write one row per trial as each arrives (the batch is never held whole); the file appears
+    complete at `path` only at the end (atomic). Returns the number of rows."""
+    scored_at = scored_at or now_text()
+    count = 0
+    with atomic_text_writer(Path(path)) as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for item in scored:
+            writer.writerows(csv_rows([item], top, scored_at))
+            count += 1
+            if on_row is not None:
+                on_row(item)
+    return count
 
 
 def write_csv(scored: Sequence[ScoredTrial], path: Path | str, top: int = 3, scored_at: str | None = None) -> Path:

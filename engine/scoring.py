@@ -8,7 +8,7 @@ record as recorded beside the what-if.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from engine.errors import Cancelled, CladmopError
 from engine.prediction import Prediction
@@ -94,3 +94,14 @@ def score_trials(predictor, trials: Sequence[Trial], phase: str | PhaseChooser |
         out.append(scored)
     state.progress(total, total, f"scored {sum(s.ok for s in out)} of {len(out)} trials")
     return out
+
+
+def stream_scores(predictor, trials: Iterable[Trial], phase: str | PhaseChooser | None = None,
+                  ablate: bool = False) -> Iterator[ScoredTrial]:
+    """Score trials one at a time as they come (e.g. from `engine.records.iter_records`), yielding each
+    `ScoredTrial` for the caller to write and drop: memory stays flat whatever the number of records.
+    `resolved` is left None (the HTML report needs it; the CSV does not)."""
+    for trial in trials:
+        chosen = phase(trial) if callable(phase) else phase
+        prediction, error = score_one(predictor, trial, chosen, ablate)
+        yield ScoredTrial(trial, prediction, error)

@@ -21,6 +21,7 @@ _LAZY = {
     "tidy_criteria_text": "engine.criteria",
     "read_record": "engine.records.loader",
     "load_records": "engine.records.loader",
+    "iter_records": "engine.records.loader",
     "sniff_format": "engine.records.loader",
     "LoadResult": "engine.records.loader",
     "read_ctgov_xml": "engine.records.xml_reader",
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from engine.criteria import join_criteria, split_criteria, tidy_criteria_text
     from engine.records.fields import normalise_phases
     from engine.records.json_reader import read_ctgov_json
-    from engine.records.loader import LoadResult, load_records, read_record, sniff_format
+    from engine.records.loader import LoadResult, iter_records, load_records, read_record, sniff_format
     from engine.records.scorable import require_drug_trial, scorable_problem
     from engine.records.top_csv import read_top_csv
     from engine.records.xml_reader import read_ctgov_xml

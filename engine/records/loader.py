@@ -10,7 +10,7 @@ import glob
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from engine.records.errors import RecordError
 from engine.records.files import looks_binary, looks_utf16
@@ -139,6 +139,31 @@ def load_records(
         if state is not None:
             state.progress(done, total, path.name)
     return result
+
+
+def iter_records(sources: str | os.PathLike | Iterable[str | os.PathLike],
+                 on_error: Callable[[RecordError], None] | None = None) -> Iterator[Trial]:
+    """`load_records` one file at a time: trials are yielded as each file is read, so a caller that
+    handles them one by one (streamed scoring) holds one file's trials, never the whole set."""
+    report = on_error or (lambda error: None)
+    seen: set[Path] = set()
+    for source in [sources] if isinstance(sources, (str, os.PathLike)) else list(sources):
+        for path, explicit in _expand(source, report):
+            key = path.resolve()
+            if key in seen or (not explicit and _not_a_record(path)):
+                continue
+            seen.add(key)
+            errors: list[RecordError] = []
+            trials: list[Trial] = []
+            try:
+                trials = read_record(path, errors)
+            except RecordError as exc:
+                errors.append(exc)
+            except Exception as exc:  # noqa: BLE001 - as in load_records: reported, the walk goes on
+                errors.append(RecordError(path, f"could not be read ({type(exc).__name__}: {exc})"))
+            for error in errors:
+                report(error)
+            yield from trials
 
 
 def _expand(source: str | os.PathLike, report: Callable[[RecordError], None]):
