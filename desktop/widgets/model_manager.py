@@ -90,9 +90,11 @@ class ModelManager(QDialog):
         self.info.setWordWrap(True)
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.phase_table = self._table(PHASE_COLUMNS)
-        self.phase_table.setMinimumHeight(100)
+        self.phase_table.setMinimumHeight(self.phase_table.horizontalHeader().sizeHint().height()
+                                          + 3 * self.phase_table.verticalHeader().defaultSectionSize() + 6)  # I, II, III
 
         self.device_box = QComboBox()
+        self.device_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)  # "Auto — CUDA: <GPU name>"
         for device in DEVICES:
             self.device_box.addItem({"auto": "Auto", "cpu": "CPU", "cuda": "CUDA"}[device], device)
         self.device_note = QLabel("looking for GPUs…")
