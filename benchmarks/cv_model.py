@@ -78,14 +78,19 @@ def calibrated(logits, labels_for_fit, logits_for_fit) -> np.ndarray:
     return 1 / (1 + np.exp(-(logits / t + b)))
 
 
-def train_cladmop(base: Path, work: Path, name: str, feats, y, seed: int, epochs: int, device: str, echo):
-    """Fine-tune one adapter on (feats, y) with an inner stratified validation; returns (folder, valid idx)."""
-    from engine.training.finetune import FinetuneConfig, finetune
+def train_cladmop(base: Path, work: Path, name: str, feats, y, seed: int, epochs: int, patience: int,
+                  device: str, echo):
+    """Fine-tune one adapter on (feats, y) with an inner stratified validation; returns (folder, valid idx).
+    A fold finished by an earlier run in the same `--work` folder is reused; an interrupted one resumes."""
+    from engine.training.finetune import ADAPTERS, FinetuneConfig, finetune
     from engine.training.loop import FitConfig
 
     tr, va = inner_split(y, seed)
     out = work / name
-    cfg = FinetuneConfig(fit=FitConfig(epochs=epochs, batch_size=64, patience=3, seed=seed),
+    if (out / ADAPTERS / "I").is_dir() and not (out / ADAPTERS / ".I.training").exists():
+        echo(f"    {name}: done in an earlier run, reused")
+        return out, va
+    cfg = FinetuneConfig(fit=FitConfig(epochs=epochs, batch_size=64, patience=patience, seed=seed),
                          lr_head=1e-3, lr_lora=1e-3)
     started = time.time()
     res = finetune(base, "I", [feats[i] for i in tr], y[tr], [feats[i] for i in va], y[va], out_dir=out,
@@ -103,11 +108,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--patience", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="subsample (smoke runs only)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--work", type=Path, default=None, help="where fold models go (default: a temp folder)")
+    ap.add_argument("--work", type=Path, default=None,
+                    help="where fold models go and stay, so an interrupted run resumes (default: a temp folder)")
     args = ap.parse_args(argv)
     echo = lambda s: print(s, flush=True)  # noqa: E731
 
@@ -143,7 +150,7 @@ def main(argv=None) -> dict:
         groups = {"pooled": tr} if args.mode == "pooled" else {p: tr[in_phase[p][tr]] for p in PHASES}
         for name, rows in groups.items():
             folder, va = train_cladmop(args.base, work, f"fold{k + 1}-{name}", [feats[i] for i in rows], y[rows],
-                                       args.seed, args.epochs, device, echo)
+                                       args.seed, args.epochs, args.patience, device, echo)
             inner = rows[va]
             test = te if name == "pooled" else te[in_phase[name][te]]
             logits = adapter_logits(folder, "I", [feats[i] for i in test], device)

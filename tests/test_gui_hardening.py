@@ -139,7 +139,8 @@ def test_gui_responsive_during_batch(qtbot, make_window, shipped_predictor, tmp_
     quiet = StallMeter()
     qtbot.wait(2000)
     quiet.stop()
-    allowed = 0.25 + quiet.worst_s
+    # a freeze (scoring on the GUI thread) stalls for seconds; 0.5 s keeps a busy CI machine's jitter out
+    allowed = 0.5 + quiet.worst_s
 
     window.open_files([records[0].parent])  # the folder
     qtbot.waitUntil(lambda: len(window.session) == 300 and not window.runner.busy, timeout=300000)
@@ -158,7 +159,7 @@ def test_gui_responsive_during_batch(qtbot, make_window, shipped_predictor, tmp_
     stopped = time.perf_counter() - started
     stalls.stop()
     assert "cancelled" in window.statusBar().currentMessage().lower()
-    assert stalls.ticks >= 0.5 * stopped / stalls.interval
+    assert stalls.ticks >= 0.3 * stopped / stalls.interval
     assert stalls.worst_s < allowed, (f"the GUI thread stalled {stalls.worst_s * 1000:.0f} ms during batch scoring "
                                       f"({quiet.worst_s * 1000:.0f} ms when idle)")
     assert not window.cancel_button.isVisible()

@@ -5,6 +5,12 @@
     <model>/adapters/<phase>/     peft LoRA adapter + head, `save_pretrained` (safetensors)
 
 A file whose checksum does not match model.json is refused (tampering or a torn copy).
+
+A new adapter and model.json cannot be swapped in with one rename, so fine-tuning saves in three steps:
+the adapter into `adapters/.<phase>.staged/`, then model.json listing the staged files' checksums, then
+the staged folder over `adapters/<phase>/`. A crash before model.json leaves the old, consistent pair
+(the staged folder is ignored and overwritten next time); a crash after it is finished by `verify`,
+which moves a staged folder whose files match model.json into place (roll forward).
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from engine.model.config import ModelConfig
 
 MODEL_JSON = "model.json"
 BASE_WEIGHTS = "base.safetensors"
+ADAPTERS = "adapters"
 FORMAT = "cladmop-model"
 
 
@@ -72,16 +79,40 @@ class ModelManifest:
         except (ValueError, KeyError, TypeError) as e:
             raise ModelError(f"{path}: unreadable model description ({e})") from e
 
-    def write(self, folder: Path) -> None:
-        """Record the checksum of every weight file under `folder`, then write model.json atomically."""
+    def write(self, folder: Path, staged_phase: str | None = None) -> None:
+        """Record the checksum of every weight file under `folder`, then write model.json atomically.
+        With `staged_phase`, that phase's adapter is listed from its staged folder (see the module doc)."""
         folder = Path(folder)
-        self.checksums = {str(p.relative_to(folder)): sha256_file(p)
-                          for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MODEL_JSON
-                          and not any(part.startswith(".") for part in p.relative_to(folder).parts)}
+        self.checksums = _checksums(folder)
+        if staged_phase is not None:
+            rel = f"{ADAPTERS}/{staged_phase}/"
+            self.checksums = {k: v for k, v in self.checksums.items() if not k.startswith(rel)}
+            self.checksums.update({rel + k: v for k, v in _checksums(staged_folder(folder, staged_phase)).items()})
         atomic_write_text(folder / MODEL_JSON, self.to_json())
 
     def verify(self, folder: Path, files: list[str] | None = None) -> None:
         folder = Path(folder)
+        try:
+            self._verify(folder, files)
+        except ModelError:
+            if not self._finish_staged_saves(folder):
+                raise
+            self._verify(folder, files)
+
+    def _finish_staged_saves(self, folder: Path) -> bool:
+        """Roll forward an adapter save that a crash interrupted after model.json was written."""
+        finished = False
+        for staged in sorted((folder / ADAPTERS).glob(".*.staged")):
+            rel = f"{ADAPTERS}/{staged.name[1:-len('.staged')]}/"
+            listed = {k[len(rel):]: v for k, v in self.checksums.items() if k.startswith(rel)}
+            if listed and listed == _checksums(staged):
+                from engine.atomic import replace_directory
+
+                replace_directory(staged, folder / rel)
+                finished = True
+        return finished
+
+    def _verify(self, folder: Path, files: list[str] | None) -> None:
         for rel in files if files is not None else list(self.checksums):
             path = folder / rel
             if rel not in self.checksums:
@@ -90,6 +121,17 @@ class ModelManifest:
                 raise ModelError(f"{path}: missing (listed in {MODEL_JSON})")
             if sha256_file(path) != self.checksums[rel]:
                 raise ModelError(f"{path}: checksum mismatch; the file was changed or damaged")
+
+
+def staged_folder(folder: Path, phase: str) -> Path:
+    return Path(folder) / ADAPTERS / f".{phase}.staged"
+
+
+def _checksums(root: Path) -> dict[str, str]:
+    """sha256 of every file under `root` but model.json and hidden (temporary, staged) ones."""
+    return {str(p.relative_to(root)): sha256_file(p) for p in sorted(Path(root).rglob("*"))
+            if p.is_file() and p.name != MODEL_JSON
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)}
 
 
 def save_state(module, path: Path) -> None:

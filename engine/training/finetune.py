@@ -10,17 +10,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.atomic import atomic_directory
+from engine.atomic import atomic_directory, replace_directory
 from engine.device import resolve_device
 from engine.features.types import TrialFeatures
 from engine.model.batch import collate
-from engine.model.checkpoint import BASE_WEIGHTS, MODEL_JSON, ModelManifest, PhaseInfo, load_base
+from engine.model.checkpoint import (ADAPTERS, BASE_WEIGHTS, MODEL_JSON, ModelManifest, PhaseInfo, load_base,
+                                     staged_folder)
 from engine.model.cladmop import lora_target_modules, set_branch_dropout
 from engine.tasks import TaskState
 from engine.training.loop import EpochRecord, FitConfig, FitResult, batches, clear_resume, fit
 from engine.training.metrics import point_metrics
 
-ADAPTERS = "adapters"
 
 
 @dataclass
@@ -72,8 +72,9 @@ def share_adapter(folder: Path, source: str, phase: str, logits: np.ndarray, lab
     validation `logits`/`labels`, so probabilities keep each phase's base rate."""
     folder = Path(folder)
     y = np.asarray(labels, dtype=np.float64)
+    staged = staged_folder(folder, phase)
     if phase != source:
-        with atomic_directory(folder / ADAPTERS / phase) as tmp:
+        with atomic_directory(staged) as tmp:
             shutil.copytree(folder / ADAPTERS / source, tmp, dirs_exist_ok=True)
     temperature, bias = fit_calibration(logits, y)
     probs = 1 / (1 + np.exp(-(np.asarray(logits) / temperature + bias)))
@@ -83,7 +84,9 @@ def share_adapter(folder: Path, source: str, phase: str, logits: np.ndarray, lab
         base_rate=float(base_rate), temperature=temperature, bias=bias, trained_on=trained_on,
         metrics={"validation": point_metrics(y, probs), "best_epoch": shared.get("best_epoch"),
                  "n_valid": int(len(y)), "adapter": f"shared with the pooled fine-tuning ({source})"})
-    manifest.write(folder)
+    manifest.write(folder, staged_phase=phase if phase != source else None)
+    if phase != source and staged.is_dir():
+        replace_directory(staged, folder / ADAPTERS / phase)
 
 
 def _classify(model, batch):
@@ -167,8 +170,10 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
         return rec
 
     def save_best(record):
-        """Adapter and model.json together, so the folder is a complete model after every best epoch."""
-        with atomic_directory(out_dir / ADAPTERS / phase) as tmp:
+        """Adapter and model.json together (see engine/model/checkpoint.py): staged adapter, model.json,
+        swap; so the folder is a complete model after every best epoch, and after a crash at any point."""
+        staged = staged_folder(out_dir, phase)
+        with atomic_directory(staged) as tmp:
             model.save_pretrained(str(tmp))
         manifest = ModelManifest.read(out_dir)
         temperature, bias = fit_calibration(record._logits, y_valid)
@@ -176,7 +181,9 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
             base_rate=float(y_train.mean()), temperature=temperature, bias=bias, trained_on=trained_on,
             metrics={"validation": record.metrics, "best_epoch": record.epoch,
                      "n_train": len(train), "n_valid": len(valid)})
-        manifest.write(out_dir)
+        manifest.write(out_dir, staged_phase=phase)
+        if staged.is_dir():  # (a reader's verify may have rolled it forward already)
+            replace_directory(staged, out_dir / ADAPTERS / phase)
 
     result = fit(model, opt, len(train), train_loss, validate, save_best, config.fit, work_dir,
                  state=state, on_epoch=on_epoch)
