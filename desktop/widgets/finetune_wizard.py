@@ -273,11 +273,12 @@ class TrainPage(QWizardPage):
         self.train_button.clicked.connect(self.start)
         self.cancel_button = QPushButton("Cancel training")
         self.cancel_button.clicked.connect(self.cancel)
+        legend_box = pg.mkBrush(255, 255, 255, 220)  # lines stay readable where they pass under it
         self.loss_plot = pg.PlotWidget(background="w", title="Loss")
-        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.addLegend(offset=(-10, 10), brush=legend_box)
         self.loss_plot.setLabel("bottom", "epoch")
         self.metric_plot = pg.PlotWidget(background="w", title="Validation")
-        self.metric_plot.addLegend(offset=(-10, 10))
+        self.metric_plot.addLegend(offset=(-10, -10), brush=legend_box)  # bottom right: the scores rise
         self.metric_plot.setLabel("bottom", "epoch")
         self.metric_plot.setYRange(0, 1)
         self.curves = {
@@ -358,6 +359,11 @@ class TrainPage(QWizardPage):
             ys = np.array([np.nan if v is None else float(v) for v in values], dtype=float)
             keep = np.isfinite(ys)
             curve.setData(epochs[keep], ys[keep])
+        if len(epochs):  # whole epochs on the axis, about ten labels at most
+            step = max(1, int(np.ceil(epochs.max() / 10)))
+            ticks = [(e, str(e)) for e in range(1, int(epochs.max()) + 1, step)]
+            for plot in (self.loss_plot, self.metric_plot):
+                plot.getAxis("bottom").setTicks([ticks, []])
 
     def _progress(self, done, total, text):
         self._drain()
