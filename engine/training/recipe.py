@@ -7,9 +7,10 @@
 2. InfoNCE pre-training of the whole DM branch on the `minilm` backbone.
 3. Fine-tuning on the TOP learning rows (all phases' train + valid files, one row per NCT id), with a
    stratified 15% (by phase set and label) held back for early stopping and calibration. `pooled`
-   (the default, chosen by benchmarks/cv_model.py): one LoRA adapter + head learns from every phase's
-   rows and serves all three phases, each with its own calibration; `per-phase`: the paper's one
-   adapter per phase on that phase's rows.
+   (the default: phases II and III have few rows of their own): one LoRA adapter + head learns from
+   every phase's rows and serves all three phases, each with its own calibration; `per-phase`: the
+   paper's one adapter per phase on that phase's rows. benchmarks/cv_model.py compares them (runs and
+   results: resources/MODEL_CARD.md).
 """
 from __future__ import annotations
 
