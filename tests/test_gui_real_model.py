@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from desktop.main_window import MainWindow
+from desktop.prediction_service import has_ablation
 from tests.gui_helpers import make_settings, real_xml_files
 
 pytestmark = pytest.mark.gui
@@ -38,7 +39,8 @@ def test_shipped_model_scores_records_and_what_if_matches_its_ablation(qtbot, tm
                and window.session.entry(k).draft.original.phases[-1] in predictor.phases
                and len(window.session.entry(k).draft.original.active_criteria) >= 3)
     window.trial_list.select_key(key)
-    qtbot.waitUntil(lambda: window.session.current_prediction(key, "original") is not None, timeout=300000)
+    # the probability comes first, its ablation after (desktop/prediction_service.py): wait for both
+    qtbot.waitUntil(lambda: has_ablation(window.session.current_prediction(key, "original")), timeout=300000)
     shown = window.session.current_prediction(key, "original")
     direct = predictor.predict(window.session.trial_for(key, "original"))
     assert shown.probability == pytest.approx(direct.probability, abs=1e-6)
