@@ -59,10 +59,10 @@ def union_rows(top: Path, phases=PHASES, limit: int | None = None, seed: int = 0
 def union_folds(labels: np.ndarray, member: list[set], n_folds: int, seed: int):
     from sklearn.model_selection import StratifiedKFold
 
-    strata = np.array(["/".join(sorted(m)) + f":{y}" for m, y in zip(member, labels)])
-    counts = {s: (strata == s).sum() for s in set(strata)}
-    strata = np.array([s if counts[s] >= n_folds else f"rare:{s[-1]}" for s in strata])
-    return list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), strata))
+    from engine.training.recipe import strata
+
+    keys = strata(labels, member, min_count=n_folds)
+    return list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(np.zeros(len(labels)), keys))
 
 
 def inner_split(labels: np.ndarray, seed: int):
@@ -72,10 +72,9 @@ def inner_split(labels: np.ndarray, seed: int):
 
 
 def calibrated(logits, labels_for_fit, logits_for_fit) -> np.ndarray:
-    from engine.training.finetune import fit_calibration
+    from engine.training.finetune import apply_calibration, fit_calibration
 
-    t, b = fit_calibration(logits_for_fit, labels_for_fit)
-    return 1 / (1 + np.exp(-(logits / t + b)))
+    return apply_calibration(logits, *fit_calibration(logits_for_fit, labels_for_fit))
 
 
 def train_cladmop(base: Path, work: Path, name: str, feats, y, seed: int, epochs: int, patience: int,

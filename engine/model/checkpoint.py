@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.atomic import atomic_write_text
+from engine.atomic import atomic_write_text, replace_directory
 from engine.errors import ModelError
 from engine.model.config import ModelConfig
 
@@ -106,8 +106,6 @@ class ModelManifest:
             rel = f"{ADAPTERS}/{staged.name[1:-len('.staged')]}/"
             listed = {k[len(rel):]: v for k, v in self.checksums.items() if k.startswith(rel)}
             if listed and listed == _checksums(staged):
-                from engine.atomic import replace_directory
-
                 replace_directory(staged, folder / rel)
                 finished = True
         return finished
@@ -125,6 +123,14 @@ class ModelManifest:
 
 def staged_folder(folder: Path, phase: str) -> Path:
     return Path(folder) / ADAPTERS / f".{phase}.staged"
+
+
+def commit_staged_adapter(folder: Path, phase: str, manifest: "ModelManifest") -> None:
+    """Steps 2 and 3 of an adapter save (module doc): model.json listing the staged adapter, then the swap."""
+    manifest.write(folder, staged_phase=phase)
+    staged = staged_folder(folder, phase)
+    if staged.is_dir():  # (a reader's verify may have rolled it forward already)
+        replace_directory(staged, Path(folder) / ADAPTERS / phase)
 
 
 def _checksums(root: Path) -> dict[str, str]:

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.atomic import atomic_directory, replace_directory
+from engine.atomic import atomic_directory
 from engine.device import resolve_device
 from engine.features.types import TrialFeatures
 from engine.model.batch import collate
-from engine.model.checkpoint import (ADAPTERS, BASE_WEIGHTS, MODEL_JSON, ModelManifest, PhaseInfo, load_base,
-                                     staged_folder)
+from engine.model.checkpoint import (ADAPTERS, BASE_WEIGHTS, MODEL_JSON, ModelManifest, PhaseInfo,
+                                     commit_staged_adapter, load_base, staged_folder)
 from engine.model.cladmop import lora_target_modules, set_branch_dropout
 from engine.tasks import TaskState
 from engine.training.loop import EpochRecord, FitConfig, FitResult, batches, clear_resume, fit
@@ -77,16 +77,17 @@ def share_adapter(folder: Path, source: str, phase: str, logits: np.ndarray, lab
         with atomic_directory(staged) as tmp:
             shutil.copytree(folder / ADAPTERS / source, tmp, dirs_exist_ok=True)
     temperature, bias = fit_calibration(logits, y)
-    probs = 1 / (1 + np.exp(-(np.asarray(logits) / temperature + bias)))
+    probs = apply_calibration(logits, temperature, bias)
     manifest = ModelManifest.read(folder)
     shared = manifest.phases[source].metrics
     manifest.phases[phase] = PhaseInfo(
         base_rate=float(base_rate), temperature=temperature, bias=bias, trained_on=trained_on,
         metrics={"validation": point_metrics(y, probs), "best_epoch": shared.get("best_epoch"),
                  "n_valid": int(len(y)), "adapter": f"shared with the pooled fine-tuning ({source})"})
-    manifest.write(folder, staged_phase=phase if phase != source else None)
-    if phase != source and staged.is_dir():
-        replace_directory(staged, folder / ADAPTERS / phase)
+    if phase != source:
+        commit_staged_adapter(folder, phase, manifest)
+    else:
+        manifest.write(folder)
 
 
 def _classify(model, batch):
@@ -116,6 +117,11 @@ def fit_calibration(logits: np.ndarray, labels: np.ndarray) -> tuple[float, floa
 
     opt.step(closure)
     return float(np.clip(log_t.exp().item(), 0.05, 20.0)), float(np.clip(bias.item(), -20.0, 20.0))
+
+
+def apply_calibration(logits, temperature: float, bias: float) -> np.ndarray:
+    """Calibrated probabilities: sigmoid(logit / temperature + bias) (what Predictor serves)."""
+    return 1 / (1 + np.exp(-(np.asarray(logits, dtype=np.float64) / temperature + bias)))
 
 
 def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_labels,
@@ -181,9 +187,7 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
             base_rate=float(y_train.mean()), temperature=temperature, bias=bias, trained_on=trained_on,
             metrics={"validation": record.metrics, "best_epoch": record.epoch,
                      "n_train": len(train), "n_valid": len(valid)})
-        manifest.write(out_dir, staged_phase=phase)
-        if staged.is_dir():  # (a reader's verify may have rolled it forward already)
-            replace_directory(staged, out_dir / ADAPTERS / phase)
+        commit_staged_adapter(out_dir, phase, manifest)
 
     result = fit(model, opt, len(train), train_loss, validate, save_best, config.fit, work_dir,
                  state=state, on_epoch=on_epoch)
