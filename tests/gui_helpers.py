@@ -203,3 +203,16 @@ def tiny_predictor(tiny_model_files, tmp_path_factory):
 
     with session_env(tmp_path_factory.getbasetemp(), tiny_model_files["resources"]):
         return Predictor.load(tiny_model_files["model"], device="cpu")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, tiny_predictor, tiny_model):
+    """A main window on a fresh workspace, with the tiny model loaded and ready."""
+    from desktop.main_window import MainWindow
+
+    w = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path),
+                   model_loader=lambda: tiny_predictor)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.predictions.ready, timeout=60000)
+    return w

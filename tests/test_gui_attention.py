@@ -22,13 +22,18 @@ def scored(tiny_predictor):
     return trial, tiny_predictor.predict(trial, phase="II")
 
 
-def test_heatmap_columns_are_the_inputs_grouped_by_source(qtbot, scored):
-    trial, prediction = scored
+def shown_view(qtbot, trial, prediction) -> AttentionView:
     view = AttentionView()
     qtbot.addWidget(view)
     view.resize(1000, 420)
     view.show()
     view.show_prediction(prediction, trial)
+    return view
+
+
+def test_heatmap_columns_are_the_inputs_grouped_by_source(qtbot, scored):
+    trial, prediction = scored
+    view = shown_view(qtbot, trial, prediction)
     columns = view.heatmap.columns
     n_c, n_m, n_d = (len(prediction.attention[0].criteria), len(prediction.attention[0].molecules),
                      len(prediction.attention[0].diseases))
@@ -46,11 +51,7 @@ def test_heatmap_columns_are_the_inputs_grouped_by_source(qtbot, scored):
 
 def test_hovering_a_cell_names_criterion_drug_segment_and_icd_code(qtbot, scored):
     trial, prediction = scored
-    view = AttentionView()
-    qtbot.addWidget(view)
-    view.resize(1000, 420)
-    view.show()
-    view.show_prediction(prediction, trial)
+    view = shown_view(qtbot, trial, prediction)
     qtbot.wait(50)
     heatmap = view.heatmap
     texts = []

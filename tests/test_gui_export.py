@@ -11,8 +11,7 @@ from engine.export import CSV_COLUMNS, csv_rows, html_report
 from engine.paths import shared_data_dir
 from engine.records import load_records, read_record
 from engine.scoring import score_trials
-from desktop.main_window import MainWindow
-from tests.gui_helpers import make_settings, real_xml_files, tiny_model, tiny_model_files, tiny_predictor  # noqa: F401
+from tests.gui_helpers import window, real_xml_files, tiny_model, tiny_model_files, tiny_predictor  # noqa: F401
 
 pytestmark = pytest.mark.gui
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
@@ -111,16 +110,6 @@ def test_cli_export_writes_both_files(tiny_model, tmp_path, capsys):
     assert "<svg" in html.read_text() and "NCT09990002" in html.read_text()
     assert main(["export", str(EXAMPLES / "NCT09990001.xml"), "--model", str(tiny_model["model"])]) == 2
     assert "--html" in capsys.readouterr().err
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, tiny_predictor, tiny_model):
-    w = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path),
-                   model_loader=lambda: tiny_predictor)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.predictions.ready, timeout=60000)
-    return w
 
 
 def test_window_exports_every_open_trial_with_its_what_if(qtbot, window, tmp_path):

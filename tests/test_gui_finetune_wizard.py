@@ -14,21 +14,10 @@ import pytest
 from engine.finetune_job import previous_history
 from engine.paths import shared_data_dir
 from engine.training.dataset import load_labelled
-from desktop.main_window import MainWindow
 from desktop.model_choice import recent_models
-from tests.gui_helpers import make_settings, tiny_model, tiny_model_files, tiny_predictor, top_rows_csv  # noqa: F401
+from tests.gui_helpers import window, tiny_model, tiny_model_files, tiny_predictor, top_rows_csv  # noqa: F401
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, tiny_predictor, tiny_model):
-    w = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path),
-                   model_loader=lambda: tiny_predictor)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.predictions.ready, timeout=60000)
-    return w
 
 
 def labelled_xml_folder(folder: Path) -> tuple[Path, Path, dict]:
