@@ -20,6 +20,7 @@ prints each model's mean ± sd and the full model's margin over each baseline. N
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -32,7 +33,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.validation import PHASES, main_guard, phase_rows, top_dir  # noqa: E402
-from engine.training.metrics import bootstrap_metrics, format_table  # noqa: E402
+from engine.training.metrics import (bootstrap_metrics, format_reliability, format_table,  # noqa: E402
+                                     reliability)
 
 INNER_VALID = 0.15
 
@@ -77,20 +79,26 @@ def calibrated(logits, labels_for_fit, logits_for_fit) -> np.ndarray:
     return apply_calibration(logits, *fit_calibration(logits_for_fit, labels_for_fit))
 
 
-def train_cladmop(base: Path, work: Path, name: str, feats, y, seed: int, epochs: int, patience: int,
-                  device: str, echo):
-    """Fine-tune one adapter on (feats, y) with an inner stratified validation; returns (folder, valid idx).
-    A fold finished by an earlier run in the same `--work` folder is reused; an interrupted one resumes."""
-    from engine.training.finetune import ADAPTERS, FinetuneConfig, finetune
+def finetune_config(args):
+    """The fine-tuning settings under test, from the command line (defaults: the recipe's)."""
+    from engine.training.finetune import FinetuneConfig
     from engine.training.loop import FitConfig
 
-    tr, va = inner_split(y, seed)
+    return FinetuneConfig(fit=FitConfig(epochs=args.epochs, batch_size=64, patience=args.patience, seed=args.seed),
+                          lr_head=args.lr, lr_lora=args.lr, monitor=args.monitor,
+                          head_epochs=args.head_epochs, head_lr=args.head_lr)
+
+
+def train_cladmop(base: Path, work: Path, name: str, feats, y, cfg, device: str, echo):
+    """Fine-tune one adapter on (feats, y) with an inner stratified validation; returns (folder, valid idx).
+    A fold finished by an earlier run in the same `--work` folder is reused; an interrupted one resumes."""
+    from engine.training.finetune import ADAPTERS, finetune
+
+    tr, va = inner_split(y, cfg.fit.seed)
     out = work / name
     if (out / ADAPTERS / "I").is_dir() and not (out / ADAPTERS / ".I.training").exists():
         echo(f"    {name}: done in an earlier run, reused")
         return out, va
-    cfg = FinetuneConfig(fit=FitConfig(epochs=epochs, batch_size=64, patience=patience, seed=seed),
-                         lr_head=1e-3, lr_lora=1e-3)
     started = time.time()
     res = finetune(base, "I", [feats[i] for i in tr], y[tr], [feats[i] for i in va], y[va], out_dir=out,
                    config=cfg, device=device,
@@ -108,6 +116,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--patience", type=int, default=3)
+    ap.add_argument("--lr", type=float, default=1e-3, help="LoRA and head learning rate (stage 2)")
+    ap.add_argument("--monitor", choices=("roc_auc", "pr_auc", "loss"), default="roc_auc")
+    ap.add_argument("--head-epochs", type=int, default=0, help="stage 1: head alone on the frozen branch")
+    ap.add_argument("--head-lr", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="subsample (smoke runs only)")
     ap.add_argument("--device", default="auto")
@@ -141,6 +153,7 @@ def main(argv=None) -> dict:
     in_phase = {p: np.array([p in m for m in member]) for p in PHASES}
     oof = {name: np.full(len(y), np.nan) for name in ("CLaDMoP", "linear probe", "gbt")}
     oof_cladmop = {p: np.full(len(y), np.nan) for p in PHASES}
+    oof_raw = {p: np.full(len(y), np.nan) for p in PHASES}  # sigmoid(logit): before temperature scaling
     work = Path(args.work or tempfile.mkdtemp(prefix="cladmop-cv-"))
     for k, (tr, te) in enumerate(union_folds(y, member, args.folds, args.seed)):
         echo(f"fold {k + 1}/{args.folds}: {len(tr)} training rows, {len(te)} held out")
@@ -149,7 +162,7 @@ def main(argv=None) -> dict:
         groups = {"pooled": tr} if args.mode == "pooled" else {p: tr[in_phase[p][tr]] for p in PHASES}
         for name, rows in groups.items():
             folder, va = train_cladmop(args.base, work, f"fold{k + 1}-{name}", [feats[i] for i in rows], y[rows],
-                                       args.seed, args.epochs, args.patience, device, echo)
+                                       finetune_config(args), device, echo)
             inner = rows[va]
             test = te if name == "pooled" else te[in_phase[name][te]]
             logits = adapter_logits(folder, "I", [feats[i] for i in test], device)
@@ -159,12 +172,17 @@ def main(argv=None) -> dict:
                 if not sel.any() or name not in ("pooled", p):
                     continue
                 oof_cladmop[p][test[sel]] = calibrated(logits[sel], y[inner][fit_sel], inner_logits[fit_sel])
+                oof_raw[p][test[sel]] = 1 / (1 + np.exp(-logits[sel]))
             if args.work is None:
                 shutil.rmtree(folder, ignore_errors=True)
 
-    results, lines = {}, []
+    results, calibration, lines = {}, {}, []
     for p in PHASES:
         rows = in_phase[p]
+        calibration[p] = {"uncalibrated": reliability(y[rows], oof_raw[p][rows]),
+                          "temperature-scaled": reliability(y[rows], oof_cladmop[p][rows])}
+        lines.append(f"phase {p} reliability of the out-of-fold probabilities (CLaDMoP)\n"
+                     + format_reliability(calibration[p]))
         res = {"CLaDMoP": bootstrap_metrics(y[rows], oof_cladmop[p][rows], seed=args.seed),
                "linear probe": bootstrap_metrics(y[rows], oof["linear probe"][rows], seed=args.seed),
                "gbt": bootstrap_metrics(y[rows], oof["gbt"][rows], seed=args.seed)}
@@ -180,8 +198,9 @@ def main(argv=None) -> dict:
     echo("\n".join(lines))
     summary = {"command": "cv_model.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "mode": args.mode, "folds": args.folds, "epochs": args.epochs, "seed": args.seed,
+               "finetune": dataclasses.asdict(finetune_config(args)),
                "base": str(args.base), "n_rows": len(y), "minutes": round((time.time() - started) / 60, 1),
-               "results": results}
+               "results": results, "calibration": calibration}
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
     return summary

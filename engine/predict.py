@@ -163,6 +163,7 @@ class Predictor:
 
         from engine.device import autocast
         from engine.model.batch import collate
+        from engine.model.cladmop import head_input
 
         info = self.manifest.phases[phase]
         probs, outputs = [], []
@@ -174,7 +175,7 @@ class Predictor:
                     state.check()
                 batch = collate(feats[start:start + batch_size]).to(self.device)
                 out = self.model(batch)
-                logits = base.head(torch.cat([out.f_c, out.f_dm], -1)).float()
+                logits = base.head(head_input(out)).float()
                 probs.append(torch.sigmoid(logits / info.temperature + info.bias).cpu().numpy())
                 if start < keep_attention:
                     outputs.append((batch, out))

@@ -13,7 +13,7 @@ from torch import nn
 
 from engine.model.batch import Batch
 from engine.model.config import ModelConfig
-from engine.model.layers import GroupingBlock, ResidualMLP, SelfAttentionLayer, rollout
+from engine.model.layers import GroupingBlock, HeadEnsemble, ResidualMLP, SelfAttentionLayer, rollout
 
 SOURCE_MOLECULE, SOURCE_DISEASE, SOURCE_CRITERIA, SOURCE_PREVIOUS = range(4)
 
@@ -62,7 +62,9 @@ class CLaDMoP(nn.Module):
         self.proj_dm = nn.Linear(d, c.proj_dim)
         self.logit_scale = nn.Parameter(torch.tensor(float(c.tau)))
         # fine-tuning head
-        self.head = ResidualMLP(c.text_dim + d, c.head_hidden, p)
+        head_p = p if c.head_dropout is None else c.head_dropout
+        self.head = (ResidualMLP(c.text_dim + d, c.head_hidden, head_p) if c.head_members == 1 else
+                     HeadEnsemble(c.text_dim + d, c.head_hidden, head_p, c.head_members))
 
     # -- branches ----------------------------------------------------------------------------------
     def _enrich(self, x, mask, layers):
@@ -116,7 +118,12 @@ class CLaDMoP(nn.Module):
 
     def classify(self, b: Batch) -> tuple[torch.Tensor, Output]:
         out = self(b)
-        return self.head(torch.cat([out.f_c, out.f_dm], -1)), out
+        return self.head(head_input(out)), out
+
+
+def head_input(out: Output) -> torch.Tensor:
+    """What the head reads: concat(avgpool(U^C), avgpool(U^DM))."""
+    return torch.cat([out.f_c, out.f_dm], -1)
 
 
 def set_branch_dropout(model: nn.Module, p: float) -> None:

@@ -33,6 +33,10 @@ class ModelConfig:
     tau: float = 0.6  # logits = exp(tau) * cos; learnable, initialised as in the paper
     # classification head: 3-layer residual MLP on concat(avgpool(U^C), avgpool(U^DM))
     head_hidden: int = 256
+    #: heads averaged (HeadEnsemble); 1 is the paper's single head (and version 0's checkpoints)
+    head_members: int = 1
+    #: the head's own dropout; None: `dropout`
+    head_dropout: float | None = None
     extra: dict = field(default_factory=dict)
 
     def to_json(self) -> str:

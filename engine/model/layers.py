@@ -141,8 +141,25 @@ class ResidualMLP(nn.Module):
             for _ in range(2))
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.GELU(), nn.Linear(hidden, 1))
 
-    def forward(self, x):
+    def forward(self, x, members: bool = False):
         h = self.inp(x)
         for block in self.blocks:
             h = h + block(h)
-        return self.out(h).squeeze(-1)
+        logit = self.out(h).squeeze(-1)
+        return logit[..., None] if members else logit
+
+
+class HeadEnsemble(nn.Module):
+    """K independently initialised residual MLP heads, trained each on its own loss, logits averaged.
+
+    With a thousand or so training trials, which epoch one head stops at is noisy; the mean of K heads
+    (a deep ensemble, Lakshminarayanan et al. 2017) ranks trials better in cross-validation
+    (MODEL_CARD.md). `members=True` gives the (..., K) logits that training needs."""
+
+    def __init__(self, d_in: int, hidden: int, dropout: float, members: int):
+        super().__init__()
+        self.members = nn.ModuleList(ResidualMLP(d_in, hidden, dropout) for _ in range(members))
+
+    def forward(self, x, members: bool = False):
+        logits = torch.stack([m(x) for m in self.members], -1)
+        return logits if members else logits.mean(-1)

@@ -1,5 +1,10 @@
 """Phase-specific fine-tuning: LoRA (rank 8) on the DM branch's attention + the residual MLP head,
-class-weighted BCE, early stopping on validation (DESIGN.md §2), temperature scaling afterwards."""
+class-weighted BCE, early stopping on validation (DESIGN.md §2), temperature scaling afterwards.
+
+Optionally in two stages (LP-FT, Kumar et al. 2022): the head first learns alone on the frozen branch's
+features, computed once (seconds), then LoRA and head learn together from there. With a thousand or so
+trials a randomly initialised head trained jointly with LoRA distorts the branch before it has learnt
+anything; the head-first start is what cross-validation kept (MODEL_CARD.md)."""
 from __future__ import annotations
 
 import shutil
@@ -16,7 +21,7 @@ from engine.features.types import TrialFeatures
 from engine.model.batch import collate
 from engine.model.checkpoint import (ADAPTERS, BASE_WEIGHTS, MODEL_JSON, ModelManifest, PhaseInfo,
                                      commit_staged_adapter, load_base, staged_folder)
-from engine.model.cladmop import lora_target_modules, set_branch_dropout
+from engine.model.cladmop import head_input, lora_target_modules, set_branch_dropout
 from engine.tasks import TaskState
 from engine.training.loop import EpochRecord, FitConfig, FitResult, batches, clear_resume, fit
 from engine.training.metrics import point_metrics
@@ -34,6 +39,10 @@ class FinetuneConfig:
     lr_head: float = 1e-2
     lr_lora: float | None = None  # None: the paper's choice, 5e-2 for phases I/II and 1e-3 for III
     monitor: str = "roc_auc"  # validation metric for early stopping: "roc_auc" | "pr_auc" | "loss"
+    #: stage 1: epochs of the head alone on the frozen branch (0: no stage 1), AdamW with these
+    head_epochs: int = 0
+    head_lr: float = 1e-4
+    head_weight_decay: float = 0.05
 
     def lora_lr(self, phase: str) -> float:
         return self.lr_lora if self.lr_lora is not None else (1e-3 if phase == "III" else 5e-2)
@@ -90,12 +99,53 @@ def share_adapter(folder: Path, source: str, phase: str, logits: np.ndarray, lab
         manifest.write(folder)
 
 
-def _classify(model, batch):
+def _classify(model, batch, members: bool = False):
+    """Logits (B,), or (B, K) per head member with `members`, and the branch's output."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    if model is base:
-        return base.classify(batch)
-    out = model(batch)  # through the peft wrapper so LoRA is active
-    return base.head(torch.cat([out.f_c, out.f_dm], -1)), out
+    out = model(batch)  # through the peft wrapper (if any) so LoRA is active
+    return base.head(head_input(out), members=members), out
+
+
+def _member_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight) -> torch.Tensor:
+    """Class-weighted BCE of every head member on its own (members learn independently)."""
+    return F.binary_cross_entropy_with_logits(logits, labels[:, None].expand_as(logits), pos_weight=pos_weight)
+
+
+def _train_head_on_frozen_branch(model, train, y_train, valid, y_valid, config: FinetuneConfig, dev,
+                                 pos_weight, state: TaskState) -> None:
+    """Stage 1: the head alone, on the branch's features computed once; keeps the epoch of lowest
+    validation loss."""
+    base = model.get_base_model()
+
+    def head_inputs(features):
+        with torch.no_grad():
+            return torch.cat([head_input(model(collate([features[i] for i in idx]).to(dev)))
+                              for idx in batches(len(features), 64, None)])
+
+    model.eval()
+    x_train, x_valid = head_inputs(train), head_inputs(valid)
+    yt, yv = torch.from_numpy(y_train).to(dev), torch.from_numpy(y_valid).to(dev)
+    params = [p for p in base.head.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.head_lr, weight_decay=config.head_weight_decay)
+    rng = np.random.default_rng(config.fit.seed)
+    best_loss, best_state = float("inf"), None
+    for epoch in range(config.head_epochs):
+        state.check()
+        base.head.train()
+        for idx in batches(len(x_train), config.fit.batch_size, rng):
+            opt.zero_grad(set_to_none=True)
+            _member_loss(base.head(x_train[idx], members=True), yt[idx], pos_weight).backward()
+            opt.step()
+        base.head.eval()
+        with torch.no_grad():
+            loss = float(F.binary_cross_entropy_with_logits(base.head(x_valid), yv))
+        if loss < best_loss:
+            best_loss, best_state = loss, [p.detach().clone() for p in params]
+        state.progress(epoch + 1, config.head_epochs, f"head on the frozen branch: epoch {epoch + 1}/"
+                       f"{config.head_epochs}, validation loss {loss:.4f}")
+    with torch.no_grad():
+        for p, best in zip(params, best_state or []):
+            p.copy_(best)
 
 
 def fit_calibration(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -162,9 +212,8 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
     work_dir = out_dir / ADAPTERS / f".{phase}.training"
 
     def train_loss(idx):
-        logits, _ = _classify(model, collate([train[i] for i in idx]).to(dev))
-        return F.binary_cross_entropy_with_logits(logits, torch.from_numpy(y_train[idx]).to(dev),
-                                                  pos_weight=pos_weight)
+        logits, _ = _classify(model, collate([train[i] for i in idx]).to(dev), members=True)
+        return _member_loss(logits, torch.from_numpy(y_train[idx]).to(dev), pos_weight)
 
     def validate():
         logits = predict_logits(model, valid, dev)
@@ -189,8 +238,19 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
                      "n_train": len(train), "n_valid": len(valid)})
         commit_staged_adapter(out_dir, phase, manifest)
 
+    start_best = None
+    if config.head_epochs and not (work_dir / ".resume" / "progress.json").is_file():
+        _train_head_on_frozen_branch(model, train, y_train, valid, y_valid, config, dev, pos_weight,
+                                     state or TaskState())
+        model.eval()
+        with torch.no_grad():
+            start_best = validate()
+        start_best.epoch = 0
+        save_best(start_best)
+        if on_epoch:
+            on_epoch(start_best)
     result = fit(model, opt, len(train), train_loss, validate, save_best, config.fit, work_dir,
-                 state=state, on_epoch=on_epoch)
+                 state=state, on_epoch=on_epoch, start_best=start_best)
     if result.stopped != "cancelled":
         clear_resume(work_dir)
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -70,17 +70,20 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, n_train: int,
         validate: Callable[[], EpochRecord],
         save_best: Callable[[EpochRecord], None],
         config: FitConfig, out_dir: Path, state: TaskState | None = None,
-        on_epoch: Callable[[EpochRecord], None] | None = None, resume: bool = True) -> FitResult:
+        on_epoch: Callable[[EpochRecord], None] | None = None, resume: bool = True,
+        start_best: EpochRecord | None = None) -> FitResult:
     """Train until `patience` epochs pass without a better validation score.
 
     `train_loss(indices)` returns the loss of one batch; `validate()` returns an EpochRecord with
-    val_loss, score and metrics filled (epoch/train_loss are set here).
+    val_loss, score and metrics filled (epoch/train_loss are set here). `start_best`: the already saved
+    state to beat (epoch 0, e.g. a head trained before this loop), so training can only improve on it.
     """
     state = state or TaskState()
     out_dir = Path(out_dir)
     resume_dir = out_dir / ".resume"
-    history: list[EpochRecord] = []
-    best_score, best_epoch, start_epoch = -math.inf, -1, 0
+    history: list[EpochRecord] = [start_best] if start_best else []
+    best_score, best_epoch = (start_best.score, 0) if start_best else (-math.inf, -1)
+    start_epoch = 0
     if resume and (resume_dir / "progress.json").is_file():
         start_epoch, best_score, best_epoch, history = _load_resume(model, optimizer, resume_dir)
     seed_everything(config.seed)

@@ -49,3 +49,30 @@ def format_table(results: dict[str, dict]) -> str:
         lines.append(f"{name:<14}{r['n']:>6}  {cell('f1'):>13}  {cell('pr_auc'):>13}  "
                      f"{r['prevalence']['mean']:>12.3f}  {cell('roc_auc'):>13}")
     return "\n".join(lines)
+
+
+def reliability(labels, probs, bins: int = 10) -> dict:
+    """Calibration as analysts read it: per equal-width probability bin, how many trials, their mean
+    predicted probability and the share that succeeded; the expected calibration error (ECE: the
+    count-weighted mean gap) and the Brier score."""
+    y = np.asarray(labels, dtype=float)
+    p = np.asarray(probs, dtype=float)
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    rows = []
+    for b in range(bins):
+        sel = which == b
+        if sel.any():
+            rows.append({"bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}", "n": int(sel.sum()),
+                         "predicted": float(p[sel].mean()), "observed": float(y[sel].mean())})
+    ece = sum(r["n"] * abs(r["predicted"] - r["observed"]) for r in rows) / max(len(y), 1)
+    return {"bins": rows, "ece": float(ece), "brier": float(np.mean((p - y) ** 2))}
+
+
+def format_reliability(named: dict[str, dict]) -> str:
+    """Side-by-side reliability tables (e.g. raw vs temperature-scaled)."""
+    lines = []
+    for name, r in named.items():
+        lines.append(f"{name}: ECE {r['ece']:.3f}, Brier {r['brier']:.3f}")
+        lines.append(f"  {'bin':<9}{'n':>5}{'predicted':>11}{'observed':>10}")
+        lines += [f"  {b['bin']:<9}{b['n']:>5}{b['predicted']:>11.3f}{b['observed']:>10.3f}" for b in r["bins"]]
+    return "\n".join(lines)

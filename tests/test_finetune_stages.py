@@ -1,0 +1,86 @@
+"""The fine-tuning choices that cross-validation kept for the default model: K averaged heads and the
+head-first start (LP-FT) before LoRA (engine/training/finetune.py, MODEL_CARD.md)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from engine.model.cladmop import CLaDMoP
+from engine.model.layers import HeadEnsemble, ResidualMLP
+from tests.model_fixtures import make_features, small_config
+
+
+def test_head_ensemble_averages_independent_members_and_old_configs_keep_one_head():
+    torch.manual_seed(0)
+    head = HeadEnsemble(12, 8, 0.0, members=3).eval()
+    x = torch.randn(5, 12)
+    members = head(x, members=True)
+    assert members.shape == (5, 3)
+    torch.testing.assert_close(head(x), members.mean(-1))
+    assert not torch.allclose(members[:, 0], members[:, 1])  # each member starts from its own weights
+    assert isinstance(CLaDMoP(small_config()).head, ResidualMLP)  # a config without head_members: v0's
+    assert isinstance(CLaDMoP(small_config(head_members=4)).head, HeadEnsemble)
+
+
+def _pretrained(tmp_path, config, n=48):
+    from engine.training.loop import FitConfig
+    from engine.training.pretrain import PretrainConfig, pretrain
+
+    y = np.array([i % 2 for i in range(n)])
+    feats = [make_features(config, seed=i, signal=1.5 * y[i]) for i in range(n)]
+    pretrain(feats[:36], feats[36:], config, tmp_path, PretrainConfig(FitConfig(epochs=1, batch_size=8)),
+             device="cpu")
+    return feats, y
+
+
+def test_head_first_stage_alone_learns_the_signal_and_leaves_lora_untouched(tmp_path):
+    from safetensors.torch import load_file
+
+    from engine.model.checkpoint import ModelManifest
+    from engine.training.finetune import FinetuneConfig, adapter_logits, finetune
+    from engine.training.loop import FitConfig
+    from engine.training.metrics import point_metrics
+
+    config = small_config(head_members=3, head_dropout=0.1)
+    feats, y = _pretrained(tmp_path, config)
+    result = finetune(tmp_path, "I", feats[:36], y[:36], feats[36:], y[36:], device="cpu",
+                      config=FinetuneConfig(fit=FitConfig(epochs=0, batch_size=8), head_epochs=40,
+                                            head_lr=1e-2, monitor="loss"))
+    assert result.best_epoch == 0 and [r.epoch for r in result.history] == [0]
+    ModelManifest.read(tmp_path).verify(tmp_path)
+    saved = load_file(str(tmp_path / "adapters" / "I" / "adapter_model.safetensors"))
+    lora_b = [v for k, v in saved.items() if "lora_B" in k]
+    assert lora_b and all(float(v.abs().max()) == 0 for v in lora_b)  # LoRA still at its zero start
+    logits = adapter_logits(tmp_path, "I", feats[36:], "cpu")
+    assert point_metrics(y[36:], 1 / (1 + np.exp(-logits)))["roc_auc"] > 0.9
+
+
+def test_lora_stage_starts_from_the_trained_head_and_keeps_it_unless_it_improves(tmp_path):
+    from engine.training.finetune import FinetuneConfig, finetune
+    from engine.training.loop import FitConfig
+
+    config = small_config(head_members=2)
+    feats, y = _pretrained(tmp_path, config)
+    seen = []
+    result = finetune(tmp_path, "I", feats[:36], y[:36], feats[36:], y[36:], device="cpu", on_epoch=seen.append,
+                      config=FinetuneConfig(fit=FitConfig(epochs=3, batch_size=8, patience=3), head_epochs=20,
+                                            head_lr=1e-2, lr_lora=1e-3, lr_head=1e-4, monitor="loss"))
+    assert [r.epoch for r in seen] == [0, 1, 2, 3] == [r.epoch for r in result.history]
+    best = max(result.history, key=lambda r: r.score)
+    assert result.best_epoch == best.epoch  # stage 1 competes with every LoRA epoch
+    assert seen[1].train_loss > 0 and np.isfinite(seen[0].val_loss)
+
+
+def test_reliability_table_bins_counts_and_ece():
+    from engine.training.metrics import reliability
+
+    y = np.array([0, 0, 1, 1, 1, 0, 1, 1])
+    p = np.array([0.05, 0.15, 0.12, 0.85, 0.95, 0.9, 0.88, 0.99])
+    r = reliability(y, p, bins=10)
+    assert sum(b["n"] for b in r["bins"]) == len(y)
+    low = next(b for b in r["bins"] if b["bin"] == "0.1-0.2")
+    assert low["n"] == 2 and low["observed"] == 0.5 and abs(low["predicted"] - 0.135) < 1e-9
+    gaps = sum(b["n"] * abs(b["predicted"] - b["observed"]) for b in r["bins"]) / len(y)
+    assert abs(r["ece"] - gaps) < 1e-12 and r["ece"] > 0
+    perfect = reliability(np.array([0, 1] * 50), np.array([0.5] * 100))
+    assert perfect["ece"] < 1e-12 and abs(perfect["brier"] - 0.25) < 1e-12
