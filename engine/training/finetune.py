@@ -106,7 +106,7 @@ def _classify(model, batch, members: bool = False):
     return base.head(head_input(out), members=members), out
 
 
-def _member_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight) -> torch.Tensor:
+def member_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight) -> torch.Tensor:
     """Class-weighted BCE of every head member on its own (members learn independently)."""
     return F.binary_cross_entropy_with_logits(logits, labels[:, None].expand_as(logits), pos_weight=pos_weight)
 
@@ -134,7 +134,7 @@ def _train_head_on_frozen_branch(model, train, y_train, valid, y_valid, config: 
         base.head.train()
         for idx in batches(len(x_train), config.fit.batch_size, rng):
             opt.zero_grad(set_to_none=True)
-            _member_loss(base.head(x_train[idx], members=True), yt[idx], pos_weight).backward()
+            member_loss(base.head(x_train[idx], members=True), yt[idx], pos_weight).backward()
             opt.step()
         base.head.eval()
         with torch.no_grad():
@@ -213,7 +213,7 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
 
     def train_loss(idx):
         logits, _ = _classify(model, collate([train[i] for i in idx]).to(dev), members=True)
-        return _member_loss(logits, torch.from_numpy(y_train[idx]).to(dev), pos_weight)
+        return member_loss(logits, torch.from_numpy(y_train[idx]).to(dev), pos_weight)
 
     def validate():
         logits = predict_logits(model, valid, dev)
