@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.validation import PHASES, main_guard, phase_rows, top_dir  # noqa: E402
+from benchmarks.validation import PHASES, main_guard, phase_rows, published_table, top_dir  # noqa: E402
 from engine.training.metrics import (bootstrap_metrics, format_reliability, format_table,  # noqa: E402
                                      reliability)
 
@@ -80,13 +80,15 @@ def calibrated(logits, labels_for_fit, logits_for_fit) -> np.ndarray:
 
 
 def finetune_config(args):
-    """The fine-tuning settings under test, from the command line (defaults: the recipe's)."""
-    from engine.training.finetune import FinetuneConfig
-    from engine.training.loop import FitConfig
+    """The recipe's fine-tuning settings (engine.training.recipe.finetune_choices), with the command
+    line's changes."""
+    from engine.training.recipe import finetune_choices
 
-    return FinetuneConfig(fit=FitConfig(epochs=args.epochs, batch_size=64, patience=args.patience, seed=args.seed),
-                          lr_head=args.lr, lr_lora=args.lr, monitor=args.monitor,
-                          head_epochs=args.head_epochs, head_lr=args.head_lr)
+    cfg = finetune_choices(args.epochs, args.seed)
+    cfg.fit.patience = args.patience
+    changes = {k: v for k, v in dict(lr_head=args.lr, lr_lora=args.lr, monitor=args.monitor,
+                                     head_epochs=args.head_epochs, head_lr=args.head_lr).items() if v is not None}
+    return dataclasses.replace(cfg, **changes)
 
 
 def train_cladmop(base: Path, work: Path, name: str, feats, y, cfg, device: str, echo):
@@ -114,12 +116,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--mode", choices=("pooled", "per-phase"), default="pooled")
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--patience", type=int, default=3)
-    ap.add_argument("--lr", type=float, default=1e-3, help="LoRA and head learning rate (stage 2)")
-    ap.add_argument("--monitor", choices=("roc_auc", "pr_auc", "loss"), default="roc_auc")
-    ap.add_argument("--head-epochs", type=int, default=0, help="stage 1: head alone on the frozen branch")
-    ap.add_argument("--head-lr", type=float, default=1e-4)
+    ap.add_argument("--epochs", type=int, default=3, help="stage 2 (LoRA + head) epochs at most")
+    ap.add_argument("--patience", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=None, help="LoRA and head learning rate (stage 2)")
+    ap.add_argument("--monitor", choices=("roc_auc", "pr_auc", "loss"), default=None)
+    ap.add_argument("--head-epochs", type=int, default=None, help="stage 1: head alone on the frozen branch")
+    ap.add_argument("--head-lr", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="subsample (smoke runs only)")
     ap.add_argument("--device", default="auto")
@@ -195,6 +197,8 @@ def main(argv=None) -> dict:
                 sd = max(a["sd"], b["sd"])
                 verdict = "beats" if margin > sd else "does not beat"
                 lines.append(f"  {m:<8} CLaDMoP - {base_name:<12} {margin:+.3f} (sd {sd:.3f}): {verdict}")
+    lines += ["", "published, official test split (not comparable one-to-one: other rows, other prevalence)",
+              published_table()]
     echo("\n".join(lines))
     summary = {"command": "cv_model.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "mode": args.mode, "folds": args.folds, "epochs": args.epochs, "seed": args.seed,

@@ -84,9 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="folder with top/ (e.g. ../shared/data)")
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.add_argument("--granularity", choices=["criterion", "token"], default="criterion")
-    p.add_argument("--pretrain-epochs", type=int, default=30)
+    p.add_argument("--pretrain-epochs", type=int, default=12)
     p.add_argument("--pretrain-lr", type=float, default=3e-4)
-    p.add_argument("--finetune-epochs", type=int, default=12)
+    p.add_argument("--finetune-epochs", type=int, default=3)
     p.add_argument("--mode", choices=["pooled", "per-phase"], default="pooled",
                    help="one adapter for all phases (default) or one per phase (the paper)")
     p.add_argument("--seed", type=int, default=0)

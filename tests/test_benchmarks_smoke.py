@@ -225,3 +225,32 @@ def test_whole_text_embedding_is_sentence_transformers_pooling():
     assert np.allclose(got[0], expected[0], atol=2e-3)
     assert np.linalg.norm(got[1]) == pytest.approx(1, abs=1e-6)
     assert not np.allclose(got[1], expected[1], atol=2e-3)  # 400+ tokens: not cut at 256
+
+
+@pytest.mark.slow
+@needs_top
+def test_cv_model_script_runs_on_a_subsample(tmp_path):
+    """Model selection end to end on 90 rows: a tiny pre-trained folder, both stages, all three models,
+    the per-phase reliability tables, the published numbers beside them."""
+    from engine.model.checkpoint import BASE_WEIGHTS, ModelManifest, save_state
+    from engine.model.cladmop import CLaDMoP
+    from engine.model.config import ModelConfig
+
+    config = ModelConfig(d_model=16, n_heads=2, enrich_layers=1, group_sizes=(8, 4, 2), group_self_layers=1,
+                         proj_dim=8, head_hidden=16, crit_pool="token", head_members=2)
+    base = tmp_path / "base"
+    base.mkdir()
+    save_state(CLaDMoP(config), base / BASE_WEIGHTS)
+    ModelManifest(config=config, name="tiny").write(base)
+    out = tmp_path / "cv.json"
+    done = run_script("cv_model.py", "--base", str(base), "--limit", "90", "--folds", "2", "--epochs", "1",
+                      "--head-epochs", "3", "--device", "cpu", "--json", str(out), timeout=1200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "published, official test split" in done.stdout and "ECE" in done.stdout
+    saved = json.loads(out.read_text())
+    assert saved["finetune"]["head_epochs"] == 3 and saved["finetune"]["monitor"] == "loss"
+    for phase, res in saved["results"].items():
+        assert set(res) == {"CLaDMoP", "linear probe", "gbt"}
+        assert res["CLaDMoP"]["n"] == res["gbt"]["n"] and 0 <= res["CLaDMoP"]["roc_auc"]["mean"] <= 1
+        tables = saved["calibration"][phase]
+        assert sum(b["n"] for b in tables["temperature-scaled"]["bins"]) == res["CLaDMoP"]["n"]

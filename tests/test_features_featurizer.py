@@ -78,7 +78,12 @@ def test_real_trials_at_both_granularities(trials, granularity):
         items = trial.active_criteria
         if granularity == "criterion":
             assert f.crit_item.tolist() == list(range(len(items)))
+            # each row stands for the tokens of its item (what f_c's token average weighs it by)
+            counted = [min(len(enc.tokenizer(featurizer.criteria.texts_of([c])[0],
+                                             add_special_tokens=False)["input_ids"]), 128) for c in items]
+            assert f.crit_tokens.tolist() == [float(max(1, n)) for n in counted]
         else:
+            assert f.crit_tokens.tolist() == [1.0] * f.crit_final.shape[0]
             assert set(f.crit_item.tolist()) == {-1, *range(len(items))}
             assert f.crit_final.shape[0] > 2 * len(items)
     # batched across trials = one at a time (here straight from the cache: no model call)

@@ -40,7 +40,7 @@ def model_dir(top_rows, tmp_path_factory):
                           model_overrides=SMALL)
     assert pre.best_epoch >= 1
     ft = run_finetuning(out, "I", [top_rows], epochs=2, batch_size=16, device="cpu", featurizer=featurizer)
-    assert ft.best_epoch >= 1
+    assert ft.best_epoch >= 0 and ft.start is not None  # 0: the head-first start was best
     return out
 
 

@@ -384,14 +384,14 @@ class TrainPage(QWizardPage):
         if result.cancelled:
             self.result = None
             self.train_button.setText("Train again (resume)")
-            self.status.setText(f"Cancelled after epoch {result.epochs_done}; the best epoch so far "
-                                f"({result.fit.best_epoch}) is saved. Train again to continue.")
+            self.status.setText(f"Cancelled after epoch {result.epochs_done}; the best so far "
+                                f"({result.fit.best_text}) is saved. Train again to continue.")
         else:
             self.train_button.setText("Train again")
             self.progress.setRange(0, 1)
             self.progress.setValue(1)
             fit = result.fit
-            self.status.setText(f"Done: {len(fit.history)} epoch(s), best epoch {fit.best_epoch} "
+            self.status.setText(f"Done: {len(fit.history)} epoch(s), best: {fit.best_text} "
                                 f"({'stopped early: no better validation score' if fit.stopped == 'patience' else 'all epochs run'}). "
                                 f"Model written to {result.model_dir}.")
             self.finished.emit(result)

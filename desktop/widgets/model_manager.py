@@ -211,7 +211,7 @@ class ModelManager(QDialog):
         for row, p in enumerate(phases):
             values = (p.phase, f"{p.base_rate:.3f}", f"{p.temperature:.2f}", _metric(p.validation.get("f1")),
                       _metric(p.validation.get("pr_auc")), _metric(p.validation.get("roc_auc")),
-                      str(p.best_epoch or "–"), f"{p.n_train or '–'} / {p.n_valid or '–'}",
+                      "–" if p.best_epoch is None else str(p.best_epoch), f"{p.n_train or '–'} / {p.n_valid or '–'}",
                       _size(p.adapter_bytes) if p.adapter_bytes else "missing", p.trained_on)
             for col, value in enumerate(values):
                 item = QTableWidgetItem(value)

@@ -195,7 +195,7 @@ class Featurizer:
             mol_segments=[seg for _, seg, _ in mol_plan],
             icd_vectors=icd_vectors, icd_kind=icd_kind, icd_position=icd_position, icd_codes=icd_codes,
             crit_levels=crit.levels, crit_final=crit.final, crit_item=crit.item,
-            granularity=crit.granularity,
+            granularity=crit.granularity, crit_tokens=crit.tokens,
             warnings=mol_warnings + icd_warnings + crit.warnings,
         )
 

@@ -125,6 +125,7 @@ class CriteriaStates:
     item: np.ndarray  # int64 (n_c,) index into the active criteria, -1 for headers / special tokens
     granularity: str
     warnings: list[str] = field(default_factory=list)
+    tokens: np.ndarray | None = None  # float32 (n_c,): tokens behind each row (TrialFeatures.crit_tokens)
 
 
 @dataclass
@@ -246,16 +247,18 @@ class CriteriaEncoder:
             if long:
                 warnings.append(f"{long} criteria item(s) longer than {self.max_item_tokens} tokens were "
                                 f"read up to their first {self.max_item_tokens} tokens")
+            tokens = np.array([max(1, min(p.n_text_tokens, self.max_item_tokens)) for p in parts], np.float32)
             return CriteriaStates(np.concatenate([p.levels for p in parts], axis=1),
                                   np.concatenate([p.final for p in parts], axis=0),
-                                  np.arange(len(parts), dtype=np.int64), self.granularity, warnings)
+                                  np.arange(len(parts), dtype=np.int64), self.granularity, warnings, tokens)
         s = states[texts[0]]
         item = items_of_tokens(s.offsets, criteria_layout(criteria)[1])
         if s.n_text_tokens > self.max_total_tokens:
             last = int(item.max()) + 1 if (item >= 0).any() else 0
             warnings.append(f"criteria text cut at {self.max_total_tokens} of its {s.n_text_tokens} tokens: "
                             f"the model reads items 1-{last} of {len(criteria)} (item {last} partly)")
-        return CriteriaStates(s.levels, s.final, item, self.granularity, warnings)
+        return CriteriaStates(s.levels, s.final, item, self.granularity, warnings,
+                              np.ones(len(item), np.float32))
 
 
 @dataclass

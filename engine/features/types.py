@@ -42,3 +42,6 @@ class TrialFeatures:
     crit_item: np.ndarray  # int64 (n_c,) index into trial.active_criteria, -1 for headers/none
     granularity: str = "criterion"
     warnings: list[str] = field(default_factory=list)
+    #: float32 (n_c,): language-model tokens behind each criteria row (an item's tokens read; 1 per token
+    #: at token granularity), so avgpool(U^C) can weigh rows as the paper's token average does. None: 1 each
+    crit_tokens: np.ndarray | None = None

@@ -23,6 +23,7 @@ class Batch:
     crit_final: torch.Tensor  # (B, Nc, H)
     crit_mask: torch.Tensor  # (B, Nc) bool
     crit_empty: torch.Tensor  # (B,) bool: the trial has no criteria (a learned token stands in)
+    crit_tokens: torch.Tensor  # (B, Nc) float: language-model tokens behind each row (0 on padding)
 
     def to(self, device) -> "Batch":
         return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
@@ -53,18 +54,22 @@ def collate(items: list[TrialFeatures], max_criteria: int | None = None) -> Batc
 
     finals = [np.asarray(f.crit_final, np.float32) for f in items]
     levels = [np.asarray(f.crit_levels, np.float32).transpose(1, 0, 2) for f in items]  # (Nc, 3, H)
+    tokens = [np.ones(len(a), np.float32) if f.crit_tokens is None else np.asarray(f.crit_tokens, np.float32)
+              for f, a in zip(items, finals)]
     if max_criteria is not None:
         finals = [a[:max_criteria] for a in finals]
         levels = [a[:max_criteria] for a in levels]
+        tokens = [a[:max_criteria] for a in tokens]
     empty = torch.tensor([a.shape[0] == 0 for a in finals])
     hidden = finals[0].shape[-1]
     finals = [a if a.shape[0] else np.zeros((1, hidden), np.float32) for a in finals]
     levels = [a if a.shape[0] else np.zeros((1, 3, hidden), np.float32) for a in levels]
     crit_final, crit_mask = _pad(finals)
     crit_levels, _ = _pad(levels)
+    crit_tokens, _ = _pad(tokens)
     return Batch(
         mol_vectors=mol, mol_kind=mol_kind, mol_position=mol_pos, mol_mask=mol_mask,
         icd_vectors=icd, icd_kind=icd_kind, icd_position=icd_pos, icd_mask=icd_mask,
         crit_levels=crit_levels.permute(0, 2, 1, 3).contiguous(), crit_final=crit_final,
-        crit_mask=crit_mask, crit_empty=empty,
+        crit_mask=crit_mask, crit_empty=empty, crit_tokens=crit_tokens,
     )

@@ -28,9 +28,11 @@ class Output:
     sizes: tuple[int, int, int]  # Nm, Nd, Nc of the batch
 
 
-def masked_mean(x: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
-    keep = (~pad_mask).unsqueeze(-1).to(x.dtype)
-    return (x * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+def masked_mean(x: torch.Tensor, pad_mask: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over the unpadded rows of x (B, N, H), each row weighted by `weights` (B, N) if given."""
+    keep = (~pad_mask).to(x.dtype) * (1.0 if weights is None else weights.to(x.dtype))
+    keep = keep.unsqueeze(-1)
+    return (x * keep).sum(1) / keep.sum(1).clamp(min=1e-6 if weights is not None else 1.0)
 
 
 class CLaDMoP(nn.Module):
@@ -100,7 +102,8 @@ class CLaDMoP(nn.Module):
             token_weights.append(rollout(weights))
         u_dm = self.final_norm(prev)
         crit_final_mask = b.crit_mask | b.crit_empty[:, None]
-        f_c = masked_mean(b.crit_final, crit_final_mask)
+        f_c = masked_mean(b.crit_final, crit_final_mask,
+                          b.crit_tokens if c.crit_pool == "token" else None)
         return Output(u_dm=u_dm, f_c=f_c, f_dm=u_dm.mean(1), token_weights=token_weights,
                       sizes=(b.mol_mask.shape[1], b.icd_mask.shape[1], b.crit_mask.shape[1]))
 

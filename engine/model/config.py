@@ -31,6 +31,9 @@ class ModelConfig:
     # pre-training (InfoNCE)
     proj_dim: int = 128
     tau: float = 0.6  # logits = exp(tau) * cos; learnable, initialised as in the paper
+    #: f_c = avgpool(U^C): "item" averages the criteria rows (version 0), "token" weighs each row by the
+    #: tokens behind it, the paper's average over the criteria's tokens (better in cross-validation)
+    crit_pool: str = "item"
     # classification head: 3-layer residual MLP on concat(avgpool(U^C), avgpool(U^DM))
     head_hidden: int = 256
     #: heads averaged (HeadEnsemble); 1 is the paper's single head (and version 0's checkpoints)
@@ -38,6 +41,12 @@ class ModelConfig:
     #: the head's own dropout; None: `dropout`
     head_dropout: float | None = None
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.crit_pool not in ("item", "token"):
+            raise ValueError(f"crit_pool must be 'item' or 'token', not {self.crit_pool!r}")
+        if self.head_members < 1:
+            raise ValueError(f"head_members must be at least 1, not {self.head_members}")
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -47,6 +47,12 @@ class FitResult:
     best_epoch: int
     best_score: float
     stopped: str  # "converged" | "patience" | "epochs" | "cancelled"
+    start: EpochRecord | None = None  # the validation of what training started from (best_epoch 0)
+
+    @property
+    def best_text(self) -> str:
+        """The best epoch in words (epoch 0 is the state training started from, e.g. the head-first stage)."""
+        return "the head-only start (epoch 0)" if self.best_epoch == 0 else f"epoch {self.best_epoch}"
 
 
 def seed_everything(seed: int) -> None:
@@ -76,12 +82,13 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, n_train: int,
 
     `train_loss(indices)` returns the loss of one batch; `validate()` returns an EpochRecord with
     val_loss, score and metrics filled (epoch/train_loss are set here). `start_best`: the already saved
-    state to beat (epoch 0, e.g. a head trained before this loop), so training can only improve on it.
+    state to beat (best epoch 0: e.g. a head trained before this loop), so training can only improve on it;
+    it is not an epoch of the history.
     """
     state = state or TaskState()
     out_dir = Path(out_dir)
     resume_dir = out_dir / ".resume"
-    history: list[EpochRecord] = [start_best] if start_best else []
+    history: list[EpochRecord] = []
     best_score, best_epoch = (start_best.score, 0) if start_best else (-math.inf, -1)
     start_epoch = 0
     if resume and (resume_dir / "progress.json").is_file():

@@ -113,6 +113,6 @@ def run_finetuning(base: Path, phase: str, train: Sequence[str | Path], valid: S
     result = finetune(base, phase, train_set.features, train_set.labels, valid_set.features, valid_set.labels,
                       out_dir=out, config=config, device=device, state=state, on_epoch=_epoch_echo(echo),
                       trained_on=", ".join(str(p) for p in train))
-    echo(f"best epoch {result.best_epoch} ({result.stopped}); adapter written to "
+    echo(f"best: {result.best_text} ({result.stopped}); adapter written to "
          f"{Path(out or base) / 'adapters' / phase}")
     return result

@@ -1,5 +1,6 @@
-"""The fine-tuning choices that cross-validation kept for the default model: K averaged heads and the
-head-first start (LP-FT) before LoRA (engine/training/finetune.py, MODEL_CARD.md)."""
+"""The choices that cross-validation kept for the default model (MODEL_CARD.md): f_c as the average over
+the criteria's tokens, K averaged heads, the head-first start (LP-FT) before LoRA; and the reliability
+table that reports its calibration."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,25 @@ import torch
 from engine.model.cladmop import CLaDMoP
 from engine.model.layers import HeadEnsemble, ResidualMLP
 from tests.model_fixtures import make_features, small_config
+
+
+def test_token_pooling_weighs_each_criterion_by_its_tokens_and_item_pooling_ignores_them():
+    from engine.model.batch import collate
+
+    torch.manual_seed(0)
+    token, item = CLaDMoP(small_config(crit_pool="token")).eval(), CLaDMoP(small_config()).eval()
+    a, b = make_features(token.config, n_crit=3, seed=1), make_features(token.config, n_crit=5, seed=2)
+    a.crit_tokens = np.array([1.0, 2.0, 7.0], np.float32)  # b has none: every row counts once
+    batch = collate([a, b])
+    with torch.no_grad():
+        f_token, f_item = token(batch).f_c, item(batch).f_c
+    expected = (a.crit_final * a.crit_tokens[:, None]).sum(0) / a.crit_tokens.sum()
+    np.testing.assert_allclose(f_token[0].numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(f_item[0].numpy(), a.crit_final.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(f_token[1].numpy(), b.crit_final.mean(0), rtol=1e-5, atol=1e-6)
+    # the 128-criteria cap cuts the weights with the rows
+    capped = collate([a], max_criteria=2)
+    assert capped.crit_tokens.tolist() == [[1.0, 2.0]]
 
 
 def test_head_ensemble_averages_independent_members_and_old_configs_keep_one_head():
@@ -46,7 +66,7 @@ def test_head_first_stage_alone_learns_the_signal_and_leaves_lora_untouched(tmp_
     result = finetune(tmp_path, "I", feats[:36], y[:36], feats[36:], y[36:], device="cpu",
                       config=FinetuneConfig(fit=FitConfig(epochs=0, batch_size=8), head_epochs=40,
                                             head_lr=1e-2, monitor="loss"))
-    assert result.best_epoch == 0 and [r.epoch for r in result.history] == [0]
+    assert result.best_epoch == 0 and result.history == [] and result.start.epoch == 0
     ModelManifest.read(tmp_path).verify(tmp_path)
     saved = load_file(str(tmp_path / "adapters" / "I" / "adapter_model.safetensors"))
     lora_b = [v for k, v in saved.items() if "lora_B" in k]
@@ -65,10 +85,10 @@ def test_lora_stage_starts_from_the_trained_head_and_keeps_it_unless_it_improves
     result = finetune(tmp_path, "I", feats[:36], y[:36], feats[36:], y[36:], device="cpu", on_epoch=seen.append,
                       config=FinetuneConfig(fit=FitConfig(epochs=3, batch_size=8, patience=3), head_epochs=20,
                                             head_lr=1e-2, lr_lora=1e-3, lr_head=1e-4, monitor="loss"))
-    assert [r.epoch for r in seen] == [0, 1, 2, 3] == [r.epoch for r in result.history]
-    best = max(result.history, key=lambda r: r.score)
-    assert result.best_epoch == best.epoch  # stage 1 competes with every LoRA epoch
-    assert seen[1].train_loss > 0 and np.isfinite(seen[0].val_loss)
+    assert [r.epoch for r in seen] == [1, 2, 3] == [r.epoch for r in result.history]
+    best = max([result.start] + result.history, key=lambda r: r.score)
+    assert result.best_epoch == best.epoch  # stage 1 (epoch 0) competes with every LoRA epoch
+    assert result.start.train_loss > 0 and np.isfinite(result.start.val_loss)
 
 
 def test_reliability_table_bins_counts_and_ece():
