@@ -136,11 +136,13 @@ def test_train_cancel_resume_report_and_use_the_new_model(qtbot, window, tmp_pat
     qtbot.waitUntil(lambda: not train.running, timeout=300000)
     assert train.isComplete(), train.status.text()
     result = train.result
-    assert [r.epoch for r in result.fit.history] == [1, 2, 3, 4]  # epoch 1 was not run again
-    assert [h["epoch"] for h in train.history] == [1, 2, 3, 4]
+    run = [r.epoch for r in result.fit.history]  # up to 4; early stopping may end it sooner
+    assert run == list(range(1, len(run) + 1)) and 2 <= len(run) <= 4  # epoch 1 is not run twice
+    assert [h["epoch"] for h in train.history] == run
     xs, ys = train.curves["train_loss"].getData()
-    assert list(xs) == [1, 2, 3, 4] and all(y > 0 for y in ys)
-    assert len(train.curves["val_loss"].getData()[0]) == 4
+    assert list(xs) == run and all(y > 0 for y in ys)
+    assert len(train.curves["val_loss"].getData()[0]) == len(run)
+    assert f"best: {result.fit.best_text}" in train.status.text()
     assert previous_history(out, "I") == []  # finished: nothing left to resume
     wizard.grab().save(str(tmp_path / "training.png"))
 

@@ -94,3 +94,21 @@ def test_pooled_adapter_is_served_per_phase_with_its_own_calibration(tmp_path):
     assert two.base_rate == 0.8 and (one.temperature, one.bias) != (two.temperature, two.bias)
     calibrated = 1 / (1 + np.exp(-(logits / two.temperature + two.bias)))
     assert abs(calibrated.mean() - labels_ii.mean()) < 0.1  # the phase's own base rate comes back
+
+
+def test_recipe_stamp_names_the_model_and_records_every_setting(tmp_path):
+    from engine.model.checkpoint import BASE_WEIGHTS, ModelManifest, save_state
+    from engine.model.cladmop import CLaDMoP
+    from engine.training.recipe import RECIPE_VERSION, finetune_choices, stamp_recipe
+
+    config = small_config()
+    save_state(CLaDMoP(config), tmp_path / BASE_WEIGHTS)
+    ModelManifest(config=config, name=tmp_path.name).write(tmp_path)
+    stamp_recipe(tmp_path, dict(seed=3, pretrain_epochs=12, pretrain_lr=3e-4, mode="pooled", finetune_epochs=2,
+                                granularity="criterion"))
+    manifest = ModelManifest.read(tmp_path)
+    manifest.verify(tmp_path)
+    recipe = manifest.extra["recipe"]
+    assert manifest.name == f"CLaDMoP default {RECIPE_VERSION}" and recipe["seed"] == 3
+    expected = finetune_choices(2, 3)
+    assert recipe["finetune"]["head_epochs"] == expected.head_epochs and recipe["finetune"]["fit"]["epochs"] == 2

@@ -92,6 +92,7 @@ def phase_sets(top: Path, phase: str, featurize_fn, seed: int = 0) -> tuple[Labe
     return train, valid
 
 
+RECIPE_VERSION = "v1"
 #: what cross-validation kept (benchmarks/cv_model.py runs in MODEL_CARD.md): f_c as the paper's average over
 #: the criteria's tokens, five averaged heads with dropout 0.3
 MODEL_CHOICES = dict(crit_pool="token", head_members=5, head_dropout=0.3)
@@ -169,4 +170,21 @@ def train_default(data_dir: Path, out: Path, granularity: str = "criterion", see
                                      f"calibrated on the phase {phase} validation rows")
     summary["minutes"] = round((time.time() - started) / 60, 1)
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2))
+    stamp_recipe(out, dict(seed=seed, pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr, mode=mode,
+                           finetune_epochs=finetune_epochs, granularity=granularity))
     return summary
+
+
+def stamp_recipe(folder: Path, settings: dict) -> None:
+    """Name the model folder after the recipe and record its settings in model.json (the model manager
+    and `cladmop info` show them)."""
+    import dataclasses
+
+    from engine.model.checkpoint import ModelManifest
+
+    manifest = ModelManifest.read(folder)
+    manifest.name = f"CLaDMoP default {RECIPE_VERSION}"
+    manifest.extra["recipe"] = {"version": RECIPE_VERSION, "command": "cladmop train-default", **settings,
+                                "finetune": dataclasses.asdict(finetune_choices(settings["finetune_epochs"],
+                                                                                settings["seed"]))}
+    manifest.write(folder)
