@@ -3,9 +3,8 @@ class-weighted BCE, early stopping on validation (DESIGN.md §2), temperature sc
 
 In two stages by default (LP-FT, Kumar et al. 2022; `head_epochs=0` skips the first): the head learns
 alone on the frozen branch's features, computed once (seconds), then LoRA and head learn together from
-there. With a thousand or so
-trials a randomly initialised head trained jointly with LoRA distorts the branch before it has learnt
-anything; the head-first start is what cross-validation kept (MODEL_CARD.md)."""
+there. With a thousand or so trials a randomly initialised head trained jointly with LoRA distorts the
+branch before it has learnt anything; the head-first start is what cross-validation kept (MODEL_CARD.md)."""
 from __future__ import annotations
 
 import shutil
