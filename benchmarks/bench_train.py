@@ -57,7 +57,7 @@ def main() -> None:
 
     from engine.device import resolve_device
     from engine.model.batch import collate
-    from engine.model.cladmop import CLaDMoP, head_input, set_branch_dropout
+    from engine.model.cladmop import CLaDMoP, classify, set_branch_dropout
     from engine.model.config import ModelConfig
     from engine.training.finetune import FinetuneConfig, member_loss, attach_lora
 
@@ -95,7 +95,7 @@ def main() -> None:
 
     def ft_step():
         ft_opt.zero_grad(set_to_none=True)
-        logits = base.head(head_input(ft_model(ft_batch)), members=True)
+        logits, _ = classify(ft_model, ft_batch, members=True)
         member_loss(logits, y, torch.tensor(1.0, device=dev)).backward()
         ft_opt.step()
 
@@ -103,7 +103,7 @@ def main() -> None:
 
     def infer():
         with torch.no_grad():
-            base.head(head_input(ft_model(ft_batch)))
+            classify(ft_model, ft_batch)
 
     infer_s = timed(infer, args.steps, sync)
     x = torch.randn(FINETUNE_ROWS, config.text_dim + config.d_model, device=dev)

@@ -163,19 +163,18 @@ class Predictor:
 
         from engine.device import autocast
         from engine.model.batch import collate
-        from engine.model.cladmop import head_input
+        from engine.model.cladmop import classify
 
         info = self.manifest.phases[phase]
         probs, outputs = [], []
         with self._lock, torch.inference_mode(), autocast(self.device):
             self.model.set_adapter(phase)
-            base = self.model.get_base_model()
             for start in range(0, len(feats), batch_size):
                 if state is not None:
                     state.check()
                 batch = collate(feats[start:start + batch_size]).to(self.device)
-                out = self.model(batch)
-                logits = base.head(head_input(out)).float()
+                logits, out = classify(self.model, batch)
+                logits = logits.float()
                 probs.append(torch.sigmoid(logits / info.temperature + info.bias).cpu().numpy())
                 if start < keep_attention:
                     outputs.append((batch, out))

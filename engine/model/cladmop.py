@@ -32,7 +32,7 @@ def masked_mean(x: torch.Tensor, pad_mask: torch.Tensor, weights: torch.Tensor |
     """Mean over the unpadded rows of x (B, N, H), each row weighted by `weights` (B, N) if given."""
     keep = (~pad_mask).to(x.dtype) * (1.0 if weights is None else weights.to(x.dtype))
     keep = keep.unsqueeze(-1)
-    return (x * keep).sum(1) / keep.sum(1).clamp(min=1e-6 if weights is not None else 1.0)
+    return (x * keep).sum(1) / keep.sum(1).clamp(min=1e-6)  # all rows padded: zeros
 
 
 class CLaDMoP(nn.Module):
@@ -120,13 +120,20 @@ class CLaDMoP(nn.Module):
         return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
     def classify(self, b: Batch) -> tuple[torch.Tensor, Output]:
-        out = self(b)
-        return self.head(head_input(out)), out
+        return classify(self, b)
 
 
 def head_input(out: Output) -> torch.Tensor:
     """What the head reads: concat(avgpool(U^C), avgpool(U^DM))."""
     return torch.cat([out.f_c, out.f_dm], -1)
+
+
+def classify(model: nn.Module, b: Batch, members: bool = False) -> tuple[torch.Tensor, Output]:
+    """Logits (B,), or (B, K) per head member with `members`, and the branch's output, for a CLaDMoP or
+    a peft model around one: the forward goes through the wrapper so the active LoRA adapter applies."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    out = model(b)
+    return base.head(head_input(out), members=members), out
 
 
 def set_branch_dropout(model: nn.Module, p: float) -> None:

@@ -21,7 +21,7 @@ from engine.features.types import TrialFeatures
 from engine.model.batch import collate
 from engine.model.checkpoint import (ADAPTERS, BASE_WEIGHTS, MODEL_JSON, ModelManifest, PhaseInfo,
                                      commit_staged_adapter, load_base, staged_folder)
-from engine.model.cladmop import head_input, lora_target_modules, set_branch_dropout
+from engine.model.cladmop import classify, head_input, lora_target_modules, set_branch_dropout
 from engine.errors import Cancelled
 from engine.tasks import TaskState
 from engine.training.loop import EpochRecord, FitConfig, FitResult, batches, clear_resume, fit
@@ -63,7 +63,7 @@ def predict_logits(model, features: list[TrialFeatures], device, batch_size: int
     out = []
     with torch.no_grad():
         for idx in batches(len(features), batch_size, None):
-            logits, _ = _classify(model, collate([features[i] for i in idx]).to(device))
+            logits, _ = classify(model, collate([features[i] for i in idx]).to(device))
             out.append(logits.float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
@@ -100,13 +100,6 @@ def share_adapter(folder: Path, source: str, phase: str, logits: np.ndarray, lab
         commit_staged_adapter(folder, phase, manifest)
     else:
         manifest.write(folder)
-
-
-def _classify(model, batch, members: bool = False):
-    """Logits (B,), or (B, K) per head member with `members`, and the branch's output."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    out = model(batch)  # through the peft wrapper (if any) so LoRA is active
-    return base.head(head_input(out), members=members), out
 
 
 def member_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight) -> torch.Tensor:
@@ -219,7 +212,7 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
     work_dir = out_dir / ADAPTERS / f".{phase}.training"
 
     def train_loss(idx):
-        logits, _ = _classify(model, collate([train[i] for i in idx]).to(dev), members=True)
+        logits, _ = classify(model, collate([train[i] for i in idx]).to(dev), members=True)
         return member_loss(logits, torch.from_numpy(y_train[idx]).to(dev), pos_weight)
 
     def validate():

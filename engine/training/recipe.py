@@ -176,8 +176,8 @@ def train_default(data_dir: Path, out: Path, granularity: str = "criterion", see
 
 
 def stamp_recipe(folder: Path, settings: dict) -> None:
-    """Name the model folder after the recipe and record its settings in model.json (the model manager
-    and `cladmop info` show them)."""
+    """Name the model folder after the recipe and record its settings in model.json (`extra.recipe`), so
+    the folder itself says how it was made."""
     import dataclasses
 
     from engine.model.checkpoint import ModelManifest
