@@ -178,7 +178,11 @@ class Predictor:
                 probs.append(torch.sigmoid(logits / info.temperature + info.bias).cpu().numpy())
                 if start < keep_attention:
                     outputs.append((batch, out))
-        return np.concatenate(probs), outputs
+        probs = np.concatenate(probs)
+        if not np.isfinite(probs).all():  # a damaged adapter or calibration; never show "nan" as a probability
+            raise ModelError(f"{self.folder}: the phase {phase} model gives no finite probability "
+                             f"(temperature {info.temperature}, bias {info.bias}); re-calibrate or re-train it")
+        return probs, outputs
 
     def _assemble(self, trial, feats: TrialFeatures, phase, prob, outputs, notes) -> Prediction:
         batch, out = outputs[0]

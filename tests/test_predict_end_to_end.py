@@ -193,3 +193,20 @@ def test_interrupted_finetuning_keeps_the_best_adapter_and_resumes(model_dir, to
     assert resumed.history[0].epoch == 1 and len(resumed.history) >= 2
     ModelManifest.read(work).verify(work)
     assert before  # the original adapter existed before
+
+
+def test_a_model_that_gives_no_finite_probability_is_an_error_not_nan(model_dir, tmp_path, capsys):
+    """A damaged calibration in model.json (NaN temperature) must not reach the analyst as 'nan'."""
+    import shutil
+
+    from engine.cli import main
+
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    manifest = json.loads((broken / "model.json").read_text())
+    manifest["phases"]["I"]["temperature"] = float("nan")
+    (broken / "model.json").write_text(json.dumps(manifest))
+    record = str(EXAMPLES / "NCT09990001.xml")
+    assert main(["predict", record, "--model", str(broken), "--phase", "I", "--no-ablation", "--json"]) != 0
+    err = capsys.readouterr().err
+    assert "no finite probability" in err and "broken" in err and "Traceback" not in err
