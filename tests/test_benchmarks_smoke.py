@@ -254,3 +254,26 @@ def test_cv_model_script_runs_on_a_subsample(tmp_path):
         assert res["CLaDMoP"]["n"] == res["gbt"]["n"] and 0 <= res["CLaDMoP"]["roc_auc"]["mean"] <= 1
         tables = saved["calibration"][phase]
         assert sum(b["n"] for b in tables["temperature-scaled"]["bins"]) == res["CLaDMoP"]["n"]
+
+
+@needs_top
+def test_reproduce_default_compares_models_on_the_recipes_held_out_rows(tmp_path):
+    """The shipped model against a copy whose phase III calibration is pushed to "failure" everywhere:
+    rank metrics stay, F1 moves, and the script says which phases are no longer within the sd."""
+    import shutil
+
+    shifted = tmp_path / "shifted"
+    shutil.copytree(REPO / "resources" / "models" / "default", shifted)
+    manifest = json.loads((shifted / "model.json").read_text())
+    manifest["phases"]["III"]["bias"] = -20.0
+    (shifted / "model.json").write_text(json.dumps(manifest))
+    out = tmp_path / "repro.json"
+    done = run_script("reproduce_default.py", "--data", str(DATA), "--limit", "60", "--json", str(out),
+                      "--models", str(REPO / "resources" / "models" / "default"), str(shifted))
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(out.read_text())["results"]
+    ref, other = results[str(REPO / "resources" / "models" / "default")], results[str(shifted)]
+    assert set(ref) == {"I", "II", "III"} and sum(r["n"] for r in ref.values()) >= 60
+    assert other["III"]["roc_auc"] == ref["III"]["roc_auc"] and other["I"] == ref["I"]
+    assert "phase I vs" in done.stdout and "phase III vs" in done.stdout
+    assert "NOT within" in [line for line in done.stdout.splitlines() if "phase III vs" in line][0]

@@ -29,6 +29,7 @@ from engine.training.pretrain import PretrainConfig, pretrain
 
 TRAIN_FILES = {"I": ["phase_I_train.csv"], "II": ["phase_II_train_partial_rows.csv"],
                "III": ["phase_III_train_partial_rows.csv"]}
+HELD_OUT = 0.15  # of the learning rows, for early stopping and calibration
 VALID_FILES = {"I": "phase_I_valid.csv", "II": "phase_II_valid.csv", "III": "phase_III_valid.csv"}
 
 
@@ -81,6 +82,14 @@ def strata(labels: np.ndarray, member: list[frozenset[str]], min_count: int = 2)
     keys = np.array(["/".join(sorted(m)) + f":{y}" for m, y in zip(member, labels)])
     counts = {k: int((keys == k).sum()) for k in set(keys)}
     return np.array([k if counts[k] >= min_count else f"rare:{k[-1]}" for k in keys])
+
+
+def held_out_split(top: Path, seed: int = 0, state: TaskState | None = None):
+    """The learning rows, their phases, and the recipe's train / held-out indices: 15% stratified by
+    phase set and label. benchmarks/reproduce_default.py scores a model on the same held-out rows."""
+    rows, member = learning_rows(top, state)
+    tr, va = stratified_split(strata(rows.labels, member), HELD_OUT, seed)
+    return rows, member, tr, va
 
 
 def phase_sets(top: Path, phase: str, featurize_fn, seed: int = 0) -> tuple[LabelledSet, LabelledSet]:
@@ -143,9 +152,8 @@ def train_default(data_dir: Path, out: Path, granularity: str = "criterion", see
     summary = {"pretraining": {"best_epoch": pre.best_epoch, "stopped": pre.stopped, "corpus": str(report)},
                "mode": mode, "phases": {}}
 
-    rows, member = learning_rows(top, state)
+    rows, member, tr, va = held_out_split(top, seed, state)
     rows = feat(rows)
-    tr, va = stratified_split(strata(rows.labels, member), 0.15, seed)
     in_phase = {p: np.array([p in m for m in member]) for p in PHASES}
     cfg = finetune_choices(finetune_epochs, seed)
     groups = {"I": tr} if mode == "pooled" else {p: tr[in_phase[p][tr]] for p in PHASES}
