@@ -164,6 +164,7 @@ class Predictor:
         from engine.device import autocast
         from engine.model.batch import collate
         from engine.model.cladmop import classify
+        from engine.training.finetune import apply_calibration
 
         info = self.manifest.phases[phase]
         probs, outputs = [], []
@@ -174,8 +175,7 @@ class Predictor:
                     state.check()
                 batch = collate(feats[start:start + batch_size]).to(self.device)
                 logits, out = classify(self.model, batch)
-                logits = logits.float()
-                probs.append(torch.sigmoid(logits / info.temperature + info.bias).cpu().numpy())
+                probs.append(apply_calibration(logits.float().cpu().numpy(), info.temperature, info.bias))
                 if start < keep_attention:
                     outputs.append((batch, out))
         probs = np.concatenate(probs)
