@@ -2,6 +2,7 @@
 shipped sizes, and what that means for `cladmop train-default`.
 
     installer/dev.sh python benchmarks/bench_train.py [--device auto|cpu|cuda] [--steps 5]
+        [--granularity criterion|token]
 
 Uses synthetic features of the learning rows' typical sizes (criteria items, drug segments and ICD codes
 drawn around the TOP means), so it needs no data and no language model: the frozen encoder's cost is a
@@ -23,22 +24,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # the recipe's sizes (engine/training/recipe.py; MODEL_CARD.md)
 PRETRAIN_ROWS, FINETUNE_ROWS = 1534, 1626
 PRETRAIN_EPOCHS, HEAD_EPOCHS, LORA_EPOCHS = 12, 60, 3
+#: criteria vectors per trial: items at criterion granularity; text tokens at token granularity (TOP's
+#: median is 430 MiniLM tokens, engine/features/text_encoder.py)
+CRITERIA_RANGE = {"criterion": (8, 60), "token": (200, 700)}
 
 
-def synthetic(config, n: int, seed: int = 0):
+def synthetic(config, n: int, seed: int = 0, granularity: str = "criterion"):
     from engine.features.types import ICD_CODE, MOL_SEGMENT, TrialFeatures
 
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
-        n_c, n_m, n_d = int(rng.integers(8, 60)), int(rng.integers(1, 12)), int(rng.integers(1, 5))
+        n_c, n_m, n_d = int(rng.integers(*CRITERIA_RANGE[granularity])), int(rng.integers(1, 12)), int(rng.integers(1, 5))
         out.append(TrialFeatures(
             mol_vectors=(rng.random((n_m, config.mol_dim)) < 0.05).astype(np.float32),
             mol_kind=np.full(n_m, MOL_SEGMENT), mol_position=np.arange(n_m) % 4, mol_segments=[None] * n_m,
             icd_vectors=rng.normal(size=(n_d, config.icd_dim)).astype(np.float32),
             icd_kind=np.full(n_d, ICD_CODE), icd_position=np.arange(n_d), icd_codes=["X"] * n_d,
             crit_levels=rng.normal(size=(3, n_c, config.text_dim)).astype(np.float32),
-            crit_final=rng.normal(size=(n_c, config.text_dim)).astype(np.float32), crit_item=np.arange(n_c)))
+            crit_final=rng.normal(size=(n_c, config.text_dim)).astype(np.float32), crit_item=np.arange(n_c) if granularity == "criterion" else np.arange(n_c) // 15))
     return out
 
 
@@ -64,19 +68,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--granularity", choices=tuple(CRITERIA_RANGE), default="criterion")
     args = ap.parse_args()
     dev = resolve_device(args.device)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     torch.manual_seed(0)
-    config = ModelConfig(head_members=5, head_dropout=0.3)
+    config = ModelConfig(head_members=5, head_dropout=0.3, granularity=args.granularity)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"device: {dev} ({name}), torch {torch.__version__}")
+    print(f"device: {dev} ({name}), torch {torch.__version__}, {args.granularity} granularity")
 
     model = CLaDMoP(config)
     set_branch_dropout(model, 0.0)
     model = model.to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    pre_batch = collate(synthetic(config, 128, 1)).to(dev)
+    pre_batch = collate(synthetic(config, 128, 1, args.granularity)).to(dev)
 
     def pre_step():
         opt.zero_grad(set_to_none=True)
@@ -89,7 +94,7 @@ def main() -> None:
     for n, p in ft_model.named_parameters():
         p.requires_grad = "lora_" in n or "modules_to_save" in n
     ft_opt = torch.optim.Adam([p for p in ft_model.parameters() if p.requires_grad], lr=1e-4)
-    ft_batch = collate(synthetic(config, 64, 2)).to(dev)
+    ft_batch = collate(synthetic(config, 64, 2, args.granularity)).to(dev)
     y = torch.randint(0, 2, (64,), device=dev).float()
     base = ft_model.get_base_model()
 
