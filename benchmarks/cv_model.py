@@ -8,9 +8,10 @@ The folds are drawn once over the union of all TOP learning rows (one row per NC
 phase set and label, seeded), so a mixed-phase trial is held out of every phase at the same time and
 the pooled model never learns a trial it is scored on. In every fold, on the same rows:
 
-- `CLaDMoP`: LoRA + head fine-tuned from `--base` (the pre-trained model folder), early-stopped on a
-  stratified 15% of the fold's training rows; `per-phase`: one adapter per phase on that phase's rows
-  (the paper's setting), `pooled`: one adapter on the rows of all phases (more data for II and III);
+- `CLaDMoP`: LoRA + head fine-tuned from `--base` (the pre-trained model folder, whose backbone and
+  granularity the rows are featurized with), early-stopped on a stratified 15% of the fold's training
+  rows; `per-phase`: one adapter per phase on that phase's rows (the paper's setting), `pooled`: one
+  adapter on the rows of all phases (more data for II and III);
 - `linear probe`: logistic regression on the whole-text MiniLM embedding (benchmarks/baseline_linear_probe.py);
 - `gbt`: gradient-boosted trees on simple features (benchmarks/baseline_gbt.py).
 
@@ -135,6 +136,7 @@ def main(argv=None) -> dict:
     from engine.device import resolve_device
     from engine.features.encoder_cache import EncoderCache
     from engine.lookups.resolve import Resolver
+    from engine.model.checkpoint import ModelManifest
     from engine.training.dataset import LabelledSet, featurize
     from engine.training.finetune import adapter_logits
     from engine.training.pipeline import make_featurizer
@@ -144,7 +146,8 @@ def main(argv=None) -> dict:
     trials, y, member = union_rows(top_dir(args.data), limit=args.limit, seed=args.seed)
     echo(f"{len(trials)} learning rows (one per NCT id), prevalence {y.mean():.3f}; "
          + ", ".join(f"phase {p}: {sum(p in m for m in member)}" for p in PHASES))
-    featurizer = make_featurizer("minilm", "criterion", device)
+    base = ModelManifest.read(Path(args.base)).config  # the folds read criteria as the base model does
+    featurizer = make_featurizer(base.backbone, base.granularity, device)
     resolver = Resolver.default()
     data = featurize(LabelledSet(trials, y), resolver, featurizer)
     feats, trials = data.features, data.trials
@@ -203,7 +206,7 @@ def main(argv=None) -> dict:
     summary = {"command": "cv_model.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "mode": args.mode, "folds": args.folds, "epochs": args.epochs, "seed": args.seed,
                "finetune": dataclasses.asdict(finetune_config(args)),
-               "base": str(args.base), "n_rows": len(y), "minutes": round((time.time() - started) / 60, 1),
+               "base": str(args.base), "granularity": base.granularity, "n_rows": len(y), "minutes": round((time.time() - started) / 60, 1),
                "results": results, "calibration": calibration}
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
