@@ -1,0 +1,151 @@
+"""What each input of the model carries on its own: logistic regression per input, on cv_model's folds.
+
+    CLADMOP_CACHE=/work/runs/cache installer/dev.sh python benchmarks/frozen_inputs.py \
+        --base resources/models/default [--folds 5] [--seed 0] [--limit N] [--device auto] [--json OUT]
+
+The shipped recipe's LoRA stage never improved on its head-only start (MODEL_CARD.md), so the model's
+prediction is a head on two frozen vectors of the pre-trained branch: f_c (the criteria) and f_dm (the
+drug/disease fusion). This script asks how much outcome signal each vector, and each rival input,
+holds. Every input gets the linear probe's classifier (standardized logistic regression, C by inner CV;
+benchmarks/baseline_linear_probe.py), trained on all phases' rows of a fold and scored per phase with
+the paper's 10 x 80% bootstrap:
+
+- `f_c`, `f_dm`, `f_c + f_dm`: the base model's head input, split and whole;
+- `whole text`: the linear probe itself (the frozen MiniLM's whole-text embedding);
+- `history`: for each drug and each condition name of a trial, the smoothed success rate
+  of the fold's training trials that share it, and how many there are (HINT's drug and disease risk,
+  read from these rows only; a training trial's own label is left out of its own rate);
+- `text + history`: the whole text and the history together.
+
+When rival inputs reach the same figures as the model, and adding one to another gains nothing, the
+learning rows, not the model's inputs, set the ceiling. The folds are cv_model.py's (same seed, same rows).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.cv_model import union_folds, union_rows  # noqa: E402
+from benchmarks.validation import PHASES, main_guard, top_dir  # noqa: E402
+from engine.training.metrics import bootstrap_metrics, format_table  # noqa: E402
+
+#: pseudo-count of the smoothed success rate: a name seen in k training trials weighs k / (k + 5)
+HISTORY_PRIOR_WEIGHT = 5.0
+
+
+def branch_inputs(base: Path, features, device) -> np.ndarray:
+    """(n, text_dim + d_model): concat(f_c, f_dm) of the base model's pre-trained branch, no adapter."""
+    import torch
+
+    from engine.model.batch import collate
+    from engine.model.checkpoint import load_base
+    from engine.model.cladmop import head_input
+
+    model, _ = load_base(base)
+    model = model.to(device)
+    with torch.no_grad():
+        return np.concatenate([head_input(model(collate(features[i:i + 64]).to(device))).float().cpu().numpy()
+                               for i in range(0, len(features), 64)])
+
+
+def trial_names(trial) -> tuple[set[str], set[str]]:
+    """The drug names (placebo left out) and condition names of a trial, lower-cased."""
+    drugs = {d.name.strip().lower() for d in trial.drugs if d.kind != "placebo" and d.name.strip()}
+    conditions = {c.name.strip().lower() for c in trial.conditions if c.name.strip()}
+    return drugs, conditions
+
+
+def outcome_history(names: list[set[str]], labels: np.ndarray, train: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), 2): the mean smoothed success rate of the names of each row among the `train` trials,
+    and log(1 + how many training trials share one). A row that is itself in `train` is left out of its
+    own counts, so training rows see what held-out rows see."""
+    prior = float(labels[train].mean())
+    wins, seen = defaultdict(float), defaultdict(float)
+    for i in train:
+        for name in names[i]:
+            wins[name] += labels[i]
+            seen[name] += 1
+    in_train = np.zeros(len(labels), bool)
+    in_train[train] = True
+    out = np.zeros((len(rows), 2))
+    for r, i in enumerate(rows):
+        rates, count = [], 0.0
+        for name in names[i]:
+            w, n = wins[name] - (labels[i] if in_train[i] else 0), seen[name] - in_train[i]
+            if n > 0:
+                rates.append((w + HISTORY_PRIOR_WEIGHT * prior) / (n + HISTORY_PRIOR_WEIGHT))
+                count += n
+        out[r] = (np.mean(rates) if rates else prior, np.log1p(count))
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--base", type=Path, required=True, help="model folder whose pre-trained branch is read")
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=None, help="subsample (smoke runs only)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    from benchmarks import baseline_linear_probe
+    from engine.device import resolve_device
+    from engine.features.encoder_cache import EncoderCache
+    from engine.lookups.resolve import Resolver
+    from engine.model.checkpoint import ModelManifest
+    from engine.training.dataset import LabelledSet, featurize
+    from engine.training.pipeline import make_featurizer
+
+    started = time.time()
+    device = resolve_device(args.device)
+    trials, y, member = union_rows(top_dir(args.data), limit=args.limit, seed=args.seed)
+    config = ModelManifest.read(args.base).config
+    featurizer = make_featurizer(config.backbone, config.granularity, str(device))
+    data = featurize(LabelledSet(trials, y), Resolver.default(), featurizer)
+    branch = branch_inputs(args.base, data.features, device)
+    text_dim = config.text_dim
+    whole_text = baseline_linear_probe.document_embeddings(data.trials, featurizer.encoder, EncoderCache(),
+                                                           echo=lambda s: None)
+    drugs, conditions = zip(*(trial_names(t) for t in data.trials))
+    print(f"{len(y)} learning rows featurized in {time.time() - started:.0f} s", flush=True)
+
+    fixed = {"f_c": branch[:, :text_dim], "f_dm": branch[:, text_dim:], "f_c + f_dm": branch,
+             "whole text": whole_text}
+    inputs = list(fixed) + ["history", "text + history"]
+    oof = {name: np.full(len(y), np.nan) for name in inputs}
+    for tr, te in union_folds(y, member, args.folds, args.seed):
+        history = {rows_name: np.hstack([outcome_history(list(names), y, tr, rows) for names in (drugs, conditions)])
+                   for rows_name, rows in (("train", tr), ("test", te))}
+        for name in inputs:
+            if name in fixed:
+                x_tr, x_te = fixed[name][tr], fixed[name][te]
+            else:
+                x_tr, x_te = history["train"], history["test"]
+                if name == "text + history":
+                    x_tr, x_te = np.hstack([whole_text[tr], x_tr]), np.hstack([whole_text[te], x_te])
+            oof[name][te] = baseline_linear_probe.fit_predict(x_tr, y[tr], x_te, args.seed)
+
+    results = {}
+    for p in PHASES:
+        rows = np.array([p in m for m in member])
+        results[p] = {name: bootstrap_metrics(y[rows], oof[name][rows], seed=args.seed) for name in inputs}
+        print(f"phase {p}\n" + format_table(results[p]), flush=True)
+    summary = {"base": str(args.base), "folds": args.folds, "seed": args.seed, "n_rows": len(y),
+               "minutes": round((time.time() - started) / 60, 1), "results": results}
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+if __name__ == "__main__":
+    main_guard(main)
