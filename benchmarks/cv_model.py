@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.validation import PHASES, main_guard, phase_rows, published_table, top_dir  # noqa: E402
+from engine.training.finetune import MONITORS  # noqa: E402
 from engine.training.metrics import (bootstrap_metrics, format_reliability, format_table,  # noqa: E402
                                      reliability)
 
@@ -120,7 +121,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--epochs", type=int, default=3, help="stage 2 (LoRA + head) epochs at most")
     ap.add_argument("--patience", type=int, default=1)
     ap.add_argument("--lr", type=float, default=None, help="LoRA and head learning rate (stage 2)")
-    ap.add_argument("--monitor", choices=("roc_auc", "pr_auc", "loss"), default=None)
+    ap.add_argument("--monitor", choices=MONITORS, default=None,
+                    help="early stopping criterion of both stages (engine.training.finetune.MONITORS)")
     ap.add_argument("--head-epochs", type=int, default=None, help="stage 1: head alone on the frozen branch")
     ap.add_argument("--head-lr", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)

@@ -4,6 +4,7 @@ table that reports its calibration."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from engine.model.cladmop import CLaDMoP
@@ -53,7 +54,8 @@ def _pretrained(tmp_path, config, n=48):
     return feats, y
 
 
-def test_head_first_stage_alone_learns_the_signal_and_leaves_lora_untouched(tmp_path):
+@pytest.mark.parametrize("monitor", ["loss", "calibrated_loss"])
+def test_head_first_stage_alone_learns_the_signal_and_leaves_lora_untouched(tmp_path, monitor):
     from safetensors.torch import load_file
 
     from engine.model.checkpoint import ModelManifest
@@ -65,7 +67,7 @@ def test_head_first_stage_alone_learns_the_signal_and_leaves_lora_untouched(tmp_
     feats, y = _pretrained(tmp_path, config)
     result = finetune(tmp_path, "I", feats[:36], y[:36], feats[36:], y[36:], device="cpu",
                       config=FinetuneConfig(fit=FitConfig(epochs=0, batch_size=8), head_epochs=40,
-                                            head_lr=1e-2, monitor="loss"))
+                                            head_lr=1e-2, monitor=monitor))
     assert result.best_epoch == 0 and result.history == [] and result.start.epoch == 0
     ModelManifest.read(tmp_path).verify(tmp_path)
     saved = load_file(str(tmp_path / "adapters" / "I" / "adapter_model.safetensors"))
@@ -89,6 +91,31 @@ def test_lora_stage_starts_from_the_trained_head_and_keeps_it_unless_it_improves
     best = max([result.start] + result.history, key=lambda r: r.score)
     assert result.best_epoch == best.epoch  # stage 1 (epoch 0) competes with every LoRA epoch
     assert result.start.train_loss > 0 and np.isfinite(result.start.val_loss)
+
+
+def test_calibrated_loss_ignores_the_shift_class_weights_cause_and_still_judges_the_ranking():
+    """Early stopping on `calibrated_loss` judges an epoch by the probabilities it would serve: a constant
+    shift of the logits (what class-weighted training adds) costs the plain loss but not this one, and a
+    worse ranking still costs both."""
+    from engine.training.finetune import validation_loss
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2, 3000)
+    y = (rng.random(len(z)) < 1 / (1 + np.exp(-z))).astype(np.float32)
+    shifted, blurred = z + 1.5, z + rng.normal(0, 3, len(z))
+    assert validation_loss(shifted, y, "loss") > validation_loss(z, y, "loss") + 0.1
+    assert validation_loss(shifted, y, "calibrated_loss") == pytest.approx(validation_loss(z, y, "calibrated_loss"),
+                                                                          abs=1e-3)
+    assert validation_loss(blurred, y, "calibrated_loss") > validation_loss(z, y, "calibrated_loss") + 0.05
+
+
+def test_an_unknown_monitor_is_refused_before_training(tmp_path):
+    from engine.training.finetune import FinetuneConfig, finetune
+
+    feats, y = [make_features(small_config(), seed=i) for i in range(8)], np.array([0, 1] * 4)
+    with pytest.raises(ValueError, match="calibrated_loss"):
+        finetune(tmp_path, "I", feats[:12], y[:12], feats[12:], y[12:], device="cpu",
+                 config=FinetuneConfig(monitor="auc"))
 
 
 def test_reliability_table_bins_counts_and_ece():

@@ -41,7 +41,8 @@ class FinetuneConfig:
     # (5e-2 LoRA / 1e-2 head; lr_lora=None) did not learn here: validation ROC-AUC < 0.5.
     lr_head: float = 1e-4
     lr_lora: float | None = 1e-4  # None: the paper's choice, 5e-2 for phases I/II and 1e-3 for III
-    monitor: str = "loss"  # validation metric for early stopping: "roc_auc" | "pr_auc" | "loss"
+    #: what early stopping watches, in both stages: one of MONITORS
+    monitor: str = "loss"
     #: stage 1: epochs of the head alone on the frozen branch (0: no stage 1), AdamW with these
     head_epochs: int = 60
     head_lr: float = 1e-4
@@ -49,6 +50,26 @@ class FinetuneConfig:
 
     def lora_lr(self, phase: str) -> float:
         return self.lr_lora if self.lr_lora is not None else (1e-3 if phase == "III" else 5e-2)
+
+
+#: what early stopping can watch. `loss`: the validation BCE of the raw logits. `calibrated_loss`: the
+#: validation BCE after fitting the served calibration (fit_calibration) to those logits, so an epoch is
+#: judged on the probabilities it would serve. Training is class-weighted, which shifts the raw logits;
+#: the plain loss counts that shift against an epoch although the calibration removes it, and on some
+#: inner splits it stopped at epochs 4-11 of 60, well before the ranking peaked (MODEL_CARD.md).
+#: `roc_auc`, `pr_auc`: rank metrics (noisy on a few hundred validation trials).
+MONITORS = ("loss", "calibrated_loss", "roc_auc", "pr_auc")
+
+
+def validation_loss(logits: np.ndarray, labels: np.ndarray, monitor: str) -> float:
+    """The loss early stopping minimises: plain BCE, or BCE after the served calibration (`monitor`)."""
+    z = np.asarray(logits)
+    if monitor == "calibrated_loss":
+        z = z.astype(np.float64)
+        temperature, bias = fit_calibration(z, labels)
+        z = z / temperature + bias
+    y = np.asarray(labels, dtype=z.dtype)
+    return float(F.binary_cross_entropy_with_logits(torch.from_numpy(z), torch.from_numpy(y)))
 
 
 def attach_lora(model: torch.nn.Module, config: FinetuneConfig, adapter_name: str = "default"):
@@ -110,7 +131,8 @@ def member_loss(logits: torch.Tensor, labels: torch.Tensor, pos_weight) -> torch
 def _train_head_on_frozen_branch(model, train, y_train, valid, y_valid, config: FinetuneConfig, dev,
                                  pos_weight, state: TaskState) -> float:
     """Stage 1: the head alone, on the branch's features computed once; keeps the epoch of lowest
-    validation loss and returns that epoch's training loss."""
+    validation loss (`validation_loss` of config.monitor; the plain loss for a rank monitor) and returns
+    that epoch's training loss."""
     base = model.get_base_model()
 
     def head_inputs(features):
@@ -120,7 +142,7 @@ def _train_head_on_frozen_branch(model, train, y_train, valid, y_valid, config: 
 
     model.eval()
     x_train, x_valid = head_inputs(train), head_inputs(valid)
-    yt, yv = torch.from_numpy(y_train).to(dev), torch.from_numpy(y_valid).to(dev)
+    yt = torch.from_numpy(y_train).to(dev)
     params = [p for p in base.head.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.head_lr, weight_decay=config.head_weight_decay)
     rng = np.random.default_rng(config.fit.seed)
@@ -137,7 +159,7 @@ def _train_head_on_frozen_branch(model, train, y_train, valid, y_valid, config: 
             losses.append(float(loss.detach()))
         base.head.eval()
         with torch.no_grad():
-            loss = float(F.binary_cross_entropy_with_logits(base.head(x_valid), yv))
+            loss = validation_loss(base.head(x_valid).float().cpu().numpy(), y_valid, config.monitor)
         if loss < best_loss:
             best_loss, best_state, best_train = loss, [p.detach().clone() for p in params], float(np.mean(losses))
         state.progress(epoch + 1, config.head_epochs, f"head on the frozen branch: epoch {epoch + 1}/"
@@ -199,6 +221,8 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
     """Fine-tune the model folder `base_dir` for `phase`; the adapter lands in
     `<out_dir>/adapters/<phase>/` (out_dir defaults to base_dir) and model.json records the phase."""
     config = config or FinetuneConfig()
+    if config.monitor not in MONITORS:
+        raise ValueError(f"early stopping monitor must be one of {', '.join(MONITORS)}, not {config.monitor!r}")
     y_train = np.asarray(train_labels, dtype=np.float32)
     y_valid = np.asarray(valid_labels, dtype=np.float32)
     for name, y in (("training", y_train), ("validation", y_valid)):
@@ -235,9 +259,12 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
 
     def validate():
         logits = predict_logits(model, valid, dev)
-        loss = float(F.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(y_valid)))
+        loss = validation_loss(logits, y_valid, "loss")
         m = point_metrics(y_valid, 1 / (1 + np.exp(-logits)))
-        score = -loss if config.monitor == "loss" else m[config.monitor]
+        if config.monitor in ("roc_auc", "pr_auc"):
+            score = m[config.monitor]
+        else:
+            score = -(loss if config.monitor == "loss" else validation_loss(logits, y_valid, config.monitor))
         rec = EpochRecord(0, 0.0, loss, float(score), m)
         rec._logits = logits  # kept for temperature scaling of the best epoch
         return rec
