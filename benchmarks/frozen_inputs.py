@@ -17,8 +17,9 @@ the paper's 10 x 80% bootstrap:
   read from these rows only; a training trial's own label is left out of its own rate);
 - `text + history`: the whole text and the history together.
 
-When rival inputs reach the same figures as the model, and adding one to another gains nothing, the
-learning rows, not the model's inputs, set the ceiling. The folds are cv_model.py's (same seed, same rows).
+When rival inputs reach the same figures as the model's, and adding one to another gains nothing, the
+ceiling is more likely in the learning rows than in what the model reads. The folds are cv_model.py's
+(same seed, same rows).
 """
 from __future__ import annotations
 
