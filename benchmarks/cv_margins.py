@@ -57,14 +57,28 @@ def read_run(path: Path) -> dict:
     return run
 
 
+def settings(run: dict) -> dict:
+    """What must agree between runs, flattened ("finetune.fit.epochs": 3): SAME_IN_EVERY_RUN, less the
+    fine-tuning seed that --seed sets."""
+    def flat(prefix: str, value) -> dict:
+        if isinstance(value, dict):
+            return {k: v for key, item in value.items() for k, v in flat(f"{prefix}.{key}", item).items()}
+        return {prefix: value}
+
+    out = {k: v for key in SAME_IN_EVERY_RUN for k, v in flat(key, run.get(key)).items()}
+    out.pop("finetune.fit.seed", None)
+    return out
+
+
 def check_comparable(runs: dict[str, dict]) -> None:
     """Same settings, different seeds; otherwise the spread would not be the seeds'."""
     (first_path, first), *rest = runs.items()
     seen = {int(first["seed"]): first_path}
     for path, run in rest:
-        for key in SAME_IN_EVERY_RUN:
-            if run.get(key) != first.get(key):
-                raise CladmopError(f"{path}: {key} is {run.get(key)!r}, but {first_path} has {first.get(key)!r}; "
+        mine, theirs = settings(run), settings(first)
+        for key in sorted(set(mine) | set(theirs)):
+            if mine.get(key) != theirs.get(key):
+                raise CladmopError(f"{path}: {key} is {mine.get(key)!r}, but {first_path} has {theirs.get(key)!r}; "
                                    "compare runs that differ only in --seed")
         seed = int(run["seed"])
         if seed in seen:

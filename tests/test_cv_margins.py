@@ -19,7 +19,7 @@ def cv_run(seed: int, cladmop: float, probe: float, gbt: float, sd: float = 0.01
     """A cv_model.py JSON with the same PR-AUC and ROC-AUC per model in every phase."""
     cell = lambda mean: {"pr_auc": {"mean": mean, "sd": sd}, "roc_auc": {"mean": mean, "sd": sd}}  # noqa: E731
     run = {"seed": seed, "mode": "pooled", "folds": 5, "base": "base", "granularity": "criterion",
-           "n_rows": 1913, "finetune": {"lr_head": 1e-4},
+           "n_rows": 1913, "finetune": {"lr_head": 1e-4, "fit": {"epochs": 3, "seed": seed}},
            "results": {p: {"CLaDMoP": cell(cladmop), "linear probe": cell(probe), "gbt": cell(gbt)}
                        for p in ("I", "II", "III")}}
     run.update(settings)
@@ -53,6 +53,7 @@ def test_margins_are_read_over_seeds(tmp_path):
 
 
 def test_runs_must_differ_only_in_the_seed(tmp_path):
+    """The fine-tuning seed inside `finetune` follows --seed and may differ; every other setting may not."""
     [first] = write(tmp_path, [cv_run(0, .7, .7, .7)])
     twice = tmp_path / "twice.json"
     twice.write_text(first.read_text())
@@ -62,6 +63,12 @@ def test_runs_must_differ_only_in_the_seed(tmp_path):
     other_mode.write_text(json.dumps(cv_run(1, .7, .7, .7, mode="per-phase")))
     with pytest.raises(CladmopError, match="mode is 'per-phase'"):
         cv_margins.main([str(first), str(other_mode)])
+    other_rate = tmp_path / "other_rate.json"
+    run = cv_run(2, .7, .7, .7)
+    run["finetune"]["lr_head"] = 3e-5
+    other_rate.write_text(json.dumps(run))
+    with pytest.raises(CladmopError, match="finetune.lr_head is 3e-05"):
+        cv_margins.main([str(first), str(other_rate)])
 
 
 def test_a_bad_file_is_named_on_the_command_line(tmp_path):
