@@ -65,9 +65,9 @@ def trial_names(trial) -> tuple[set[str], set[str]]:
 
 
 def outcome_history(names: list[set[str]], labels: np.ndarray, train: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(len(rows), 2): the mean smoothed success rate of the names of each row among the `train` trials,
-    and log(1 + how many training trials share one). A row that is itself in `train` is left out of its
-    own counts, so training rows see what held-out rows see."""
+    """(len(rows), 2): the mean smoothed success rate of each row's names among the `train` trials, and
+    log(1 + the number of training trials sharing a name, summed over the names). A row that is itself in
+    `train` is left out of its own counts, so training rows see what held-out rows see."""
     prior = float(labels[train].mean())
     wins, seen = defaultdict(float), defaultdict(float)
     for i in train:
