@@ -74,8 +74,9 @@ def check_comparable(runs: dict[str, dict]) -> None:
     """Same settings, different seeds; otherwise the spread would not be the seeds'."""
     (first_path, first), *rest = runs.items()
     seen = {int(first["seed"]): first_path}
+    theirs = settings(first)
     for path, run in rest:
-        mine, theirs = settings(run), settings(first)
+        mine = settings(run)
         for key in sorted(set(mine) | set(theirs)):
             if mine.get(key) != theirs.get(key):
                 raise CladmopError(f"{path}: {key} is {mine.get(key)!r}, but {first_path} has {theirs.get(key)!r}; "

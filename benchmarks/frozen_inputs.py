@@ -44,17 +44,11 @@ HISTORY_PRIOR_WEIGHT = 5.0
 
 def branch_inputs(base: Path, features, device) -> np.ndarray:
     """(n, text_dim + d_model): concat(f_c, f_dm) of the base model's pre-trained branch, no adapter."""
-    import torch
-
-    from engine.model.batch import collate
     from engine.model.checkpoint import load_base
-    from engine.model.cladmop import head_input
+    from engine.training.finetune import branch_head_inputs
 
     model, _ = load_base(base)
-    model = model.to(device)
-    with torch.no_grad():
-        return np.concatenate([head_input(model(collate(features[i:i + 64]).to(device))).float().cpu().numpy()
-                               for i in range(0, len(features), 64)])
+    return branch_head_inputs(model.to(device), features, device).float().cpu().numpy()
 
 
 def trial_names(trial) -> tuple[set[str], set[str]]:

@@ -114,7 +114,7 @@ def test_an_unknown_monitor_is_refused_before_training(tmp_path):
 
     feats, y = [make_features(small_config(), seed=i) for i in range(8)], np.array([0, 1] * 4)
     with pytest.raises(ValueError, match="calibrated_loss"):
-        finetune(tmp_path, "I", feats[:12], y[:12], feats[12:], y[12:], device="cpu",
+        finetune(tmp_path, "I", feats[:6], y[:6], feats[6:], y[6:], device="cpu",
                  config=FinetuneConfig(monitor="auc"))
 
 

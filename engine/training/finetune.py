@@ -89,6 +89,14 @@ def predict_logits(model, features: list[TrialFeatures], device, batch_size: int
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
+def branch_head_inputs(model, features: list[TrialFeatures], device, batch_size: int = 64) -> torch.Tensor:
+    """(n, text_dim + d_model) head inputs concat(f_c, f_dm) of `model`'s branch (plain or LoRA-wrapped),
+    computed once: what the head-first stage learns from and benchmarks/frozen_inputs.py reads."""
+    with torch.no_grad():
+        return torch.cat([head_input(model(collate([features[i] for i in idx]).to(device)))
+                          for idx in batches(len(features), batch_size, None)])
+
+
 def adapter_logits(folder: Path, phase: str, features: list[TrialFeatures], device="cpu") -> np.ndarray:
     """Uncalibrated logits of the `phase` adapter in model `folder` (LoRA active) for `features`."""
     from peft import PeftModel
@@ -134,14 +142,8 @@ def _train_head_on_frozen_branch(model, train, y_train, valid, y_valid, config: 
     validation loss (`validation_loss` of config.monitor; the plain loss for a rank monitor) and returns
     that epoch's training loss."""
     base = model.get_base_model()
-
-    def head_inputs(features):
-        with torch.no_grad():
-            return torch.cat([head_input(model(collate([features[i] for i in idx]).to(dev)))
-                              for idx in batches(len(features), 64, None)])
-
     model.eval()
-    x_train, x_valid = head_inputs(train), head_inputs(valid)
+    x_train, x_valid = branch_head_inputs(model, train, dev), branch_head_inputs(model, valid, dev)
     yt = torch.from_numpy(y_train).to(dev)
     params = [p for p in base.head.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.head_lr, weight_decay=config.head_weight_decay)
@@ -261,10 +263,8 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
         logits = predict_logits(model, valid, dev)
         loss = validation_loss(logits, y_valid, "loss")
         m = point_metrics(y_valid, 1 / (1 + np.exp(-logits)))
-        if config.monitor in ("roc_auc", "pr_auc"):
-            score = m[config.monitor]
-        else:
-            score = -(loss if config.monitor == "loss" else validation_loss(logits, y_valid, config.monitor))
+        score = m[config.monitor] if config.monitor in ("roc_auc", "pr_auc") else \
+            -validation_loss(logits, y_valid, config.monitor)
         rec = EpochRecord(0, 0.0, loss, float(score), m)
         rec._logits = logits  # kept for temperature scaling of the best epoch
         return rec
