@@ -248,7 +248,7 @@ def test_cv_model_script_runs_on_a_subsample(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "published, official test split" in done.stdout and "ECE" in done.stdout
     saved = json.loads(out.read_text())
-    assert saved["finetune"]["head_epochs"] == 3 and saved["finetune"]["monitor"] == "loss"
+    assert saved["finetune"]["head_epochs"] == 3 and saved["finetune"]["monitor"] == "calibrated_loss"
     assert saved["granularity"] == "criterion"  # read from the base folder
     for phase, res in saved["results"].items():
         assert set(res) == {"CLaDMoP", "linear probe", "gbt"}

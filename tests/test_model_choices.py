@@ -93,6 +93,24 @@ def test_lora_stage_starts_from_the_trained_head_and_keeps_it_unless_it_improves
     assert result.start.train_loss > 0 and np.isfinite(result.start.val_loss)
 
 
+def test_by_default_epochs_are_judged_and_reported_by_the_loss_of_the_served_probabilities(tmp_path):
+    """Recipe v2: the validation loss an epoch reports (and early stopping minimises) is the BCE after the
+    served calibration, so the saved best state's loss is recomputable from its adapter's logits."""
+    from engine.training.finetune import FinetuneConfig, adapter_logits, finetune, validation_loss
+    from engine.training.loop import FitConfig
+
+    config = small_config(head_members=2)
+    feats, y = _pretrained(tmp_path, config)
+    cfg = FinetuneConfig(fit=FitConfig(epochs=2, batch_size=8, patience=2), head_epochs=10, head_lr=1e-2)
+    assert cfg.monitor == "calibrated_loss"
+    result = finetune(tmp_path, "I", feats[:36], y[:36], feats[36:], y[36:], device="cpu", config=cfg)
+    records = [result.start] + result.history
+    assert all(r.score == pytest.approx(-r.val_loss) for r in records)
+    best = next(r for r in records if r.epoch == result.best_epoch)
+    logits = adapter_logits(tmp_path, "I", feats[36:], "cpu")
+    assert best.val_loss == pytest.approx(validation_loss(logits, y[36:], "calibrated_loss"), abs=1e-4)
+
+
 def test_calibrated_loss_ignores_the_shift_class_weights_cause_and_still_judges_the_ranking():
     """Early stopping on `calibrated_loss` judges an epoch by the probabilities it would serve: a constant
     shift of the logits (what class-weighted training adds) costs the plain loss but not this one, and a

@@ -99,6 +99,8 @@ def test_pooled_adapter_is_served_per_phase_with_its_own_calibration(tmp_path):
 def test_recipe_stamp_names_the_model_and_records_every_setting(tmp_path):
     from engine.model.checkpoint import BASE_WEIGHTS, ModelManifest, save_state
     from engine.model.cladmop import CLaDMoP
+    import torch
+
     from engine.training.recipe import RECIPE_VERSION, finetune_choices, stamp_recipe
 
     config = small_config()
@@ -110,5 +112,6 @@ def test_recipe_stamp_names_the_model_and_records_every_setting(tmp_path):
     manifest.verify(tmp_path)
     recipe = manifest.extra["recipe"]
     assert manifest.name == f"CLaDMoP default {RECIPE_VERSION}" and recipe["seed"] == 3
+    assert recipe["packages"]["torch"] == torch.__version__ and recipe["packages"]["python"].startswith("3.11")
     expected = finetune_choices(2, 3)
     assert recipe["finetune"]["head_epochs"] == expected.head_epochs and recipe["finetune"]["fit"]["epochs"] == 2

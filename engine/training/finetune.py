@@ -41,8 +41,8 @@ class FinetuneConfig:
     # (5e-2 LoRA / 1e-2 head; lr_lora=None) did not learn here: validation ROC-AUC < 0.5.
     lr_head: float = 1e-4
     lr_lora: float | None = 1e-4  # None: the paper's choice, 5e-2 for phases I/II and 1e-3 for III
-    #: what early stopping watches, in both stages: one of MONITORS
-    monitor: str = "loss"
+    #: what early stopping watches, in both stages: one of MONITORS (recipe v2 and later: the calibrated loss)
+    monitor: str = "calibrated_loss"
     #: stage 1: epochs of the head alone on the frozen branch (0: no stage 1), AdamW with these
     head_epochs: int = 60
     head_lr: float = 1e-4
@@ -261,11 +261,10 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
 
     def validate():
         logits = predict_logits(model, valid, dev)
-        loss = validation_loss(logits, y_valid, "loss")
+        rank_monitor = config.monitor in ("roc_auc", "pr_auc")
+        loss = validation_loss(logits, y_valid, "loss" if rank_monitor else config.monitor)
         m = point_metrics(y_valid, 1 / (1 + np.exp(-logits)))
-        score = m[config.monitor] if config.monitor in ("roc_auc", "pr_auc") else \
-            -validation_loss(logits, y_valid, config.monitor)
-        rec = EpochRecord(0, 0.0, loss, float(score), m)
+        rec = EpochRecord(0, 0.0, loss, float(m[config.monitor] if rank_monitor else -loss), m)
         rec._logits = logits  # kept for temperature scaling of the best epoch
         return rec
 

@@ -101,7 +101,7 @@ def phase_sets(top: Path, phase: str, featurize_fn, seed: int = 0) -> tuple[Labe
     return train, valid
 
 
-RECIPE_VERSION = "v1"
+RECIPE_VERSION = "v2"  # v1 early-stopped on the plain validation loss (MODEL_CARD.md)
 #: what cross-validation kept (benchmarks/cv_model.py runs in MODEL_CARD.md): f_c as the paper's average over
 #: the criteria's tokens, five averaged heads with dropout 0.3
 MODEL_CHOICES = dict(crit_pool="token", head_members=5, head_dropout=0.3)
@@ -109,7 +109,8 @@ MODEL_CHOICES = dict(crit_pool="token", head_members=5, head_dropout=0.3)
 
 def finetune_choices(epochs: int = 3, seed: int = 0) -> FinetuneConfig:
     """FinetuneConfig's defaults (head first: 60 epochs on the frozen branch, AdamW 1e-4, weight decay 0.05;
-    then LoRA + head at 1e-4 while the validation loss improves), at most `epochs` LoRA epochs, patience 1.
+    then LoRA + head at 1e-4 while the validation loss after calibration improves), at most `epochs` LoRA
+    epochs, patience 1.
     LoRA + head at 1e-3 from a random head (the first CV) fell behind the linear probe."""
     return FinetuneConfig(fit=FitConfig(epochs=epochs, batch_size=64, patience=1, seed=seed))
 
@@ -183,9 +184,27 @@ def train_default(data_dir: Path, out: Path, granularity: str = "criterion", see
     return summary
 
 
+#: the packages whose versions can change what train-default computes (installs are not pinned)
+NUMERIC_PACKAGES = ("torch", "numpy", "transformers", "peft", "rdkit", "deepchem", "scikit-learn")
+
+
+def package_versions() -> dict[str, str]:
+    """Python's and NUMERIC_PACKAGES' versions, so a re-run that differs can be told apart from drift."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version()}
+    for name in NUMERIC_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
 def stamp_recipe(folder: Path, settings: dict) -> None:
-    """Name the model folder after the recipe and record its settings in model.json (`extra.recipe`), so
-    the folder itself says how it was made."""
+    """Name the model folder after the recipe and record its settings and the package versions that ran
+    it in model.json (`extra.recipe`), so the folder itself says how it was made."""
     import dataclasses
 
     from engine.model.checkpoint import ModelManifest
@@ -194,5 +213,6 @@ def stamp_recipe(folder: Path, settings: dict) -> None:
     manifest.name = f"CLaDMoP default {RECIPE_VERSION}"
     manifest.extra["recipe"] = {"version": RECIPE_VERSION, "command": "cladmop train-default", **settings,
                                 "finetune": dataclasses.asdict(finetune_choices(settings["finetune_epochs"],
-                                                                                settings["seed"]))}
+                                                                                settings["seed"])),
+                                "packages": package_versions()}
     manifest.write(folder)
