@@ -97,10 +97,10 @@ def test_pooled_adapter_is_served_per_phase_with_its_own_calibration(tmp_path):
 
 
 def test_recipe_stamp_names_the_model_and_records_every_setting(tmp_path):
-    from engine.model.checkpoint import BASE_WEIGHTS, ModelManifest, save_state
-    from engine.model.cladmop import CLaDMoP
     import torch
 
+    from engine.model.checkpoint import BASE_WEIGHTS, ModelManifest, save_state
+    from engine.model.cladmop import CLaDMoP
     from engine.training.recipe import RECIPE_VERSION, finetune_choices, stamp_recipe
 
     config = small_config()

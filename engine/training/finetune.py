@@ -58,11 +58,13 @@ class FinetuneConfig:
 #: the plain loss counts that shift against an epoch although the calibration removes it, and on some
 #: inner splits it stopped at epochs 4-11 of 60, well before the ranking peaked (MODEL_CARD.md).
 #: `roc_auc`, `pr_auc`: rank metrics (noisy on a few hundred validation trials).
-MONITORS = ("loss", "calibrated_loss", "roc_auc", "pr_auc")
+RANK_MONITORS = ("roc_auc", "pr_auc")
+MONITORS = ("loss", "calibrated_loss") + RANK_MONITORS
 
 
 def validation_loss(logits: np.ndarray, labels: np.ndarray, monitor: str) -> float:
-    """The loss early stopping minimises: plain BCE, or BCE after the served calibration (`monitor`)."""
+    """The validation loss of `monitor`: BCE after the served calibration for `calibrated_loss`, plain BCE
+    for any other (a rank monitor's epochs still report the plain loss)."""
     z = np.asarray(logits)
     if monitor == "calibrated_loss":
         z = z.astype(np.float64)
@@ -261,10 +263,9 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
 
     def validate():
         logits = predict_logits(model, valid, dev)
-        rank_monitor = config.monitor in ("roc_auc", "pr_auc")
-        loss = validation_loss(logits, y_valid, "loss" if rank_monitor else config.monitor)
+        loss = validation_loss(logits, y_valid, config.monitor)
         m = point_metrics(y_valid, 1 / (1 + np.exp(-logits)))
-        rec = EpochRecord(0, 0.0, loss, float(m[config.monitor] if rank_monitor else -loss), m)
+        rec = EpochRecord(0, 0.0, loss, float(m[config.monitor] if config.monitor in RANK_MONITORS else -loss), m)
         rec._logits = logits  # kept for temperature scaling of the best epoch
         return rec
 
