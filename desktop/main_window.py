@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self._phase_overrides: dict[str, str | None] = {}
         self.runner = TaskRunner(max_threads=2, parent=self)
         self.last_error_dialog: QMessageBox | None = None
+        self.score_summary_box: QMessageBox | None = None
         self.current_key: str | None = None
         self._closing = False
         self._open_queue: list[list[str]] = []
@@ -230,7 +231,8 @@ class MainWindow(QMainWindow):
         self.tools_menu = bar.addMenu("T&ools")
         self.finetune_action = self._action("&Fine-tune on your trials…", self.show_finetune_wizard, None,
                                             "Train a phase model on your own labelled trials")
-        self.score_all_action = self._action("&Score all open trials", self.score_all, "F6",
+        # a lambda: `triggered` passes its `checked` flag, which score_all would take for `then`
+        self.score_all_action = self._action("&Score all open trials", lambda: self.score_all(), "F6",
                                              "Predict every open trial (and its what-if) on a worker")
         self.export_action = self._action("&Export report (HTML + CSV)…", self._ask_export, "Ctrl+E",
                                           "Score what is missing, then write an HTML report and a CSV")
@@ -828,10 +830,12 @@ class MainWindow(QMainWindow):
                 self.session.set_failure(item.key, "original", result.error, item.trial.content_hash())
             if item.what_if is not None and result.what_if_prediction is not None and item.what_if_prediction is None:
                 self.predictions.adopt(item.key, "edited", result.what_if_prediction, item.what_if, item.phase)
-        n_ok = sum(r.ok for r in scored)
-        self.statusBar().showMessage(f"Scored {n_ok} of {len(scored)} trial(s).", 10000)
+        summary = score_summary(scored)
+        self.statusBar().showMessage(summary.splitlines()[0], 15000)
         if then is not None:
             then(scored)
+        else:  # asked for on its own (F6): the analyst waited for it, so say it where it is seen
+            self.score_summary_box = show_message(self, "Score all", summary, QMessageBox.Icon.Information)
 
     def _ask_export(self) -> None:
         start = self.settings.value("files/last_export", str(Path.home() / "cladmop-report.html"), type=str)
@@ -927,6 +931,17 @@ class MainWindow(QMainWindow):
         self.session.close()
         self.settings.sync()
         super().closeEvent(event)
+
+
+def score_summary(scored, listed: int = 8) -> str:
+    """What a batch scoring did, in words: how many were scored, and why each other one was not."""
+    n_ok = sum(r.ok for r in scored)
+    lines = [f"Scored {n_ok} of {len(scored)} trial(s)."]
+    failed = [r for r in scored if not r.ok]
+    lines += [f"{r.trial.nct_id}: {r.error or 'not scored'}" for r in failed[:listed]]
+    if len(failed) > listed:
+        lines.append(f"… and {len(failed) - listed} more that could not be scored.")
+    return "\n".join(lines)
 
 
 def _with_suffix(path: str) -> str:

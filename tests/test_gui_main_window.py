@@ -302,3 +302,20 @@ def test_a_trial_the_model_cannot_score_says_why(qtbot, make_window):
     row = window.trial_list.model.row_of(key)
     cell = window.trial_list.model.index(row, 2)
     assert cell.data() == "–" and f"no phase {phase} model" in cell.data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_score_all_from_the_menu_scores_and_shows_a_summary(qtbot, make_window):
+    """Issue 19: the F6 action passed its `checked` flag as the `then` callback (TypeError) and no
+    summary appeared."""
+    predictor = ActiveCriteriaPredictor()
+    window = make_window(load_model=True, model_loader=lambda: predictor)
+    qtbot.waitUntil(lambda: window.predictions.ready, timeout=10000)
+    open_and_wait(qtbot, window, real_xml_files(2))
+    window.predictions.cancel_all()
+    window.session.forget_predictions()
+    window.score_all_action.trigger()
+    qtbot.waitUntil(lambda: window.score_summary_box is not None, timeout=20000)
+    box = window.score_summary_box
+    assert box.isVisible() and "Scored 2 of 2 trial(s)" in box.text()
+    assert "Scored 2 of 2 trial(s)" in window.statusBar().currentMessage()
+    assert all(window.session.current_prediction(k, "original") is not None for k in window.session.order)
