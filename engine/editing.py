@@ -85,6 +85,11 @@ class CommandStack:
     def is_clean(self) -> bool:
         return self._clean_depth == len(self._done)
 
+    @property
+    def top(self) -> "Command | None":
+        """The command `undo` would take back (an editor cancelling its own edit checks it is that one)."""
+        return self._done[-1] if self._done else None
+
     def __len__(self) -> int:
         return len(self._done)
 

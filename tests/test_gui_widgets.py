@@ -229,3 +229,43 @@ def test_typing_is_committed_during_a_pause_and_undoes_as_one_step(editor, qtbot
     assert len(editor.draft.stack) == 1  # one typing session, one undo step
     editor.undo_action.trigger()
     assert editor.draft.criteria[1].text == "FEV1 40-80% of predicted"
+
+
+def test_esc_cancels_an_edit_even_after_a_live_commit(editor, qtbot):
+    """Issue 19: Esc kept the typed text; it must leave the criterion as it was before the edit."""
+    from desktop.widgets.criteria_editor import CriterionTextDelegate
+
+    for pause in (False, True):
+        index = editor.model.index(1, COL_TEXT)
+        editor.view.setCurrentIndex(index)
+        editor.view.edit(index)
+        text_editor = editor.view.findChild(QPlainTextEdit)
+        qtbot.keyClicks(text_editor, "FEV1 30-80%")
+        if pause:  # the live commit has happened
+            qtbot.waitUntil(lambda: editor.draft.criteria[1].text == "FEV1 30-80%",
+                            timeout=CriterionTextDelegate.LIVE_COMMIT_MS * 5)
+        qtbot.keyClick(text_editor, Qt.Key.Key_Escape)
+        qtbot.wait(CriterionTextDelegate.LIVE_COMMIT_MS * 2)
+        assert editor.draft.criteria[1].text == "FEV1 40-80% of predicted"
+        assert not editor.draft.is_modified and not editor.undo_action.isEnabled()
+
+
+def test_add_exclusion_goes_to_the_exclusions_and_its_placeholder_is_never_scored(editor, qtbot):
+    """Issue 19: "+ Exclusion" inserted "New exclusion criterion" among the inclusions, and scored it."""
+    kinds = [c.kind for c in editor.draft.criteria]
+    first_exclusion = kinds.index("exclusion")
+    editor.select_row(0)  # an inclusion is selected
+    editor.add_exclusion_action.trigger()
+    row = editor.current_row()
+    assert row == first_exclusion and editor.draft.criteria[row].kind == "exclusion"
+    assert all(k == "exclusion" for k in [c.kind for c in editor.draft.criteria][first_exclusion:])
+    assert editor.draft.snapshot().content_hash() == editor.draft.original.content_hash()  # nothing scored
+    assert "New exclusion criterion" in editor.model.index(row, COL_TEXT).data()  # the placeholder, shown
+    text_editor = editor.view.findChild(QPlainTextEdit)
+    assert text_editor is not None and text_editor.toPlainText() == ""
+    qtbot.keyClick(text_editor, Qt.Key.Key_Escape)  # nothing typed: the new row goes away
+    assert len(editor.draft.criteria) == len(kinds) and not editor.draft.is_modified
+    editor.select_row(first_exclusion)
+    editor.add_inclusion_action.trigger()  # an exclusion is selected: the inclusion joins the inclusions
+    row = editor.current_row()
+    assert row <= first_exclusion and editor.draft.criteria[row].kind == "inclusion"

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
                                QSizePolicy, QStyledItemDelegate, QTableView, QTabWidget, QToolButton, QVBoxLayout,
                                QWidget)
 
-from engine.editing import TrialDraft
+from engine.editing import AddCriterion, EditCriterionText, TrialDraft
 from desktop.widgets.diff_view import DiffView
 
 COLUMNS = ("On", "Kind", "Criterion", "Change")
@@ -27,6 +27,10 @@ ROW_MIME = "application/x-cladmop-criterion-row"
 WRAP_ROWS_UP_TO = 300
 
 KIND_LABEL = {"inclusion": "Inclusion", "exclusion": "Exclusion"}
+#: shown in a new, still empty row; the row itself stays empty, so the model never scores it
+PLACEHOLDER = {"inclusion": "New inclusion criterion: type its text", "exclusion": "New exclusion criterion: "
+               "type its text"}
+PLACEHOLDER_COLOR = QColor("#9a9a9a")
 KIND_COLOR = {"inclusion": QColor("#1d6b3a"), "exclusion": QColor("#a3341f")}
 ROW_TINT = {"added": QColor("#e4f4e6"), "edited": QColor("#fdf3d7"), "kind": QColor("#fdf3d7"),
             "moved": QColor("#eef2fb"), "disabled": QColor("#f0f0f0")}
@@ -109,7 +113,8 @@ class CriteriaModel(QAbstractTableModel):
             if col == COL_KIND:
                 return criterion.kind if role == Qt.ItemDataRole.EditRole else KIND_LABEL.get(criterion.kind)
             if col == COL_TEXT:
-                return criterion.text
+                empty = role == Qt.ItemDataRole.DisplayRole and not criterion.text.strip()
+                return PLACEHOLDER.get(criterion.kind, "") if empty else criterion.text
             if col == COL_CHANGE and role == Qt.ItemDataRole.DisplayRole:
                 return ", ".join(sorted(status))
         if role == Qt.ItemDataRole.ToolTipRole and col == COL_TEXT:
@@ -118,7 +123,7 @@ class CriteriaModel(QAbstractTableModel):
                 return f"Original: {original}"
             return criterion.text
         if role == Qt.ItemDataRole.ForegroundRole:
-            if not criterion.enabled:
+            if not criterion.enabled or (col == COL_TEXT and not criterion.text.strip()):
                 return QBrush(QColor("#8c8c8c"))
             if col == COL_KIND:
                 return QBrush(KIND_COLOR.get(criterion.kind, QColor("black")))
@@ -128,6 +133,8 @@ class CriteriaModel(QAbstractTableModel):
             font = QFont()
             if not criterion.enabled and col == COL_TEXT:
                 font.setStrikeOut(True)
+            if col == COL_TEXT and not criterion.text.strip():
+                font.setItalic(True)  # the placeholder
             if col == COL_KIND:
                 font.setBold(True)
             if col == COL_CHANGE:
@@ -179,6 +186,18 @@ class CriteriaModel(QAbstractTableModel):
         if text and text != self.draft.criteria[row].text:
             self.draft.edit_text(row, text, merge=typing_session)
 
+    def cancel_typing(self, row: int, typing_session) -> None:
+        """Esc: take back what this typing session already committed live (the text reads as before
+        the edit); a criterion just added for it and still empty goes too."""
+        stack = self.draft.stack if self.draft is not None else None
+        if stack is None:
+            return
+        if isinstance(stack.top, EditCriterionText) and stack.top.merge_key == typing_session:
+            stack.undo()
+        top = stack.top
+        if isinstance(top, AddCriterion) and top.index == row and not self.draft.criteria[row].text.strip():
+            stack.undo()
+
     # -- drag & drop reordering
     def supportedDropActions(self):
         return Qt.DropAction.MoveAction
@@ -211,7 +230,7 @@ class CriterionTextDelegate(QStyledItemDelegate):
 
     While the analyst types, the text is committed after each pause of `LIVE_COMMIT_MS` (one undo
     step per editing session), so autosave and the live what-if prediction follow the typing and
-    a crash loses seconds, not a paragraph. Esc keeps what was already committed."""
+    a crash loses seconds, not a paragraph. Esc cancels the edit: what it committed is taken back."""
 
     LIVE_COMMIT_MS = 800
     _sessions = itertools.count(1)
@@ -224,7 +243,7 @@ class CriterionTextDelegate(QStyledItemDelegate):
         timer = QTimer(editor)
         timer.setSingleShot(True)
         timer.setInterval(self.LIVE_COMMIT_MS)
-        row = index.row()
+        row = editor.row = index.row()
         timer.timeout.connect(lambda e=editor, m=index.model(), r=row: m.set_text(r, e.toPlainText(),
                                                                                  e.typing_session))
         editor.textChanged.connect(timer.start)
@@ -256,6 +275,12 @@ class CriterionTextDelegate(QStyledItemDelegate):
                 and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
             self.commitData.emit(editor)
             self.closeEditor.emit(editor, QStyledItemDelegate.EndEditHint.NoHint)
+            return True
+        if event.type() == QEvent.Type.KeyPress and event.key() == Qt.Key.Key_Escape \
+                and hasattr(editor, "live_timer"):
+            editor.live_timer.stop()
+            self.parent().model().cancel_typing(editor.row, editor.typing_session)
+            self.closeEditor.emit(editor, QStyledItemDelegate.EndEditHint.RevertModelCache)
             return True
         return super().eventFilter(editor, event)
 
@@ -469,14 +494,24 @@ class CriteriaEditor(QWidget):
 
     # -- operations (also used by the main window's menus)
     def add_criterion(self, kind: str = "inclusion", text: str = "", edit: bool = True) -> None:
+        """Add a criterion in its section; without `text` it stays empty (a placeholder is shown,
+        nothing is scored) until the analyst types it."""
         if self.draft is None:
             return
-        row = self.current_row()
-        index = len(self.draft.criteria) if row is None else row + 1
-        placeholder = text or ("New inclusion criterion" if kind == "inclusion" else "New exclusion criterion")
-        self.draft.add(placeholder, kind, index=index)
+        index = self.insertion_row(kind)
+        self.draft.add(text, kind, index=index)
         if edit:
             self.view.edit(self.model.index(index, COL_TEXT))
+
+    def insertion_row(self, kind: str) -> int:
+        """Below the selected criterion when it is of `kind`; else at the edge of `kind`'s section:
+        the end of the inclusions, the start of the exclusions."""
+        row, kinds = self.current_row(), [c.kind for c in self.draft.criteria]
+        if row is not None and kinds[row] == kind:
+            return row + 1
+        if kind == "exclusion":
+            return kinds.index("exclusion") if "exclusion" in kinds else len(kinds)
+        return max((i + 1 for i, k in enumerate(kinds) if k == kind), default=0)
 
     def delete_current(self) -> None:
         row = self.current_row()

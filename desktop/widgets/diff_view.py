@@ -20,7 +20,7 @@ def entry_html(entry: DiffEntry) -> str:
     kind = f'<span style="color:{MUTED}">{_kind(entry)}</span>'
     if "added" in c:
         return f'<td style="color:{ADDED}"><b>+ added</b></td><td>{kind}</td>' \
-               f'<td style="color:{ADDED}">{escape(entry.after.text)}</td>'
+               f'<td style="color:{ADDED}">{escape(entry.after.text or "(empty: not scored until typed)")}</td>'
     if "removed" in c:
         return f'<td style="color:{REMOVED}"><b>− removed</b></td><td>{kind}</td>' \
                f'<td style="color:{REMOVED}"><s>{escape(entry.before.text)}</s></td>'
