@@ -355,8 +355,8 @@ class MainWindow(QMainWindow):
         message = " ".join(["; ".join(bits) + "."] + list(outcome.notes))
         self.statusBar().showMessage(message[0].upper() + message[1:], 15000)
         if outcome.errors:
-            self._report("Some files could not be opened",
-                         f"{len(outcome.errors)} file(s) could not be opened; the others are open.", outcome.errors)
+            self._report("Some files could not be opened", open_errors_intro(len(outcome.errors), len(keys),
+                                                                              len(already)), outcome.errors)
 
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
@@ -931,6 +931,16 @@ class MainWindow(QMainWindow):
         self.session.close()
         self.settings.sync()
         super().closeEvent(event)
+
+
+def open_errors_intro(failed: int, opened: int, already: int) -> str:
+    """The first line of the open-errors box: what became of the files that could be read."""
+    if opened:
+        rest = f"the others are open ({opened} trial{'s' if opened != 1 else ''}" + \
+            (f", {already} already open)" if already else ")")
+    else:
+        rest = "the others were already open" if already else "nothing else was opened"
+    return f"{failed} file(s) could not be opened; {rest}."
 
 
 def score_summary(scored, listed: int = 8) -> str:

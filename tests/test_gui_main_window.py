@@ -319,3 +319,15 @@ def test_score_all_from_the_menu_scores_and_shows_a_summary(qtbot, make_window):
     assert box.isVisible() and "Scored 2 of 2 trial(s)" in box.text()
     assert "Scored 2 of 2 trial(s)" in window.statusBar().currentMessage()
     assert all(window.session.current_prediction(k, "original") is not None for k in window.session.order)
+
+
+def test_a_bad_file_alone_is_not_said_to_leave_others_open(qtbot, make_window, tmp_path):
+    """Issue 19: the message said "the others are open" when nothing else was opened."""
+    bad = tmp_path / "NCT99999998.xml"
+    bad.write_text("<clinical_study><brief_title>cut off", encoding="utf-8")
+    window = make_window()
+    open_and_wait(qtbot, window, [bad])
+    text = window.last_error_dialog.text()
+    assert "the others are open" not in text and "nothing else was opened" in text
+    open_and_wait(qtbot, window, [bad, *real_xml_files(2)])
+    assert "1 file(s) could not be opened; the others are open (2 trials)." in window.last_error_dialog.text()
