@@ -649,10 +649,10 @@ class MainWindow(QMainWindow):
         shown = edited if modified else original
         shown_role = "edited" if modified else "original"
         ablating = shown is not None and not has_ablation(shown) and self.predictions.ablation_pending(key, shown_role)
-        self.insight_panel.show_prediction(shown, ablation_pending=ablating)
+        scored_trial = self.session.trial_for(key, shown_role) if shown is not None else None
+        self.insight_panel.show_prediction(shown, ablation_pending=ablating, trial=scored_trial)
         self.criteria_editor.set_model_notice(getattr(shown, "criteria_read", 0), getattr(shown, "criteria_total", 0))
-        self.attention_view.show_prediction(shown, self.session.trial_for(key, shown_role)
-                                            if shown is not None else None, ablation_pending=ablating)
+        self.attention_view.show_prediction(shown, scored_trial, ablation_pending=ablating)
         self._color_molecules(key, shown)
         probabilities = {}
         for name in entry.draft.scenario_names():

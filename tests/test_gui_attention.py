@@ -164,3 +164,27 @@ def tiny_predictor_for(files):
     from engine.predict import Predictor
 
     return Predictor.load(files["model"], device="cpu")
+
+
+def test_panels_number_criteria_as_the_editor_does_once_one_is_disabled(qtbot):
+    """Issue 19: with criterion 1 disabled the panels called the editor's criterion 2 "criterion 1"."""
+    from desktop.widgets.attention_view import ablation_label, criteria_html
+    from desktop.widgets.insight_panel import insight_html
+    from engine.editing import TrialDraft
+    from tests.gui_helpers import ActiveCriteriaPredictor
+    from tests.test_editing import make_trial
+
+    draft = TrialDraft(make_trial())
+    draft.set_enabled(0, False)  # the editor still shows it as row 1
+    trial = draft.snapshot()
+    prediction = ActiveCriteriaPredictor().predict(trial)
+    columns = [c.label for c in token_columns(prediction, trial) if c.source == "criterion"]
+    assert [c.split(" (")[0] for c in columns] == ["criterion 2", "criterion 3", "criterion 4"]
+    view = shown_view(qtbot, trial, prediction)
+    assert sorted(label.split(":")[0] for label in view.ablation.labels) == ["C2", "C3", "C4"]
+    html = criteria_html(prediction, "fine", trial)
+    assert all(f"color:#666'>{n}</td>" in html for n in (2, 3, 4)) and "color:#666'>1</td>" not in html
+    assert "criterion 4" in insight_html(prediction, trial=trial) and "criterion 1" not in \
+        insight_html(prediction, trial=trial)
+    assert ablation_label(prediction.ablations[0]) == "C1: " + prediction.ablations[0].label[:34]  # no trial
+    assert "color:#666'>1</td>" in criteria_html(prediction, "fine", None)  # unknown trial: 1..n

@@ -64,6 +64,21 @@ class Token:
     label: str  # full description for the read-out
 
 
+def editor_numbers(trial, labels) -> list[int]:
+    """The editor's row number (1-based, disabled and empty rows counted) of each scored criterion,
+    so the panels call an item what the editor calls it; 1..n when `trial` is not the one scored."""
+    rows = [i + 1 for i, c in enumerate(trial.criteria) if c.enabled and c.text.strip()] if trial is not None else []
+    texts = [c.text for c in trial.active_criteria] if trial is not None else []
+    if texts[:len(labels)] != list(labels):
+        return list(range(1, len(labels) + 1))
+    return rows[:len(labels)]
+
+
+def criterion_number(numbers: list[int], index: int) -> int:
+    """The editor's number of active criterion `index` (past the known ones: counted on from the last)."""
+    return numbers[index] if index < len(numbers) else index + 1 + (numbers[-1] - len(numbers) if numbers else 0)
+
+
 def token_columns(prediction, trial=None) -> list[Token]:
     """The heatmap's columns in source order. `trial` (the version that was scored) adds each
     criterion's kind and each ICD code's condition name when it matches the prediction."""
@@ -72,11 +87,12 @@ def token_columns(prediction, trial=None) -> list[Token]:
     if trial is not None and [c.text for c in trial.active_criteria] == criteria:
         kinds = [c.kind for c in trial.active_criteria]
     n_criteria = len(prediction.attention[0].criteria) if prediction.attention else len(criteria)
+    numbers = editor_numbers(trial, criteria)
     columns = []
     for i in range(n_criteria):
         text = criteria[i] if i < len(criteria) else ""
         kind = f" ({kinds[i]})" if i < len(kinds) else ""
-        columns.append(Token("criterion", i, f"criterion {i + 1}{kind}: {text}"))
+        columns.append(Token("criterion", i, f"criterion {criterion_number(numbers, i)}{kind}: {text}"))
     n_molecules = len(prediction.attention[0].molecules) if prediction.attention else 0
     for i in range(n_molecules):
         label = prediction.molecule_labels[i] if i < len(prediction.molecule_labels) else f"token {i + 1}"
@@ -102,9 +118,10 @@ def attention_matrix(prediction) -> np.ndarray:
     return np.vstack(rows) if rows else np.zeros((0, 0))
 
 
-def ablation_label(ablation) -> str:
-    prefix = {"criterion": f"C{ablation.index + 1}", "drug": "drug", "disease": "disease"}.get(ablation.kind,
-                                                                                                ablation.kind)
+def ablation_label(ablation, numbers: list[int] = ()) -> str:
+    """The bar's tick: C<the editor's number> for a criterion (`numbers` from `editor_numbers`)."""
+    number = criterion_number(list(numbers), ablation.index)
+    prefix = {"criterion": f"C{number}", "drug": "drug", "disease": "disease"}.get(ablation.kind, ablation.kind)
     return f"{prefix}: {shorten(ablation.label, 34)}"
 
 
@@ -236,6 +253,8 @@ class AblationChart(pg.PlotWidget):
         self.items: list = []  # the Ablations drawn, top to bottom
         self.all: list = []  # every Ablation, largest effect first
         self.total = 0
+        self.numbers: list[int] = []  # the editor's number of each active criterion
+        self.labels: list[str] = []  # the bars' ticks, top to bottom
         self.scene().sigMouseMoved.connect(self._mouse_moved)
 
     def capacity(self) -> int:
@@ -243,8 +262,9 @@ class AblationChart(pg.PlotWidget):
         height = self.plotItem.vb.height() or (self.height() - 50)
         return int(min(MAX_BARS, max(4, height // 16)))
 
-    def show_ablations(self, ablations) -> None:
+    def show_ablations(self, ablations, numbers: list[int] = ()) -> None:
         self.all = sorted(list(ablations or []), key=lambda a: -abs(a.delta))
+        self.numbers = list(numbers)
         self.total = len(self.all)
         self._draw()
 
@@ -253,6 +273,7 @@ class AblationChart(pg.PlotWidget):
             self.removeItem(self.bars)
             self.bars = None
         self.items = self.all[:self.capacity()]
+        self.labels = [ablation_label(a, self.numbers) for a in self.items]
         if not self.items:
             self.getAxis("left").setTicks([[]])
             return
@@ -264,7 +285,7 @@ class AblationChart(pg.PlotWidget):
         self.bars = pg.BarGraphItem(x0=np.minimum(deltas, 0), width=np.abs(deltas), y=y, height=0.72,
                                     brushes=brushes, pen=pg.mkPen("#888", width=0.5))
         self.addItem(self.bars)
-        self.getAxis("left").setTicks([[(i, ablation_label(a)) for i, a in enumerate(self.items)]])
+        self.getAxis("left").setTicks([list(enumerate(self.labels))])
         self.setXRange(-bound * 1.1, bound * 1.1, padding=0)
         self.setYRange(-0.6, len(self.items) - 0.4, padding=0)
 
@@ -316,11 +337,13 @@ def criteria_html(prediction, level: str, trial=None) -> str:
     kinds = [c.kind for c in trial.active_criteria] if trial is not None and \
         [c.text for c in trial.active_criteria] == list(labels) else []
     top = float(np.max(att.criteria)) or 1.0
+    numbers = editor_numbers(trial, labels)
     rows = []
     for i, weight in enumerate(att.criteria):
-        text = labels[i] if i < len(labels) else f"criterion {i + 1}"
+        number = criterion_number(numbers, i)
+        text = labels[i] if i < len(labels) else f"criterion {number}"
         kind = kinds[i][:3] if i < len(kinds) else ""
-        rows.append(f"<tr><td align='right' style='color:#666'>{i + 1}</td><td style='color:#666'>{kind}</td>"
+        rows.append(f"<tr><td align='right' style='color:#666'>{number}</td><td style='color:#666'>{kind}</td>"
                     f"<td style='background:{css(highlight_color(float(weight), 0.0, top))}'>{escape(text)}</td>"
                     f"<td align='right' style='font-family:monospace'>{float(weight):.3f}</td></tr>")
     return (f"<p style='margin:0; color:gray'>{escape(level)}-level attention per criterion; darker = more</p>"
@@ -412,7 +435,8 @@ class AttentionView(QWidget):
         self.heatmap.setVisible(prediction is not None and bool(prediction.attention))
         self._show_criteria()
         ablations = prediction.ablations if prediction is not None else []
-        self.ablation.show_ablations(ablations)
+        labels = prediction.criteria_labels if prediction is not None else []
+        self.ablation.show_ablations(ablations, editor_numbers(trial, labels))
         self.ablation.setVisible(bool(ablations))
         self._ablation_note()
         self.readout.setText(" ")

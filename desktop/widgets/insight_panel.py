@@ -23,10 +23,14 @@ def shorten(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def insight_html(prediction, ablation_pending: bool = False) -> str:
+def insight_html(prediction, ablation_pending: bool = False, trial=None) -> str:
+    """The panel's text; `trial` (the version scored) numbers criteria as the editor does."""
+    from desktop.widgets.attention_view import criterion_number, editor_numbers
+
     if prediction is None:
         return "<p style='color:gray'>Attention and ablation appear here once the trial is scored.</p>"
     parts = []
+    numbers = editor_numbers(trial, prediction.criteria_labels)
     ablations = prediction.top_by_ablation(6)
     if not ablations and ablation_pending:
         parts.append("<p><b>Largest effects</b> <span style='color:gray'>(computing the ablation…)</span></p>")
@@ -34,7 +38,8 @@ def insight_html(prediction, ablation_pending: bool = False) -> str:
         parts.append("<p><b>Largest effects</b> <span style='color:gray'>(Δ probability when the item is "
                      "left out; blue: it supports success)</span></p><table cellspacing='0' cellpadding='2'>")
         for a in ablations:
-            parts.append(f"<tr><td align='right'>{ablation_delta_html(a.delta)}</td><td>&nbsp;{escape(a.kind)}</td>"
+            kind = f"{a.kind} {criterion_number(numbers, a.index)}" if a.kind == "criterion" else a.kind
+            parts.append(f"<tr><td align='right'>{ablation_delta_html(a.delta)}</td><td>&nbsp;{escape(kind)}</td>"
                          f"<td>&nbsp;{escape(shorten(a.label))}</td></tr>")
         parts.append("</table>")
     if any(att.level == "fine" and len(att.criteria) for att in prediction.attention):
@@ -42,8 +47,10 @@ def insight_html(prediction, ablation_pending: bool = False) -> str:
                      "not attribution)</span></p><table cellspacing='0' cellpadding='2'>")
         labels = prediction.criteria_labels
         for index, weight in prediction.top_criteria_by_attention(5):
-            label = labels[index] if index < len(labels) else f"criterion {index + 1}"
-            parts.append(f"<tr><td align='right'>{weight:.3f}</td><td>&nbsp;{escape(shorten(label))}</td></tr>")
+            number = criterion_number(numbers, index)
+            label = labels[index] if index < len(labels) else f"criterion {number}"
+            parts.append(f"<tr><td align='right'>{weight:.3f}</td><td>&nbsp;{number}</td>"
+                         f"<td>&nbsp;{escape(shorten(label))}</td></tr>")
         parts.append("</table>")
     return "".join(parts) or "<p style='color:gray'>No attention or ablation data in this prediction.</p>"
 
@@ -54,6 +61,6 @@ class InsightPanel(QTextBrowser):
         self.setOpenLinks(False)
         self.show_prediction(None)
 
-    def show_prediction(self, prediction, ablation_pending: bool = False) -> None:
+    def show_prediction(self, prediction, ablation_pending: bool = False, trial=None) -> None:
         self.prediction = prediction
-        self.setHtml(insight_html(prediction, ablation_pending))
+        self.setHtml(insight_html(prediction, ablation_pending, trial))
