@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,35 @@ def test_the_streamed_csv_states_the_truncation(predictor, tmp_path):
     assert [r["nct_id"] for r in table] == ["NCT09990001", "NCT09990003"]
     assert "first 128 of the record's 300 criteria items" in table[0]["warnings"]
     assert "criteria items" not in table[1]["warnings"]
+
+
+def heavy_record_xml() -> str:
+    """The example record with 999 conditions, ~190 drugs (the limit is 200), one named with 2,000,000
+    letters, and a 5 MB title: the heaviest inputs issue 20 found (minutes and gigabytes to predict)."""
+    conditions = "".join(f"<condition>rare disease number {i}</condition>" for i in range(999))
+    drugs = "".join(f"<intervention><intervention_type>Drug</intervention_type><intervention_name>{name}"
+                    f"</intervention_name></intervention>" for name in ["d" * 2_000_000] + [f"drug {i}" for i in range(190)])
+    text = re.sub(r"<condition>.*?</condition>", "", EXAMPLE.read_text("utf-8"), flags=re.S)
+    text = re.sub(r"<brief_title>.*?</brief_title>", "<brief_title>" + "long title " * 500_000 + "</brief_title>", text,
+                  flags=re.S)
+    return text.replace("</clinical_study>", conditions + drugs + "</clinical_study>")
+
+
+def test_the_heaviest_accepted_record_predicts_in_seconds(predictor, tmp_path):
+    """Read-time caps (engine/records/limits.py KEPT_*, MAX_NAME_CHARS, MAX_LINE_CHARS) bound the model's
+    work: a full prediction with ablations takes seconds, and the Trial says what was cut."""
+    from engine.records import read_record
+
+    path = tmp_path / "heavy.xml"
+    path.write_text(heavy_record_xml())
+    started = time.perf_counter()
+    trial = read_record(path)[0]
+    prediction = predictor.predict(trial, ablate=True)
+    elapsed = time.perf_counter() - started
+    assert 0 <= prediction.probability <= 1
+    assert elapsed < 120, f"the heavy record took {elapsed:.0f} s"  # before the caps: over 5 minutes
+    assert any("999 conditions: the first 128 are read" in w for w in trial.warnings)
+    assert any("drug name(s) cut" in w for w in trial.warnings) and any("title cut" in w for w in trial.warnings)
 
 
 # -- streamed batches: memory does not grow with the number of records ---------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from engine.records.errors import RecordError
 from engine.records.fields import build_trial, is_drug_intervention, parse_enrollment
 from engine.records.limits import MAX_JSON_BYTES
-from engine.records.files import MB, looks_binary, read_bytes
+from engine.records.files import MB, looks_binary, looks_utf16, read_bytes
 from engine.records.trial import Trial
 
 
@@ -27,12 +27,13 @@ def read_ctgov_json(path: str | os.PathLike, errors: list[RecordError] | None = 
     if looks_binary(data):
         raise RecordError(path, "is binary data, not a JSON record")
     try:
-        utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
-        document = json.loads(data.decode("utf-16" if utf16 else "utf-8-sig"))
+        document = json.loads(data.decode(_encoding(data)))
     except UnicodeDecodeError as exc:
-        raise RecordError(path, f"is not UTF-8 text (byte {exc.start})") from None
+        raise RecordError(path, f"is not {exc.encoding.upper().replace('-SIG', '')} text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise RecordError(path, f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except ValueError:  # the one other ValueError: an integer over Python's 4,300-digit limit
+        raise RecordError(path, "invalid JSON: a number of over 4,300 digits (no study field holds one)") from None
     except RecursionError:
         raise RecordError(path, "JSON nested too deeply (over ~1,000 levels; a study nests 6)") from None
     studies = _studies(document, path)
@@ -45,6 +46,15 @@ def read_ctgov_json(path: str | os.PathLike, errors: list[RecordError] | None = 
                 raise
             errors.append(exc)
     return trials
+
+
+def _encoding(data: bytes) -> str:
+    """UTF-16 with or without a byte-order mark (Windows tools write both), else UTF-8."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if looks_utf16(data[:4096]):
+        return "utf-16-be" if data[0] == 0 else "utf-16-le"
+    return "utf-8-sig"
 
 
 def _studies(document: Any, path) -> list:

@@ -26,3 +26,15 @@ MAX_CRITERIA_ITEMS = 5_000
 MAX_DRUGS = 200
 #: distinct conditions of a record (largest real: 127, NCT00004074)
 MAX_CONDITIONS = 1_000
+
+# -- cut, not refused: a record over these is read, with a warning on the Trial saying what was cut ---
+#: characters kept of one drug or condition name (longest real: 156, NCT05979467); name rules and
+#: lookups then take milliseconds even for a 2,000,000-character name
+MAX_NAME_CHARS = 1_000
+#: characters kept of a one-line field: title, sponsor, status, dates, study type, NCT id (longest
+#: real title: 300, NCT00002359); a 180 MB title used to peak at 2.4 GB while its spaces were tidied
+MAX_LINE_CHARS = 2_000
+#: conditions and drug interventions kept for the model (largest real: 127 and 22, as above): each
+#: is one ablation over a sequence that grows with them, so 999 conditions took minutes to predict
+KEPT_CONDITIONS = 128
+KEPT_DRUGS = 32

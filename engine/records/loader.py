@@ -187,6 +187,8 @@ def _expand(source: str | os.PathLike, report: Callable[[RecordError], None]):
                 yield from _expand(p, report)
             elif p.name.lower().endswith(RECORD_SUFFIXES):
                 yield p, False
+    elif path.exists():
+        report(RecordError(text, "is not a regular file (a device, pipe or socket): not a record"))
     else:
         report(RecordError(text, "no such file or folder"))
 

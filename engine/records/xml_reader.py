@@ -90,7 +90,7 @@ def trial_from_element(root: etree._Element, path: str | os.PathLike, warnings: 
 
     def text(xpath: str) -> str:
         node = root.find(xpath)
-        return " ".join("".join(node.itertext()).split()) if node is not None else ""
+        return "".join(node.itertext()).strip() if node is not None else ""  # build_trial tidies and cuts
 
     nct_id = text("id_info/nct_id")
     if not nct_id:
@@ -111,7 +111,7 @@ def trial_from_element(root: etree._Element, path: str | os.PathLike, warnings: 
         completion_date=text("completion_date") or text("primary_completion_date"),
         enrollment=parse_enrollment(text("enrollment"), warnings),
         study_type=text("study_type"),
-        conditions=[" ".join("".join(c.itertext()).split()) for c in root.findall("condition")],
+        conditions=["".join(c.itertext()) for c in root.findall("condition")],
         drugs=drugs,
         criteria_text=criteria_text,
         source_path=str(path),
