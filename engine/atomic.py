@@ -39,25 +39,68 @@ def pause_point(target: Path) -> None:
             time.sleep(600)
 
 
+def check_file_target(path: Path) -> Path:
+    """`path`, when a file can be written there; CladmopError naming it when it is a folder or lies
+    under a file. Callers check before long work, so that its results are not lost at the end."""
+    from engine.errors import CladmopError
+
+    path = Path(path)
+    if path.is_dir():
+        raise CladmopError(f"{path}: is a folder; give the name of a file to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CladmopError(f"{path}: cannot be written: {parent} is a file, not a folder")
+            break
+    return path
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, mode: str = "wb", **open_kwargs):
     """A file to write (at once or piece by piece, for outputs too large to hold in memory); it replaces
     `path` only when the block completes, so readers see the old file or the whole new one."""
-    path = Path(path)
+    path = check_file_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _open_temp(path)
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; the final file gets normal permissions
-        with os.fdopen(fd, mode, **open_kwargs) as handle:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # temp files are 0600; the final file gets normal permissions
+        with os.fdopen(fd, mode, closefd=False, **open_kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         pause_point(path)
+        tmp = tmp or _link_unnamed(fd, path)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        if tmp:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)
+
+
+def _open_temp(path: Path) -> tuple[int, str | None]:
+    """(fd, None) for an unnamed file in `path`'s folder (Linux O_TMPFILE): a writer killed at any
+    moment leaves nothing behind. Elsewhere (fd, name) of a hidden `.<name>.*.tmp` file."""
+    if hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # a file system without unnamed files: a named one
+            return os.open(path.parent, os.O_TMPFILE | os.O_RDWR, 0o600), None
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
+def _link_unnamed(fd: int, path: Path) -> str:
+    """A hidden name beside `path` for the finished unnamed file `fd`, swapped in at once after.
+    (A folder fd makes os.link call linkat(AT_SYMLINK_FOLLOW), which follows /proc/self/fd/N.)"""
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        while True:
+            name = f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+            with contextlib.suppress(FileExistsError):
+                os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder, follow_symlinks=True)
+                return str(path.with_name(name))
+    finally:
+        os.close(folder)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

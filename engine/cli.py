@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from engine.arg_types import non_negative_int, output_file, positive_int
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -38,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", help="ClinicalTrials.gov XML/JSON, TOP CSV, folders or globs")
     p.add_argument("--phase", type=str.upper, choices=PHASE_CHOICES, help="phase model (default: the record's)")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of text")
-    p.add_argument("--top", type=int, default=5, help="how many criteria to list (default 5)")
+    p.add_argument("--top", type=non_negative_int, default=5, help="how many criteria to list (default 5)")
     p.add_argument("--no-ablation", action="store_true", help="skip leave-one-out ablation (faster)")
     _model_args(p)
 
@@ -46,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", nargs="+", required=True, help="TOP-format CSV(s) or records")
     p.add_argument("--labels", type=Path, help="CSV nct_id,label for records without labels")
     p.add_argument("--phase", type=str.upper, choices=PHASE_CHOICES, required=True)
-    p.add_argument("--bootstrap", type=int, default=10)
-    p.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    p.add_argument("--bootstrap", type=positive_int, default=10)
+    p.add_argument("--json", type=output_file, help="also write the results to this JSON file")
     _model_args(p)
 
     p = sub.add_parser("pretrain", help="contrastive pre-training on successful trials")
@@ -56,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.add_argument("--granularity", choices=["criterion", "token"], default="criterion")
     p.add_argument("--backbone", default="minilm")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=positive_int, default=40)
+    p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
@@ -69,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", nargs="+", required=True, help="TOP CSV(s) or records with labels")
     p.add_argument("--valid", nargs="+", help="validation trials (default: a stratified 15%% of --train)")
     p.add_argument("--labels", type=Path, help="CSV nct_id,label for records without labels")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=positive_int, default=30)
+    p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
 
@@ -330,10 +332,10 @@ def cmd_remove_backbone(args) -> int:
 def _export_parser(sub) -> None:
     p = sub.add_parser("export", help="score records and write an HTML report and/or a CSV")
     p.add_argument("files", nargs="+", help="ClinicalTrials.gov XML/JSON, TOP CSV, folders or globs")
-    p.add_argument("--html", type=Path, help="HTML report to write (molecules drawn inline)")
-    p.add_argument("--csv", type=Path, help="CSV to write (one row per trial)")
+    p.add_argument("--html", type=output_file, help="HTML report to write (molecules drawn inline)")
+    p.add_argument("--csv", type=output_file, help="CSV to write (one row per trial)")
     p.add_argument("--phase", type=str.upper, choices=PHASE_CHOICES, help="phase model (default: the record's)")
-    p.add_argument("--top", type=int, default=5, help="criteria and items to list per trial (default 5)")
+    p.add_argument("--top", type=non_negative_int, default=5, help="criteria and items to list per trial (default 5)")
     p.add_argument("--no-ablation", action="store_true", help="skip leave-one-out ablation (faster)")
     _model_args(p)
 

@@ -28,6 +28,8 @@ def bootstrap_metrics(labels, probs, n: int = 10, fraction: float = 0.8, seed: i
         raise ValueError(f"{len(y)} labels but {len(p)} predictions")
     if len(y) < 5:
         raise ValueError(f"need at least 5 labelled trials to evaluate, got {len(y)}")
+    if n < 1:
+        raise ValueError(f"the bootstrap needs at least 1 sample, got {n}")
     rng = np.random.default_rng(seed)
     k = max(2, int(round(fraction * len(y))))
     samples = [point_metrics(y[idx], p[idx]) for idx in (rng.choice(len(y), k, replace=False) for _ in range(n))]
