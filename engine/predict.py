@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.errors import CladmopError, ModelError
 from engine.features.types import MOL_SEGMENT, TrialFeatures
-from engine.model.checkpoint import ModelManifest, load_base
+from engine.model.checkpoint import ModelManifest, load_base, readable_weights
 from engine.paths import resources_dir
 from engine.prediction import LEVELS, Ablation, LevelAttention, Prediction
 from engine.records.errors import RecordError
@@ -216,6 +216,7 @@ def _attach_adapters(base, folder: Path, phases: list[str]):
         path = folder / ADAPTERS / phase
         if not (path / "adapter_model.safetensors").is_file():
             raise ModelError(f"{path}: phase {phase} adapter weights missing (adapter_model.safetensors)")
+        readable_weights(path / "adapter_model.safetensors")  # a pickle in its place: a named ModelError
         if model is None:
             model = PeftModel.from_pretrained(base, str(path), adapter_name=phase, is_trainable=False)
         else:

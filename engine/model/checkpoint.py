@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,14 +112,34 @@ class ModelManifest:
         return finished
 
     def _verify(self, folder: Path, files: list[str] | None) -> None:
+        refuse_links(folder)
         for rel in files if files is not None else list(self.checksums):
-            path = folder / rel
+            path = inside(folder, rel)
             if rel not in self.checksums:
                 raise ModelError(f"{path}: not listed in {MODEL_JSON}; refusing an unverified file")
             if not path.is_file():
                 raise ModelError(f"{path}: missing (listed in {MODEL_JSON})")
             if sha256_file(path) != self.checksums[rel]:
                 raise ModelError(f"{path}: checksum mismatch; the file was changed or damaged")
+
+
+def inside(folder: Path, rel: str) -> Path:
+    """`folder / rel` when `rel` names a place inside `folder`; ModelError for an absolute path or one
+    that climbs out ("../../etc/passwd" in a tampered model.json must never be read, let alone trusted)."""
+    path = Path(folder) / rel
+    if Path(rel).is_absolute() or ".." in Path(rel).parts or not path.resolve().is_relative_to(Path(folder).resolve()):
+        raise ModelError(f"{folder / MODEL_JSON}: lists '{rel}', which lies outside the model folder; refused")
+    return path
+
+
+def refuse_links(folder: Path) -> None:
+    """ModelError naming the first symbolic link in the model folder: a checksum of a link's target
+    says nothing about what the folder ships (a README linked to /etc/passwd), so none is accepted."""
+    for root, dirs, names in os.walk(folder):
+        for name in dirs + names:
+            if os.path.islink(os.path.join(root, name)):
+                raise ModelError(f"{os.path.join(root, name)}: a symbolic link in a model folder; refused "
+                                 f"(copy the file itself into the folder)")
 
 
 def staged_folder(folder: Path, phase: str) -> Path:
@@ -149,6 +170,19 @@ def save_state(module, path: Path) -> None:
     from engine.atomic import atomic_write_bytes
 
     atomic_write_bytes(Path(path), data)
+
+
+def readable_weights(path: Path) -> Path:
+    """`path`, when it is a safetensors file (its header read, no tensor loaded); else ModelError naming
+    it, so that a pickle or a damaged file in an adapter's place is never a loader's traceback."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            weights.keys()
+    except (SafetensorError, OSError) as e:
+        raise ModelError(f"{path}: unreadable weights, not a safetensors file ({e})") from e
+    return path
 
 
 def load_state(module, path: Path, strict: bool = True) -> None:
