@@ -56,3 +56,25 @@ def test_a_pickle_in_place_of_an_adapter_is_a_model_error_naming_it(tmp_path):
     ModelManifest.read(model).write(model)  # checksums match: only the format can tell
     with pytest.raises(ModelError, match=f"^{adapter}: unreadable weights, not a safetensors file"):
         Predictor.load(model, device="cpu")
+
+
+def test_a_fine_tune_into_a_new_folder_stopped_at_once_leaves_a_model_that_verifies(folder, tmp_path_factory):
+    """Issue 20.8: the copy of the base took only its weights and model.json, so a listed
+    training_summary.json was missing and a killed fine-tune left a folder failing verify."""
+    import numpy as np
+
+    from engine.tasks import TaskState
+    from engine.training.finetune import finetune
+    from tests.model_fixtures import make_features
+
+    (folder / "training_summary.json").write_text("{}")
+    ModelManifest.read(folder).write(folder)
+    out = tmp_path_factory.mktemp("out") / "model"
+    y = np.array([i % 2 for i in range(8)])
+    feats = [make_features(small_config(), seed=i) for i in range(8)]
+    stopped = TaskState()
+    stopped.cancel()
+    result = finetune(folder, "I", feats[:4], y[:4], feats[4:], y[4:], out_dir=out, device="cpu", state=stopped)
+    assert result.stopped == "cancelled"
+    ModelManifest.read(out).verify(out)
+    assert (out / "training_summary.json").read_text() == "{}"

@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.atomic import atomic_write_text, replace_directory
+from engine.atomic import atomic_file, atomic_write_text, replace_directory
 from engine.errors import ModelError
 from engine.model.config import ModelConfig
 
@@ -140,6 +141,18 @@ def refuse_links(folder: Path) -> None:
             if os.path.islink(os.path.join(root, name)):
                 raise ModelError(f"{os.path.join(root, name)}: a symbolic link in a model folder; refused "
                                  f"(copy the file itself into the folder)")
+
+
+def copy_model(source: Path, target: Path) -> None:
+    """Every file `source`'s model.json lists, each swapped in whole, and model.json last (an older one
+    removed first): a copy killed at any moment leaves no model.json, or a folder that verifies. (Copying
+    only the weights left a listed training_summary.json missing: a killed fine-tune failed verify.)"""
+    source, target = Path(source), Path(target)
+    manifest = ModelManifest.read(source)
+    (target / MODEL_JSON).unlink(missing_ok=True)
+    for rel in [*manifest.checksums, MODEL_JSON]:
+        with open(inside(source, rel), "rb") as original, atomic_file(target / rel) as copy:
+            shutil.copyfileobj(original, copy, 1 << 20)
 
 
 def staged_folder(folder: Path, phase: str) -> Path:

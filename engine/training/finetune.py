@@ -19,8 +19,8 @@ from engine.atomic import atomic_directory
 from engine.device import resolve_device
 from engine.features.types import TrialFeatures
 from engine.model.batch import collate
-from engine.model.checkpoint import (ADAPTERS, BASE_WEIGHTS, MODEL_JSON, ModelManifest, PhaseInfo,
-                                     commit_staged_adapter, load_base, staged_folder)
+from engine.model.checkpoint import (ADAPTERS, ModelManifest, PhaseInfo, commit_staged_adapter, copy_model,
+                                     load_base, staged_folder)
 from engine.model.cladmop import classify, head_input, lora_target_modules, set_branch_dropout
 from engine.errors import Cancelled
 from engine.tasks import TaskState
@@ -236,11 +236,7 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
     base_dir = Path(base_dir)
     out_dir = Path(out_dir or base_dir)
     if out_dir.resolve() != base_dir.resolve():
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name in (BASE_WEIGHTS, MODEL_JSON):
-            shutil.copy2(base_dir / name, out_dir / name)
-        if (base_dir / ADAPTERS).is_dir():
-            shutil.copytree(base_dir / ADAPTERS, out_dir / ADAPTERS, dirs_exist_ok=True)
+        copy_model(base_dir, out_dir)
     dev = resolve_device(device)
     torch.manual_seed(config.fit.seed)
     base, _ = load_base(out_dir)
