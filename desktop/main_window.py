@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from engine.depict import atom_weights_from_segments
+from engine.editing import TrialDraft
 from engine.paths import user_data_dir
 from engine.workspace import SUFFIX, Workspace, WorkspaceError
 from desktop.dialogs import show_errors, show_message
@@ -422,21 +423,26 @@ class MainWindow(QMainWindow):
         except WorkspaceError as exc:
             self._report("Open workspace", "The workspace could not be opened.", [exc])
             return False
-        self.predictions.cancel_all()
-        self._switch_to(workspace)
+        if not self._switch_to(workspace):
+            workspace.close()
+            return False
         return True
 
     def save_workspace_as(self, path) -> bool:
-        self.session.save_now()
+        """Copy the workspace, with every edit (also those its own file refused), to `path`; open it."""
         try:
-            copy = self.session.workspace.save_as(path)
+            copy = self.session.save_as(path)
         except (WorkspaceError, OSError) as exc:
             self._report("Save workspace", "The workspace could not be saved.", [(str(path), str(exc))])
             return False
-        self._switch_to(copy)
-        return True
+        return self._switch_to(copy)
 
-    def _switch_to(self, workspace: Workspace) -> None:
+    def _switch_to(self, workspace: Workspace) -> bool:
+        """Show `workspace`; False, the current one kept open and told, when its edits cannot be saved."""
+        if not self.session.save_now():
+            self._report_message("Workspace", self._unsaved_text("The other workspace was not opened"))
+            return False
+        self.predictions.cancel_all()
         self._phase_overrides.clear()
         self.show_trial(None)
         self.session.switch_workspace(workspace)
@@ -448,6 +454,7 @@ class MainWindow(QMainWindow):
             self.trial_list.select_key(key if key in self.session.entries else self.session.order[0])
             for key in self.session.order:
                 self.request_predictions(key, immediate=True)
+        return True
 
     def save_now(self) -> None:
         if self.session.save_now():
@@ -654,7 +661,9 @@ class MainWindow(QMainWindow):
         self.criteria_editor.set_model_notice(getattr(shown, "criteria_read", 0), getattr(shown, "criteria_total", 0))
         self.attention_view.show_prediction(shown, scored_trial, ablation_pending=ablating)
         self._color_molecules(key, shown)
-        probabilities = {}
+        probabilities = {TrialDraft.ORIGINAL: original.probability} if original is not None else {}
+        if edited is not None:  # the list being edited ("" in the compare pane): the original when unmodified
+            probabilities[""] = edited.probability
         for name in entry.draft.scenario_names():
             p = self.session.current_prediction(key, f"scenario:{name}")
             if p is not None:
@@ -914,9 +923,38 @@ class MainWindow(QMainWindow):
         top = min(int(height * 0.40), 300)  # facts and molecules fit; the criteria get the rest
         self.center_splitter.setSizes([top, height - top])
 
+    def _unsaved_text(self, what: str) -> str:
+        return (f"Your latest edits could not be saved to {self.session.workspace.path}. {what}, so that "
+                f"nothing is lost: use File ▸ Save workspace as… to keep them in another file, or free the "
+                f"disk / reconnect the drive and try again.")
+
+    def ask_unsaved_on_close(self) -> str:
+        """"save_as", "discard" or "cancel": what to do with edits the workspace file refused."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved edits", self._unsaved_text("The window stays open"),
+                          parent=self)
+        save = box.addButton("Save as…", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Close without them", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        clicked = box.clickedButton()
+        return "save_as" if clicked is save else "discard" if clicked is discard else "cancel"
+
+    def _may_close(self) -> bool:
+        """True when every edit is saved, or the user chose to leave what could not be saved."""
+        if self.session.save_now() and not self.session.has_unsaved_changes:
+            return True
+        choice = self.ask_unsaved_on_close()
+        if choice == "save_as":
+            self._ask_save_workspace_as()
+            return not self.session.has_unsaved_changes
+        return choice == "discard"
+
     def closeEvent(self, event) -> None:
         if self._closing:
             event.accept()
+            return
+        if not self._may_close():
+            event.ignore()
             return
         self._closing = True
         self.settings.setValue("window/geometry", self.saveGeometry())

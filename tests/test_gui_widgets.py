@@ -269,3 +269,44 @@ def test_add_exclusion_goes_to_the_exclusions_and_its_placeholder_is_never_score
     editor.add_inclusion_action.trigger()  # an exclusion is selected: the inclusion joins the inclusions
     row = editor.current_row()
     assert row <= first_exclusion and editor.draft.criteria[row].kind == "inclusion"
+
+
+def test_trial_list_filters_trials_without_a_phase(qtbot, tmp_path):
+    """Issue 19: no way to list the records that state no phase (the model cannot score them as they are)."""
+    from desktop.widgets.trial_list import NO_PHASE
+
+    session = Session(Workspace.open(tmp_path / "w.cladmop"))
+    trials = []
+    for i, phases in enumerate([("II",), (), ("I", "II")]):
+        trial = make_trial()
+        trial.nct_id, trial.phases = f"NCT0000001{i}", phases
+        trials.append(trial)
+    session.add_trials(trials)
+    widget = TrialListWidget(session)
+    qtbot.addWidget(widget)
+    widget.phase_combo.setCurrentIndex(widget.phase_combo.findData(NO_PHASE))
+    assert widget.phase_combo.currentText() == "No phase"
+    assert widget.visible_keys() == ["NCT00000011"]
+    assert widget.count_label.text() == "1 of 3 trials shown"
+    session.close()
+
+
+def test_scenario_compare_pane_shows_the_change_in_probability(qtbot):
+    """Issue 19: the compare pane listed the criteria that differ but not what that does to p."""
+    draft = TrialDraft(make_trial())
+    panel = ScenariosPanel()
+    qtbot.addWidget(panel)
+    panel.set_draft(draft)
+    draft.delete(2)
+    assert panel.save_scenario("Without smoking")
+    draft.set_enabled(0, False)
+    assert panel.save_scenario("Neither")
+    panel.list.setCurrentRow(0)  # "Without smoking"
+    panel.set_probabilities({"Without smoking": 0.66, "Neither": 0.58, TrialDraft.ORIGINAL: 0.61, "": 0.58})
+    panel.compare_combo.setCurrentIndex(panel.compare_combo.findData(TrialDraft.ORIGINAL))
+    assert panel.delta_label.text() == "Δp +0.05: p 0.61 (original) → 0.66 (“Without smoking”)"
+    panel.compare_combo.setCurrentIndex(panel.compare_combo.findData("Neither"))
+    assert "Δp +0.08" in panel.delta_label.text()
+    panel.set_probabilities({"Without smoking": 0.66})  # the other one not scored yet
+    assert "not scored yet" in panel.delta_label.text()
+    assert "p = 0.66" in panel.list.item(0).text() and "Original" not in panel.list.item(0).text()

@@ -45,6 +45,9 @@ class ScenariosPanel(QWidget):
 
         self.compare_combo = QComboBox()
         self.compare_combo.currentIndexChanged.connect(lambda *a: self._update_compare())
+        self.delta_label = QLabel()
+        self.delta_label.setWordWrap(True)
+        self.delta_label.setToolTip("Predicted probability of the two versions compared, and the change")
         self.diff_view = DiffView()
         self.diff_view.setMinimumHeight(90)
 
@@ -62,6 +65,7 @@ class ScenariosPanel(QWidget):
         layout.addWidget(self.list, 2)
         layout.addLayout(buttons)
         layout.addLayout(compare_row)
+        layout.addWidget(self.delta_label)
         layout.addWidget(self.diff_view, 3)
         self.set_draft(None)
 
@@ -71,7 +75,8 @@ class ScenariosPanel(QWidget):
         self.refresh()
 
     def set_probabilities(self, probabilities: dict[str, float]) -> None:
-        """Predicted probability per scenario name (shown beside each name)."""
+        """Predicted probability per scenario name (shown beside each name), and of the original record
+        (TrialDraft.ORIGINAL) and the criteria being edited (CURRENT), which the compare pane reads."""
         self._probabilities = dict(probabilities)
         self.refresh()
 
@@ -130,10 +135,20 @@ class ScenariosPanel(QWidget):
         other = self.compare_combo.currentData()
         if self.draft is None or selected is None or other is None:
             self.diff_view.set_diff(None)
+            self.delta_label.setText("")
             return
         other_label = {CURRENT: "edited list", TrialDraft.ORIGINAL: "original"}.get(other, f"“{other}”")
+        self.delta_label.setText(self._delta_text(other, other_label, selected))
         self.diff_view.set_diff(self.draft.compare(other, selected), before_label=other_label,
                                 after_label=f"“{selected}”")
+
+    def _delta_text(self, other: str, other_label: str, selected: str) -> str:
+        """“Δp +0.05: p 0.61 (original) → 0.66 (“A”)”, or which of the two is not scored yet."""
+        before, after = self._probabilities.get(other), self._probabilities.get(selected)
+        if before is None or after is None:
+            missing = [label for label, p in ((other_label, before), (f"“{selected}”", after)) if p is None]
+            return f"Δp: {' and '.join(missing)} not scored yet"
+        return f"Δp {after - before:+.2f}: p {before:.2f} ({other_label}) → {after:.2f} (“{selected}”)"
 
     # -- operations
     def _run(self, operation) -> bool:

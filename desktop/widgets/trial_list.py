@@ -18,6 +18,9 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 SEARCH_ROLE = Qt.ItemDataRole.UserRole + 3
 PHASE_ROLE = Qt.ItemDataRole.UserRole + 4
 
+#: the phase filter's value for records that state no phase (the model needs one chosen for them)
+NO_PHASE = "none"
+
 COLUMNS = ("NCT id", "Phase", "P(success)", "What-if", "Title")
 COL_ID, COL_PHASE, COL_PROB, COL_WHATIF, COL_TITLE = range(len(COLUMNS))
 
@@ -165,12 +168,18 @@ class TrialFilterProxy(QSortFilterProxyModel):
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:
         index = self.sourceModel().index(source_row, 0, source_parent)
-        if self._phase and self._phase not in (index.data(PHASE_ROLE) or ()):
+        if not self._phase_matches(index.data(PHASE_ROLE) or ()):
             return False
         if self._text:
             haystack = index.data(SEARCH_ROLE) or ""
             return all(word in haystack for word in self._text.split())
         return True
+
+    def _phase_matches(self, phases) -> bool:
+        """All phases; the chosen one among a record's; or, for NO_PHASE, a record that states none."""
+        if self._phase == NO_PHASE:
+            return not phases
+        return not self._phase or self._phase in phases
 
     def lessThan(self, left: QModelIndex, right: QModelIndex) -> bool:
         a, b = left.data(SORT_ROLE), right.data(SORT_ROLE)
@@ -197,6 +206,7 @@ class TrialListWidget(QWidget):
         self.phase_combo.addItem("All phases", "")
         for phase in ("I", "II", "III", "IV"):
             self.phase_combo.addItem(f"Phase {phase}", phase)
+        self.phase_combo.addItem("No phase", NO_PHASE)
         self.phase_combo.currentIndexChanged.connect(
             lambda i: self.proxy.set_phase(self.phase_combo.itemData(i)))
 
