@@ -71,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", nargs="+", required=True, help="TOP CSV(s) or records with labels")
     p.add_argument("--valid", nargs="+", help="validation trials (default: a stratified 15%% of --train)")
     p.add_argument("--labels", type=Path, help="CSV nct_id,label for records without labels")
-    p.add_argument("--epochs", type=positive_int, default=30)
+    p.add_argument("--epochs", type=positive_int, default=30,
+                   help="stage 2, LoRA and head: at most this many epochs (early stopping)")
+    p.add_argument("--head-epochs", type=non_negative_int,
+                   help="stage 1, the head alone on the frozen branch (default: the recipe's, 60; 0 skips it)")
     p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
@@ -225,11 +228,14 @@ def cmd_pretrain(args) -> int:
 
 
 def cmd_finetune(args) -> int:
+    from engine.training.finetune import FinetuneConfig
     from engine.training.pipeline import run_finetuning
 
+    config = FinetuneConfig()
+    config.head_epochs = config.head_epochs if args.head_epochs is None else args.head_epochs
     result = run_finetuning(args.base, _phase(args.phase), args.train, valid=args.valid, out=args.out,
                             labels_csv=args.labels, epochs=args.epochs, batch_size=args.batch_size,
-                            seed=args.seed, device=args.device, echo=print)
+                            seed=args.seed, device=args.device, echo=print, config=config, compare=True)
     return 0 if result.stopped != "cancelled" else 130
 
 

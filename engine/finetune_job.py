@@ -3,10 +3,13 @@
 1. `check_data(spec)`: read the trials (folder of XML/JSON or a TOP-format CSV) and the outcome
    labels, keep those of the phase, resolve drugs and conditions, split train/validation — and say
    what was read, what was skipped and why, the class balance, and what the lookups could not resolve.
-2. `run_job(spec, check)`: featurize, fine-tune the phase adapter (`engine.training.finetune`),
-   reporting every epoch; cancel at any time; running the same spec again resumes where it stopped.
+2. `run_job(spec, check)`: featurize, fine-tune the phase adapter (`engine.training.finetune`: the
+   head alone for `head_epochs`, then LoRA and head for at most `epochs`), reporting every epoch on
+   one progress bar over all stages; cancel at any time (`JobResult.outcome_text` says where it
+   stopped and what was kept); running the same spec again resumes from the last checkpoint.
 3. The evaluation: the new model loaded as a `Predictor` (ready to use at once) scores the validation
-   trials (or separate test trials); bootstrap metrics (the paper's 10 × 80%) and ROC / PR curves.
+   trials (or separate test trials); bootstrap metrics (the paper's 10 × 80%) and ROC / PR curves;
+   and the base model scores the same trials (`Comparison`), so a worse new model is said to be worse.
 
 The trials are selected with the same rules as `engine.training.dataset.load_labelled` (what
 `cladmop finetune` trains on); the check keeps the reasons instead of only counting them.
@@ -23,7 +26,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from engine.errors import CladmopError
+from engine.errors import Cancelled, CladmopError
 from engine.records.trial import Trial
 from engine.tasks import TaskState
 
@@ -41,7 +44,8 @@ class FinetuneSpec:
     data: list[Path]  # record files, folders or TOP-format CSVs
     labels_csv: Path | None = None  # nct_id,label for records that carry no label
     out: Path | None = None  # model folder to write (default: the base itself)
-    epochs: int = 30
+    epochs: int = 30  # stage 2 (LoRA and head), at most: early stopping may end it sooner
+    head_epochs: int | None = None  # stage 1 (the head alone); None: the recipe's (FinetuneConfig.head_epochs)
     batch_size: int = 32
     seed: int = 0
     valid_fraction: float = 0.15
@@ -216,6 +220,8 @@ def _judge(check: DataCheck, spec: FinetuneSpec) -> None:
                               f"(no drug or no criteria); they are trained on as they are")
     if spec.epochs < 1:
         check.problems.append("the number of epochs must be at least 1")
+    if spec.head_epochs is not None and spec.head_epochs < 0:
+        check.problems.append("the number of head-stage epochs must be 0 (no head stage) or more")
 
 
 # -- training ----------------------------------------------------------------------------------------
@@ -233,6 +239,10 @@ class EvaluationReport:
     notes: list[str] = field(default_factory=list)
 
 
+#: what the wizard says when a run was cancelled before any training began
+CANCELLED_BEFORE_TRAINING = "Cancelled before training began (while reading or encoding the trials); nothing was trained."
+
+
 @dataclass
 class JobResult:
     model_dir: Path
@@ -241,10 +251,40 @@ class JobResult:
     cancelled: bool = False
     evaluation: EvaluationReport | None = None
     predictor: object | None = None  # the new model, loaded, ready to use
+    comparison: "Comparison | None" = None  # the base model on the same trials
+    epochs: int = 0  # the LoRA stage's setting (at most)
+    head_epochs: int = 0  # the head stage's setting
+    #: where a cancelled run stopped: "head" (stage 1), "lora" (stage 2) or "evaluation" (training done)
+    cancelled_in: str = ""
+    head_epochs_done: int = 0
 
     @property
     def epochs_done(self) -> int:
         return len(self.fit.history)
+
+    @property
+    def last_epoch(self) -> int:
+        """The last LoRA epoch completed (0: none), counting the epochs of a run this one resumed."""
+        return self.fit.history[-1].epoch if self.fit.history else 0
+
+    def outcome_text(self) -> str:
+        """What the run did and what was kept, in words (the wizard's status, the CLI's last line)."""
+        fit = self.fit
+        if self.cancelled_in == "head":
+            return (f"Cancelled in stage 1 (the head alone) at epoch {self.head_epochs_done + 1} of "
+                    f"{self.head_epochs}; this stage keeps no checkpoint, so training again starts it over.")
+        if self.cancelled_in == "lora":
+            at = self.last_epoch + 1
+            kept = f"after epoch {self.last_epoch}" if self.last_epoch else "after stage 1 (the head alone)"
+            best = f"; the best so far ({fit.best_text}) is saved" if fit.best_epoch >= 0 else ""
+            return (f"Cancelled at epoch {at} of {self.epochs}; checkpoint kept ({kept}){best}. "
+                    f"Train again (resume) continues from epoch {at}.")
+        stop = "stopped early: no better validation score" if fit.stopped == "patience" else "all epochs run"
+        done = (f"Training finished: epoch {self.last_epoch} of {self.epochs} ({stop}), best: {fit.best_text}. "
+                f"Model written to {self.model_dir}.")
+        if self.cancelled_in == "evaluation":
+            return done + " Cancelled during the evaluation: no comparison with the base model."
+        return done
 
 
 def previous_history(out: Path, phase: str) -> list[dict]:
@@ -281,12 +321,41 @@ def prepare_output(spec: FinetuneSpec) -> Path:
     return out
 
 
+def checkpoint_epoch(out: Path, phase: str) -> int | None:
+    """The LoRA epoch an interrupted run of `phase` in `out` can resume after (0: after the head
+    stage), or None when there is nothing to resume."""
+    path = Path(out) / ADAPTERS / f".{phase.upper()}.training" / ".resume" / "progress.json"
+    try:
+        return int(json.loads(path.read_text())["epoch"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _plan(state: TaskState, spec: FinetuneSpec, check: DataCheck, config, n_eval: int, resuming: bool):
+    """The job's stages, weighted by their expected work (a LoRA epoch runs the branch forward and
+    backward over the training trials; the head stage runs it forward once, then only the head)."""
+    from engine.training.progress import Stage, StagePlan
+
+    n, n_train = len(check.trials), check.n_train
+    epochs_left = max(config.fit.epochs - (checkpoint_epoch(spec.out_dir, spec.phase) or 0), 0)
+    head = 0 if resuming else config.head_epochs
+    return StagePlan(state, [
+        Stage("encode", "encoding the trials", 3.0 * n + 20),
+        Stage("base", "the base model on the held-back trials", 2.0 * n_eval + 20),
+        Stage("head", f"the head alone, {head} epochs", (n + 0.02 * head * n_train) if head else 0),
+        Stage("lora", f"LoRA and head, at most {config.fit.epochs} epochs",
+              epochs_left * (3.0 * n_train + check.n_valid)),
+        Stage("evaluate", "the new model on the same trials", 2.0 * n_eval + 20)])
+
+
 def run_job(spec: FinetuneSpec, check: DataCheck, featurizer=None, resolver=None, state: TaskState | None = None,
             on_epoch: Callable | None = None, load_result: bool = True) -> JobResult:
-    """Fine-tune `spec.phase` on the checked trials; evaluate and load the new model unless cancelled.
+    """Fine-tune `spec.phase` on the checked trials; evaluate the new model and the base model on the
+    same held-back trials, and load the new one, unless cancelled.
 
     `on_epoch(EpochRecord)` is called after every epoch (on the worker thread). Cancelling through
-    `state` stops at the next batch; the best adapter so far is kept and a re-run resumes."""
+    `state` stops at the next batch; the result says where (`outcome_text`). Before training began it
+    raises Cancelled."""
     from engine.model.checkpoint import ModelManifest
     from engine.training.finetune import FinetuneConfig, finetune
     from engine.training.loop import FitConfig
@@ -296,41 +365,62 @@ def run_job(spec: FinetuneSpec, check: DataCheck, featurizer=None, resolver=None
     state = state or TaskState()
     phase = spec.phase.upper()
     out = prepare_output(spec)
-    manifest = ModelManifest.read(out)
-    if featurizer is None:
-        from engine.training.pipeline import make_featurizer
-
-        state.progress(0, 0, f"loading the language model ({manifest.config.backbone})")
-        featurizer = make_featurizer(manifest.config.backbone, manifest.config.granularity, spec.device)
-    state.progress(0, 0, "encoding the trials")
-    features = featurizer.featurize_many(check.trials, state=state)
-    train_x = [features[i] for i in check.train_index]
-    valid_x = [features[i] for i in check.valid_index]
     config = FinetuneConfig()
     config.fit = FitConfig(epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.seed,
                            patience=config.fit.patience)
-    trained_on = ", ".join(str(p) for p in spec.data)
+    config.head_epochs = config.head_epochs if spec.head_epochs is None else spec.head_epochs
+    held_back = _held_back(spec, check)  # the trials both models are judged on
+    plan = _plan(state, spec, check, config, len(held_back[0]), resuming=checkpoint_epoch(out, phase) is not None)
+    if featurizer is None:
+        from engine.training.pipeline import make_featurizer
+
+        manifest = ModelManifest.read(out)
+        plan.state("encode").progress(0, 0, f"loading the language model ({manifest.config.backbone})")
+        featurizer = make_featurizer(manifest.config.backbone, manifest.config.granularity, spec.device)
+    features = featurizer.featurize_many(check.trials, state=plan.state("encode"))
+    # the base model first: a run into the base folder itself would change it
+    before = base_report(spec.base, spec.phase.upper(), *held_back, spec.device, resolver, plan.state("base"))
+    train_x = [features[i] for i in check.train_index]
+    valid_x = [features[i] for i in check.valid_index]
     fit = finetune(out, phase, train_x, check.labels[check.train_index], valid_x, check.labels[check.valid_index],
-                   out_dir=out, config=config, device=spec.device, state=state, on_epoch=on_epoch,
-                   trained_on=trained_on)
-    result = JobResult(model_dir=out, phase=phase, fit=fit, cancelled=fit.stopped == "cancelled")
+                   out_dir=out, config=config, device=spec.device, state=plan.state("lora"), on_epoch=on_epoch,
+                   trained_on=", ".join(str(p) for p in spec.data), head_state=plan.state("head"))
+    result = JobResult(model_dir=out, phase=phase, fit=fit, cancelled=fit.stopped == "cancelled",
+                       epochs=config.fit.epochs, head_epochs=config.head_epochs,
+                       cancelled_in=(fit.cancelled_in or "lora") if fit.stopped == "cancelled" else "",
+                       head_epochs_done=plan.state("head").done)
     if result.cancelled or not load_result:
         return result
-    from engine.predict import Predictor
+    try:
+        _evaluate_job(spec, result, held_back, before, resolver, plan.state("evaluate"))
+    except Cancelled:
+        result.cancelled, result.cancelled_in = True, "evaluation"
+        return result
+    plan.finish(result.outcome_text())
+    return result
 
-    state.progress(0, 0, "loading the fine-tuned model")
-    predictor = Predictor.load(out, device=spec.device, resolver=resolver)
-    result.predictor = predictor
+
+def _held_back(spec: FinetuneSpec, check: DataCheck) -> tuple[list[Trial], np.ndarray, str, list[str]]:
+    """(trials, labels, source, notes) the models are judged on: the test trials, else the validation ones."""
     if spec.test_data:
         from engine.training.dataset import load_labelled
 
-        test, notes = load_labelled(spec.test_data, spec.labels_csv, phase=phase)
-        trials, labels, source = test.trials, test.labels, "test"
-    else:
-        (trials, labels), notes, source = check.subset(check.valid_index), [], "validation"
-    result.evaluation = evaluate(predictor, trials, labels, phase, source, state=state)
+        test, notes = load_labelled(spec.test_data, spec.labels_csv, phase=spec.phase.upper())
+        return test.trials, test.labels, "test", notes
+    trials, labels = check.subset(check.valid_index)
+    return trials, labels, "validation", []
+
+
+def _evaluate_job(spec: FinetuneSpec, result: JobResult, held_back, before, resolver, state: TaskState) -> None:
+    """The new model loaded and scored on the held-back trials, set beside the base model's scores."""
+    from engine.predict import Predictor
+
+    trials, labels, source, notes = held_back
+    state.progress(0, 0, "loading the fine-tuned model")
+    result.predictor = Predictor.load(result.model_dir, device=spec.device, resolver=resolver)
+    result.evaluation = evaluate(result.predictor, trials, labels, result.phase, source, state=state)
     result.evaluation.notes[:0] = notes
-    return result
+    result.comparison = Comparison.of(result.evaluation, before[0], Path(spec.base).name, before[1])
 
 
 def evaluate(predictor, trials: Sequence[Trial], labels, phase: str, source: str = "validation",
@@ -372,6 +462,100 @@ def evaluate(predictor, trials: Sequence[Trial], labels, phase: str, source: str
                             "calibration: an optimistic estimate; give separate test trials for an unbiased one")
     state.progress(len(trials), len(trials), "evaluated")
     return report
+
+
+#: (label, key) of the metrics compared; the first decides whether the new model is worse
+COMPARED = (("ROC-AUC", "roc_auc"), ("PR-AUC", "pr_auc"), ("F1 (threshold 0.5)", "f1"))
+
+
+@dataclass
+class Comparison:
+    """The new model and the base model, on the same held-back trials (those both could score)."""
+
+    source: str  # "validation" | "test"
+    n: int
+    base_name: str
+    new: dict  # point metrics
+    base: dict | None  # None: the base model could not score these trials (`problem` says why)
+    problem: str = ""
+
+    @classmethod
+    def of(cls, new: EvaluationReport, base: EvaluationReport | None, base_name: str, problem: str = ""):
+        """Both reports restricted to the trials both scored, so the figures compare like with like."""
+        from engine.training.metrics import point_metrics
+
+        if base is None or not base.n:
+            return cls(new.source, new.n, base_name, new.point, None, problem or "it scored none of them")
+        both = {r["nct_id"] for r in new.predictions} & {r["nct_id"] for r in base.predictions}
+
+        def on_both(report):
+            rows = [r for r in report.predictions if r["nct_id"] in both]
+            return point_metrics([r["label"] for r in rows], [r["probability"] for r in rows]) if rows else {}
+        return cls(new.source, len(both), base_name, on_both(new), on_both(base))
+
+    def change(self, key: str) -> float | None:
+        if self.base is None or not np.isfinite(self.base.get(key, np.nan)) or \
+                not np.isfinite(self.new.get(key, np.nan)):
+            return None
+        return float(self.new[key] - self.base[key])
+
+    @property
+    def worse(self) -> bool:
+        """The new model ranks the held-back trials worse than the base model (lower ROC-AUC)."""
+        change = self.change(COMPARED[0][1])
+        return change is not None and change < 0
+
+    def rows(self) -> list[tuple[str, float | None, float | None, float | None]]:
+        """(metric, base, new, change) for the side-by-side table."""
+        base = self.base or {}
+        return [(label, base.get(key), self.new.get(key), self.change(key)) for label, key in COMPARED]
+
+    def warning(self) -> str:
+        """"" unless the new model is worse; then what to weigh before using it."""
+        if not self.worse:
+            return ""
+        label, key = COMPARED[0]
+        return (f"The new model is worse than the base model “{self.base_name}” on the same {self.n} {self.source} "
+                f"trials: {label} {self.new[key]:.3f} vs {self.base[key]:.3f}. Keep the base model unless you have "
+                f"a reason to prefer the new one.")
+
+    def lines(self) -> list[str]:
+        """The comparison as text (the CLI prints it; the wizard shows the same figures in a table)."""
+        head = f"new model vs base model “{self.base_name}” on the same {self.n} {self.source} trial(s):"
+        if self.base is None:
+            return [head, f"  the base model could not be compared: {self.problem}"]
+        fmt = lambda v, sign="": "–" if v is None or not np.isfinite(v) else f"{v:{sign}.3f}"  # noqa: E731
+        table = [f"  {'metric':<20}{'base':>8}{'new':>8}{'change':>9}"]
+        table += [f"  {label:<20}{fmt(b):>8}{fmt(n):>8}{fmt(c, '+'):>9}" for label, b, n, c in self.rows()]
+        caveat = ["  (the validation trials also chose the new model's best epoch and calibration: "
+                  "the comparison leans towards the new model)"] if self.source == "validation" else []
+        return [head, *table, *caveat] + ([f"  WARNING: {self.warning()}"] if self.worse else [])
+
+
+def base_report(base_dir: Path, phase: str, trials, labels, source: str, notes=(), device: str = "auto",
+                resolver=None, state: TaskState | None = None) -> tuple[EvaluationReport | None, str]:
+    """The base model in `base_dir` on the held-back trials, scored before training changes anything
+    (a run may write into the base folder itself); (None, why) when it cannot score them."""
+    from engine.predict import Predictor
+
+    state = state or TaskState()
+    state.progress(0, 0, "loading the base model")
+    try:
+        base = Predictor.load(base_dir, device=device, resolver=resolver)
+    except CladmopError as exc:
+        return None, f"it could not be loaded: {exc}"
+    report = evaluate(base, trials, labels, phase, source, state=state)
+    return report, "; ".join(report.notes[:1])
+
+
+def compare_trained(model_dir: Path, base_dir: Path, phase: str, trials, labels, source: str, before,
+                    device: str = "auto", resolver=None, state: TaskState | None = None) -> Comparison:
+    """The trained model in `model_dir` on the held-back trials, beside `before` (base_report's)."""
+    from engine.predict import Predictor
+
+    report = evaluate(Predictor.load(model_dir, device=device, resolver=resolver), trials, labels, phase, source,
+                      state=state)
+    return Comparison.of(report, before[0], Path(base_dir).name, before[1])
 
 
 def discard_unfinished(out: Path, phase: str) -> None:

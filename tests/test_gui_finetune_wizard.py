@@ -112,6 +112,8 @@ def test_train_cancel_resume_report_and_use_the_new_model(qtbot, window, tmp_pat
     settings = wizard.settings_page
     assert Path(settings.base.text()) == tiny_model["model"]
     settings.out.setText(str(out))
+    assert settings.head_epochs.value() == 60  # the head stage's epochs are shown, and set, too
+    settings.head_epochs.setValue(5)
     settings.epochs.setValue(4)
     settings.batch.setValue(16)
     settings.device.setCurrentIndex(settings.device.findData("cpu"))
@@ -124,7 +126,9 @@ def test_train_cancel_resume_report_and_use_the_new_model(qtbot, window, tmp_pat
     train.cancel()
     inbox.release.set()
     qtbot.waitUntil(lambda: not train.running, timeout=120000)
-    assert train.result is None and "Cancelled after epoch 1" in train.status.text()
+    assert train.result is None
+    assert train.status.text().startswith("Cancelled at epoch 2 of 4; checkpoint kept (after epoch 1)")
+    assert train.progress.value() < train.progress.maximum()  # never full before the job has ended
     assert train.train_button.text() == "Train again (resume)" and train.train_button.isEnabled()
     assert [h["epoch"] for h in previous_history(out, "I")] == [1]
     assert (out / "adapters" / "I" / "adapter_model.safetensors").is_file()  # the best epoch so far is kept
@@ -143,6 +147,7 @@ def test_train_cancel_resume_report_and_use_the_new_model(qtbot, window, tmp_pat
     assert list(xs) == run and all(y > 0 for y in ys)
     assert len(train.curves["val_loss"].getData()[0]) == len(run)
     assert f"best: {result.fit.best_text}" in train.status.text()
+    assert train.progress.value() == train.progress.maximum()
     assert previous_history(out, "I") == []  # finished: nothing left to resume
     wizard.grab().save(str(tmp_path / "training.png"))
 
@@ -160,9 +165,19 @@ def test_train_cancel_resume_report_and_use_the_new_model(qtbot, window, tmp_pat
     assert fpr[0] == 0 and tpr[-1] == 1
     wizard.grab().save(str(tmp_path / "report.png"))
 
-    # the new model is listed in the model manager and can be used at once
+    # beside the base model, on the same trials
+    comparison = result.comparison
+    assert comparison.n == evaluation.n and report.compare_table.rowCount() == 3
+    assert f"“{tiny_model['model'].name}”" in report.compare_title.text()
+    assert report.compare_table.item(0, 2).text() == f"{comparison.new['roc_auc']:.3f}"
+    assert (not report.warning.isHidden()) == comparison.worse
+
+    # the new model is listed in the model manager and can be used at once (after a warning if worse)
     assert str(out) in recent_models(window.settings)
     report.use_button.click()
+    if comparison.worse:
+        assert wizard.confirm_box.isVisible() and "worse than the base model" in wizard.confirm_box.text()
+        wizard.confirm_use_button.click()
     assert Path(window.predictions.predictor.folder) == out
     assert window.predictions.model_name.startswith("inhouse-phase-I")
     manager = window.show_model_manager()
@@ -172,3 +187,36 @@ def test_train_cancel_resume_report_and_use_the_new_model(qtbot, window, tmp_pat
     assert phase_one.trained_on == str(rows) and phase_one.n_valid == evaluation.n
     manager.close()
     wizard.close()
+
+
+def test_use_this_model_warns_before_adopting_a_worse_model(qtbot, tmp_path):
+    """Issue 19: "Use this model now" switched silently to a model worse than the base on the same trials."""
+    from desktop.widgets.finetune_wizard import FinetuneWizard
+    from desktop.workers import TaskRunner
+    from engine.finetune_job import Comparison, JobResult
+    from engine.training.loop import FitResult
+    from tests.test_finetune_job import report
+
+    wizard = FinetuneWizard(TaskRunner(), tmp_path / "shipped")
+    qtbot.addWidget(wizard)
+    new = report([0.6, 0.7, 0.8, 0.2, 0.4, 0.3])
+    result = JobResult(tmp_path / "new", "I", FitResult([], 1, 0.0, "epochs"), evaluation=new, predictor=object(),
+                       comparison=Comparison.of(new, report([0.9, 0.1, 0.8, 0.2, 0.7, 0.3]), "shipped"))
+    wizard.train_page.result = result
+    wizard.report_page.show_result(result)
+    wizard.show()
+    assert not wizard.report_page.warning.isHidden() and "worse" in wizard.report_page.warning.text()
+    assert wizard.report_page.compare_table.item(0, 3).text().startswith("-")
+    adopted = []
+    wizard.modelReady.connect(lambda folder, predictor: adopted.append(folder))
+    wizard.report_page.use_button.click()
+    assert adopted == [] and wizard.confirm_box.isVisible()  # not silently
+    keep = next(b for b in wizard.confirm_box.buttons() if b.text() == "Keep the current model")
+    keep.click()
+    assert adopted == []
+    wizard.report_page.use_button.click()
+    wizard.confirm_use_button.click()
+    assert adopted == [str(tmp_path / "new")]
+    result.comparison = Comparison.of(new, new, "shipped")  # as good: used at once
+    wizard.report_page.use_button.click()
+    assert adopted == [str(tmp_path / "new")] * 2

@@ -226,7 +226,8 @@ def test_kill_during_finetuning_resumes_from_the_last_epoch(pretrained, tmp_path
     base, rows, featurizer = pretrained
     work = tmp_path / "m"
     shutil.copytree(base, work)
-    child = _finetune_child(work, rows, 4, ".resume@2")  # right before epoch 2's training state is swapped in
+    # right before epoch 2's training state is swapped in (the 1st checkpoint is the head stage's, epoch 0)
+    child = _finetune_child(work, rows, 4, ".resume@3")
     child.wait_for(PAUSED)
     child.kill()
     resume_files = list(work.rglob(".resume/progress.json"))

@@ -2,9 +2,11 @@
 
 Pages: the data (record files or folders, or a TOP-format CSV, and an outcome-label CSV) → a check
 of the data before anything trains (counts, class balance, unresolved drugs and conditions, what
-was skipped and why) → settings (base model, phase, epochs, output folder) → training on a worker
-(progress, live loss and validation curves, cancel; starting again resumes where it stopped) → the
-evaluation (bootstrap metrics, ROC and PR curves) and "Use this model now".
+was skipped and why) → settings (base model, phase, the epochs of each stage, output folder) → training
+on a worker (one progress bar over all stages, live loss and validation curves, cancel; starting again
+resumes from the last checkpoint) → the evaluation (bootstrap metrics, ROC and PR curves) beside the
+base model on the same trials, and "Use this model now", which warns before adopting a worse model.
+The engine (`engine.finetune_job`) decides and words all of it; this module only renders.
 """
 from __future__ import annotations
 
@@ -15,20 +17,31 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
+                               QListWidget, QMessageBox, QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
                                QTextBrowser, QVBoxLayout, QWidget, QWizard, QWizardPage)
 
 from engine.paths import user_data_dir
 from desktop.model_choice import DEVICES
 
 PHASES = ("I", "II", "III")
+#: the Train button after a run stopped where the key says (JobResult.cancelled_in)
+RETRAIN_LABEL = {"lora": "Train again (resume)", "head": "Train again (stage 1 starts over)",
+                 "evaluation": "Train again (from the start)"}
 TRIAL_FILTER = "Trial records or TOP CSV (*.xml *.json *.csv *.tsv);;All files (*)"
 LABEL_FILTER = "Outcome labels (*.csv);;All files (*)"
 
 
 def default_output(base: Path, phase: str) -> Path:
     return user_data_dir() / "models" / f"{Path(base).name or 'model'}-phase{phase}-{time.strftime('%Y%m%d-%H%M')}"
+
+
+def default_head_epochs() -> int:
+    """The recipe's head-stage epochs (FinetuneConfig owns the number)."""
+    from engine.training.finetune import FinetuneConfig
+
+    return FinetuneConfig().head_epochs
 
 
 def _browse_row(edit: QLineEdit, slot) -> QWidget:
@@ -200,9 +213,14 @@ class SettingsPage(QWizardPage):
         self.base = QLineEdit()
         self.out = QLineEdit()
         self.out.textChanged.connect(self._update_resume_note)
+        self.head_epochs = QSpinBox()
+        self.head_epochs.setRange(0, 1000)
+        self.head_epochs.setValue(default_head_epochs())
+        self.head_epochs.setToolTip("Stage 1: the head learns alone on the frozen branch (fast); 0 skips it")
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 500)
         self.epochs.setValue(30)
+        self.epochs.setToolTip("Stage 2: LoRA and the head learn together; early stopping may end it sooner")
         self.batch = QSpinBox()
         self.batch.setRange(2, 1024)
         self.batch.setValue(32)
@@ -218,7 +236,8 @@ class SettingsPage(QWizardPage):
         form.addRow("Phase:", self.phase_label)
         form.addRow("Base model:", _browse_row(self.base, lambda: self._browse(self.base, "Base model folder")))
         form.addRow("Output folder:", _browse_row(self.out, lambda: self._browse(self.out, "Output model folder")))
-        form.addRow("Epochs (at most; stops early):", self.epochs)
+        form.addRow("Stage 1 · head alone, epochs:", self.head_epochs)
+        form.addRow("Stage 2 · LoRA and head, epochs (at most; stops early):", self.epochs)
         form.addRow("Batch size:", self.batch)
         form.addRow("Device:", self.device)
         form.addRow(self.resume_note)
@@ -242,13 +261,14 @@ class SettingsPage(QWizardPage):
                 self.wiz.user_set_output = True
 
     def _update_resume_note(self):
-        from engine.finetune_job import previous_history
+        from engine.finetune_job import checkpoint_epoch
 
-        history = previous_history(Path(self.out.text()), self.wiz.data_page.phase.currentText()) \
-            if self.out.text() else []
-        self.resume_note.setText(f"An interrupted run is in this folder ({len(history)} epoch(s) done): training "
-                                 f"continues from there." if history else "")
-        self.start_over.setVisible(bool(history))
+        done = checkpoint_epoch(Path(self.out.text()), self.wiz.data_page.phase.currentText()) \
+            if self.out.text() else None
+        after = f"epoch {done} of stage 2" if done else "stage 1 (the head alone)"
+        self.resume_note.setText(f"An interrupted run is in this folder (checkpoint after {after}): training "
+                                 f"continues from there." if done is not None else "")
+        self.start_over.setVisible(done is not None)
 
     def isComplete(self) -> bool:
         return bool(self.base.text().strip() and self.out.text().strip())
@@ -315,7 +335,7 @@ class TrainPage(QWizardPage):
             self.start()
 
     def start(self):
-        from engine.finetune_job import discard_unfinished, previous_history
+        from engine.finetune_job import checkpoint_epoch, discard_unfinished, previous_history
 
         if self.running:
             return
@@ -326,7 +346,9 @@ class TrainPage(QWizardPage):
         self.result = None
         self.history = list(previous_history(spec.out_dir, spec.phase))
         self._redraw()
-        self.status.setText(f"continuing after epoch {len(self.history)}…" if self.history else "starting…")
+        done = checkpoint_epoch(spec.out_dir, spec.phase)
+        self.status.setText("starting…" if done is None else f"continuing after epoch {done}…" if done else
+                            "continuing after stage 1 (the head alone)…")
         self.progress.setRange(0, 0)
         self.train_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
@@ -380,27 +402,21 @@ class TrainPage(QWizardPage):
 
     def _done(self, result):
         self._finish_task()
-        self.result = result
-        if result.cancelled:
-            self.result = None
-            self.train_button.setText("Train again (resume)")
-            self.status.setText(f"Cancelled after epoch {result.epochs_done}; the best so far "
-                                f"({result.fit.best_text}) is saved. Train again to continue.")
-        else:
-            self.train_button.setText("Train again")
+        self.result = None if result.cancelled else result
+        self.status.setText(result.outcome_text())
+        self.train_button.setText(RETRAIN_LABEL.get(result.cancelled_in, "Train again"))
+        if not result.cancelled:
             self.progress.setRange(0, 1)
             self.progress.setValue(1)
-            fit = result.fit
-            self.status.setText(f"Done: {len(fit.history)} epoch(s), best: {fit.best_text} "
-                                f"({'stopped early: no better validation score' if fit.stopped == 'patience' else 'all epochs run'}). "
-                                f"Model written to {result.model_dir}.")
             self.finished.emit(result)
         self.completeChanged.emit()
 
     def _cancelled(self):
+        from engine.finetune_job import CANCELLED_BEFORE_TRAINING
+
         self._finish_task()
-        self.train_button.setText("Train again (resume)")
-        self.status.setText("Cancelled before training began.")
+        self.train_button.setText("Train")
+        self.status.setText(CANCELLED_BEFORE_TRAINING)
         self.completeChanged.emit()
 
     def _failed(self, exc):
@@ -428,6 +444,18 @@ class ReportPage(QWizardPage):
         self.notes = QLabel()
         self.notes.setWordWrap(True)
         self.notes.setStyleSheet("color:#555")
+        self.compare_title = QLabel()
+        self.compare_title.setWordWrap(True)
+        self.compare_table = QTableWidget(0, 4)
+        self.compare_table.setHorizontalHeaderLabels(["Metric", "Base model", "New model", "Change"])
+        self.compare_table.verticalHeader().setVisible(False)
+        self.compare_table.horizontalHeader().setStretchLastSection(True)
+        self.compare_table.setMaximumHeight(120)
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color:#b3261e; font-weight:bold")
+        self.warning.hide()
+        self.comparison = None
         self.roc_plot = pg.PlotWidget(background="w", title="ROC curve")
         self.roc_plot.setLabel("bottom", "false-positive rate")
         self.roc_plot.setLabel("left", "true-positive rate")
@@ -445,6 +473,9 @@ class ReportPage(QWizardPage):
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
         layout.addWidget(self.notes)
+        layout.addWidget(self.compare_title)
+        layout.addWidget(self.compare_table)
+        layout.addWidget(self.warning)
         layout.addLayout(plots, 1)
         layout.addWidget(self.use_button, 0, Qt.AlignmentFlag.AlignLeft)
 
@@ -455,6 +486,7 @@ class ReportPage(QWizardPage):
         for plot in (self.roc_plot, self.pr_plot):
             plot.clear()
         evaluation = result.evaluation if result else None
+        self.show_comparison(result.comparison if result else None)
         if evaluation is None:
             self.table.setRowCount(0)
             self.notes.setText("No evaluation.")
@@ -484,6 +516,31 @@ class ReportPage(QWizardPage):
             self.pr_plot.plot(recall, precision, pen=pg.mkPen("#7b3294", width=2))
 
 
+    def show_comparison(self, comparison) -> None:
+        """The new model beside the base model on the same trials; a worse new model said in red."""
+        self.comparison = comparison
+        rows = comparison.rows() if comparison is not None and comparison.base is not None else []
+        self.compare_title.setText(
+            "No comparison with the base model." if comparison is None else
+            f"<b>Beside the base model “{escape(comparison.base_name)}”</b> on the same {comparison.n} "
+            f"{comparison.source} trial(s)" + ("" if rows else f": it could not be compared ({escape(comparison.problem)})."))
+        self.compare_table.setVisible(bool(rows))
+        self.compare_table.setRowCount(len(rows))
+        for row, values in enumerate(rows):
+            for col, text in enumerate([values[0]] + [_figure(v, signed=i == 2) for i, v in enumerate(values[1:])]):
+                self.compare_table.setItem(row, col, QTableWidgetItem(text))
+            if values[3]:
+                self.compare_table.item(row, 3).setForeground(QColor("#b3261e" if values[3] < 0 else "#1e7b34"))
+        self.compare_table.resizeColumnsToContents()
+        warning = comparison.warning() if comparison is not None else ""
+        self.warning.setText(warning)
+        self.warning.setVisible(bool(warning))
+
+
+def _figure(value, signed: bool = False) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
 class FinetuneWizard(QWizard):
     """`modelReady(folder, predictor)` when the analyst chooses to use the new model."""
 
@@ -500,6 +557,7 @@ class FinetuneWizard(QWizard):
         self.device = device if device in DEVICES else "auto"
         self.resolver_factory = resolver_factory
         self.user_set_output = False
+        self.confirm_box: QMessageBox | None = None  # "Use a worse model?", while it is asked
         self.data_page = DataPage()
         self.check_page = CheckPage(self)
         self.settings_page = SettingsPage(self)
@@ -521,7 +579,8 @@ class FinetuneWizard(QWizard):
                             phase=data.phase.currentText(), data=data.paths(),
                             labels_csv=Path(labels) if labels else None,
                             out=Path(settings.out.text().strip()) if settings.out.text().strip() else None,
-                            epochs=settings.epochs.value(), batch_size=settings.batch.value(),
+                            epochs=settings.epochs.value(), head_epochs=settings.head_epochs.value(),
+                            batch_size=settings.batch.value(),
                             device=settings.device.currentData() or "auto",
                             test_data=[Path(test)] if test else [])
 
@@ -553,9 +612,21 @@ class FinetuneWizard(QWizard):
                                  on_error=on_error, on_progress=on_progress, on_cancel=on_cancel)
 
     def use_result(self) -> None:
+        """Use the new model; when it did worse than the base model, only after the analyst confirms."""
         result = self.train_page.result
-        if result is not None and result.predictor is not None:
+        if result is None or result.predictor is None:
+            return
+        warning = result.comparison.warning() if result.comparison is not None else ""
+        if not warning:
             self.modelReady.emit(str(result.model_dir), result.predictor)
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, "Use a worse model?", warning, parent=self)
+        use = box.addButton("Use the new model anyway", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(box.addButton("Keep the current model", QMessageBox.ButtonRole.RejectRole))
+        box.buttonClicked.connect(lambda button: button is use and self.modelReady.emit(str(result.model_dir),
+                                                                                        result.predictor))
+        self.confirm_box, self.confirm_use_button = box, use
+        box.open()
 
     def reject(self) -> None:
         if self.train_page.running:

@@ -24,7 +24,8 @@ from engine.model.checkpoint import (ADAPTERS, ModelManifest, PhaseInfo, commit_
 from engine.model.cladmop import classify, head_input, lora_target_modules, set_branch_dropout
 from engine.errors import Cancelled
 from engine.tasks import TaskState
-from engine.training.loop import EpochRecord, FitConfig, FitResult, batches, clear_resume, fit
+from engine.training.loop import (EpochRecord, FitConfig, FitResult, batches, clear_resume, fit,
+                                  save_start_checkpoint)
 from engine.training.metrics import point_metrics
 
 
@@ -221,9 +222,10 @@ def apply_calibration(logits, temperature: float, bias: float) -> np.ndarray:
 def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_labels,
              valid: list[TrialFeatures], valid_labels, out_dir: Path | None = None,
              config: FinetuneConfig | None = None, device: str = "auto", state: TaskState | None = None,
-             on_epoch=None, trained_on: str = "") -> FitResult:
+             on_epoch=None, trained_on: str = "", head_state: TaskState | None = None) -> FitResult:
     """Fine-tune the model folder `base_dir` for `phase`; the adapter lands in
-    `<out_dir>/adapters/<phase>/` (out_dir defaults to base_dir) and model.json records the phase."""
+    `<out_dir>/adapters/<phase>/` (out_dir defaults to base_dir) and model.json records the phase.
+    `head_state`: what the head-first stage reports through (default: `state`)."""
     config = config or FinetuneConfig()
     if config.monitor not in MONITORS:
         raise ValueError(f"early stopping monitor must be one of {', '.join(MONITORS)}, not {config.monitor!r}")
@@ -283,14 +285,16 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
     if config.head_epochs and not (work_dir / ".resume" / "progress.json").is_file():
         try:
             head_train_loss = _train_head_on_frozen_branch(model, train, y_train, valid, y_valid, config, dev,
-                                                           pos_weight, state or TaskState())
+                                                           pos_weight, head_state or state or TaskState())
         except (KeyboardInterrupt, Cancelled):
-            return FitResult(history=[], best_epoch=-1, best_score=float("-inf"), stopped="cancelled")
+            return FitResult(history=[], best_epoch=-1, best_score=float("-inf"), stopped="cancelled",
+                             cancelled_in="head")
         model.eval()
         with torch.no_grad():
             start_best = validate()
         start_best.epoch, start_best.train_loss = 0, head_train_loss
         save_best(start_best)
+        save_start_checkpoint(model, opt, work_dir, start_best)  # a cancel in epoch 1 resumes from here
     result = fit(model, opt, len(train), train_loss, validate, save_best, config.fit, work_dir,
                  state=state, on_epoch=on_epoch, start_best=start_best)
     result.start = start_best

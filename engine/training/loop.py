@@ -48,6 +48,7 @@ class FitResult:
     best_score: float
     stopped: str  # "converged" | "patience" | "epochs" | "cancelled"
     start: EpochRecord | None = None  # the validation of what training started from (best_epoch 0)
+    cancelled_in: str = ""  # "head": cancelled in a stage before this loop (e.g. the head-first one)
 
     @property
     def best_text(self) -> str:
@@ -155,6 +156,12 @@ def _load_resume(model, optimizer, folder: Path):
     optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
     history = [EpochRecord(**h) for h in progress["history"]]
     return progress["epoch"], progress["best_score"], progress["best_epoch"], history
+
+
+def save_start_checkpoint(model, optimizer, out_dir: Path, start: EpochRecord) -> None:
+    """A checkpoint before epoch 1 (after a head-first stage, say): a run cancelled in epoch 1 then
+    resumes from it, as from any later epoch, instead of redoing that stage."""
+    _save_resume(model, optimizer, Path(out_dir) / ".resume", 0, start.score, 0, [])
 
 
 def clear_resume(out_dir: Path) -> None:

@@ -89,7 +89,10 @@ def run_finetuning(base: Path, phase: str, train: Sequence[str | Path], valid: S
                    out: Path | None = None, labels_csv: Path | None = None, epochs: int = 30,
                    batch_size: int = 128, seed: int = 0, device: str = "auto", valid_fraction: float = 0.15,
                    state: TaskState | None = None, echo: Echo = _quiet, featurizer=None,
-                   config: FinetuneConfig | None = None) -> FitResult:
+                   config: FinetuneConfig | None = None, compare: bool = False) -> FitResult:
+    """Fine-tune `phase` of `base`; `compare`: echo the new model beside the base model on the
+    validation trials (the base scored first: without `out` the run writes into it)."""
+    from engine.finetune_job import base_report, compare_trained
     from engine.model.checkpoint import ModelManifest
 
     manifest = ModelManifest.read(base)
@@ -105,6 +108,8 @@ def run_finetuning(base: Path, phase: str, train: Sequence[str | Path], valid: S
         train_set, valid_set = train_set.subset(tr), train_set.subset(va)
     echo(f"phase {phase}: {len(train_set)} training trials (success {train_set.prevalence:.2f}), "
          f"{len(valid_set)} validation trials (success {valid_set.prevalence:.2f})")
+    held_back = (valid_set.trials, valid_set.labels, "validation")
+    before = base_report(base, phase, *held_back, device=device) if compare else None
     featurizer = featurizer or make_featurizer(manifest.config.backbone, manifest.config.granularity, device)
     train_set = _featurize(train_set, featurizer, state, echo)
     valid_set = _featurize(valid_set, featurizer, state, echo)
@@ -115,4 +120,7 @@ def run_finetuning(base: Path, phase: str, train: Sequence[str | Path], valid: S
                       trained_on=", ".join(str(p) for p in train))
     echo(f"best: {result.best_text} ({result.stopped}); adapter written to "
          f"{Path(out or base) / 'adapters' / phase}")
+    if before is not None and result.stopped != "cancelled":
+        for line in compare_trained(Path(out or base), base, phase, *held_back, before, device).lines():
+            echo(line)
     return result
