@@ -281,8 +281,8 @@ class TrainPage(QWizardPage):
         super().__init__()
         self.wiz = wizard
         self.setTitle("Training")
-        self.setSubTitle("Cancel at any time: the best model so far is kept, and Train again continues where it "
-                         "stopped.")
+        self.setSubTitle("Cancel at any time: the status then says where it stopped and what was kept; Train again "
+                         "(resume) continues from the last checkpoint.")
         self.history: list[dict] = []
         self.result = None
         self.task = None
