@@ -26,18 +26,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.validation import main_guard, parse_args, run_baseline  # noqa: E402
+from engine.lookups.icd_chapters import ICD10_CHAPTERS, icd10_chapter  # noqa: E402
 from engine.records.trial import Trial  # noqa: E402
 
 GBT_PARAMS = dict(learning_rate=0.05, max_iter=200, max_leaf_nodes=8, min_samples_leaf=20,
                   l2_regularization=1.0, early_stopping=False)
 DRUG_KINDS = ("small_molecule", "biologic", "placebo", "unresolved")
-#: ICD-10-CM chapters by their first and last category (FY2021 tabular list)
-ICD10_CHAPTERS = (
-    ("A00", "B99"), ("C00", "D49"), ("D50", "D89"), ("E00", "E89"), ("F01", "F99"), ("G00", "G99"),
-    ("H00", "H59"), ("H60", "H95"), ("I00", "I99"), ("J00", "J99"), ("K00", "K95"), ("L00", "L99"),
-    ("M00", "M99"), ("N00", "N99"), ("O00", "O9A"), ("P00", "P96"), ("Q00", "Q99"), ("R00", "R99"),
-    ("S00", "T88"), ("V00", "Y99"), ("Z00", "Z99"), ("U00", "U85"),
-)
 KEYWORDS = {
     "age_limit": r"\bage[ds]?\b|years? (?:of age|old)|\b\d+\s*(?:years|yrs)\b",
     "pregnancy": r"pregnan|lactat|breast[- ]?feed|nursing",
@@ -53,18 +47,6 @@ KEYWORDS = {
     "informed_consent": r"informed consent",
 }
 _KEYWORD_PATTERNS = {name: re.compile(p, re.IGNORECASE) for name, p in KEYWORDS.items()}
-
-
-def icd10_chapter(code: str) -> int | None:
-    """Index (0-based) of the ICD-10-CM chapter of `code` ("C34.90" -> 1), None when it fits none."""
-    category = code.replace(".", "").strip().upper()[:3]
-    if len(category) < 3 or not category[0].isalpha():
-        return None
-    key = (category[0], category[1:3])
-    for i, (first, last) in enumerate(ICD10_CHAPTERS):
-        if (first[0], first[1:]) <= key <= (last[0], last[1:]):
-            return i
-    return None
 
 
 def feature_names() -> list[str]:

@@ -27,44 +27,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.validation import main_guard, parse_args, run_baseline  # noqa: E402
+from engine.features.document import document_embeddings, document_tag  # noqa: E402,F401
 from engine.records.trial import Trial  # noqa: E402
 
 #: inverse regularisation strengths the inner CV chooses from
 C_GRID = np.logspace(-4, 1, 11)
 INNER_FOLDS = 5
-_CHUNK = 32
-
-
-def document_tag(encoder) -> str:
-    """Cache tag of a whole-text mean-pooled embedding (window layout included: it changes the states)."""
-    from engine.features.backbones import WINDOW_OVERLAP
-
-    return f"document/mean-all-tokens/window{encoder.window_tokens}/overlap{WINDOW_OVERLAP}"
-
-
-def document_embeddings(trials: list[Trial], encoder, cache, echo=print) -> np.ndarray:
-    """(n, H) L2-normalised mean of the last-layer states over each trial's whole criteria text."""
-    from engine.features.encoder_cache import CachedStates, EncoderCache, to_half_precision
-    from engine.features.text_encoder import normalize_text
-
-    texts = [normalize_text(t.criteria_text) for t in trials]
-    tag = document_tag(encoder)
-    keys = {text: EncoderCache.key(encoder.backbone_id, tag, text) for text in set(texts)}
-    found = cache.get_many(keys.values())
-    missing = sorted((text for text, key in keys.items() if key not in found), key=len)
-    for start in range(0, len(missing), _CHUNK):
-        batch = missing[start:start + _CHUNK]
-        fresh = {}
-        for text, enc in zip(batch, encoder.encode(batch, max_tokens=None)):
-            fresh[keys[text]] = CachedStates(to_half_precision(enc.levels.mean(axis=1, keepdims=True)),
-                                             to_half_precision(enc.final.mean(axis=0, keepdims=True)),
-                                             None, enc.n_text_tokens)
-        cache.put_many(fresh)
-        found.update(fresh)
-        echo(f"  whole-text embeddings: encoded {min(start + _CHUNK, len(missing))}/{len(missing)} "
-             f"({len(keys) - len(missing)} cached)")
-    vectors = np.stack([found[keys[text]].final[0] for text in texts]).astype(np.float64)
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def item_mean_embeddings(trials: list[Trial], encoder, cache) -> np.ndarray:
@@ -108,7 +76,7 @@ def main(argv=None) -> dict:
     print(f"encoder {encoder.backbone_id}, cache {cache.path}")
 
     def featurize(trials: list[Trial]) -> dict[str, np.ndarray]:
-        return {"linear probe, whole text": document_embeddings(trials, encoder, cache),
+        return {"linear probe, whole text": document_embeddings(trials, encoder, cache, echo=print),
                 "linear probe, item mean": item_mean_embeddings(trials, encoder, cache)}
 
     settings = {"encoder": encoder.backbone_id, "C_grid": C_GRID.tolist(), "inner_folds": INNER_FOLDS,

@@ -136,6 +136,7 @@ def main(argv=None) -> dict:
 
     from benchmarks import baseline_gbt, baseline_linear_probe
     from engine.device import resolve_device
+    from engine.features.document import document_embeddings
     from engine.features.encoder_cache import EncoderCache
     from engine.lookups.resolve import Resolver
     from engine.model.checkpoint import ModelManifest
@@ -153,7 +154,7 @@ def main(argv=None) -> dict:
     resolver = Resolver.default()
     data = featurize(LabelledSet(trials, y), resolver, featurizer)
     feats, trials = data.features, data.trials
-    probe_x = baseline_linear_probe.document_embeddings(trials, featurizer.encoder, EncoderCache(), echo=lambda s: None)
+    probe_x = document_embeddings(trials, featurizer.encoder, EncoderCache(), echo=lambda s: None)
     gbt_x = baseline_gbt.feature_matrix(trials, resolver)
     echo(f"featurized in {time.time() - started:.0f} s")
 

@@ -27,7 +27,6 @@ import argparse
 import json
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.cv_model import union_folds, union_rows  # noqa: E402
 from benchmarks.validation import PHASES, main_guard, top_dir  # noqa: E402
+from engine.evidence.history import outcome_history, trial_names  # noqa: E402
 from engine.training.metrics import bootstrap_metrics, format_table  # noqa: E402
-
-#: pseudo-count of the smoothed success rate: a name seen in k training trials weighs k / (k + 5)
-HISTORY_PRIOR_WEIGHT = 5.0
-
 
 def branch_inputs(base: Path, features, device) -> np.ndarray:
     """(n, text_dim + d_model): concat(f_c, f_dm) of the base model's pre-trained branch, no adapter."""
@@ -49,37 +45,6 @@ def branch_inputs(base: Path, features, device) -> np.ndarray:
 
     model, _ = load_base(base)
     return branch_head_inputs(model.to(device), features, device).float().cpu().numpy()
-
-
-def trial_names(trial) -> tuple[set[str], set[str]]:
-    """The drug names (placebo left out) and condition names of a trial, lower-cased."""
-    drugs = {d.name.strip().lower() for d in trial.drugs if d.kind != "placebo" and d.name.strip()}
-    conditions = {c.name.strip().lower() for c in trial.conditions if c.name.strip()}
-    return drugs, conditions
-
-
-def outcome_history(names: list[set[str]], labels: np.ndarray, train: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(len(rows), 2): the mean smoothed success rate of each row's names among the `train` trials, and
-    log(1 + the number of training trials sharing a name, summed over the names). A row that is itself in
-    `train` is left out of its own counts, so training rows see what held-out rows see."""
-    prior = float(labels[train].mean())
-    wins, seen = defaultdict(float), defaultdict(float)
-    for i in train:
-        for name in names[i]:
-            wins[name] += labels[i]
-            seen[name] += 1
-    in_train = np.zeros(len(labels), bool)
-    in_train[train] = True
-    out = np.zeros((len(rows), 2))
-    for r, i in enumerate(rows):
-        rates, count = [], 0.0
-        for name in names[i]:
-            w, n = wins[name] - (labels[i] if in_train[i] else 0), seen[name] - in_train[i]
-            if n > 0:
-                rates.append((w + HISTORY_PRIOR_WEIGHT * prior) / (n + HISTORY_PRIOR_WEIGHT))
-                count += n
-        out[r] = (np.mean(rates) if rates else prior, np.log1p(count))
-    return out
 
 
 def main(argv=None) -> dict:
@@ -95,6 +60,7 @@ def main(argv=None) -> dict:
 
     from benchmarks import baseline_linear_probe
     from engine.device import resolve_device
+    from engine.features.document import document_embeddings
     from engine.features.encoder_cache import EncoderCache
     from engine.lookups.resolve import Resolver
     from engine.model.checkpoint import ModelManifest
@@ -109,7 +75,7 @@ def main(argv=None) -> dict:
     data = featurize(LabelledSet(trials, y), Resolver.default(), featurizer)
     branch = branch_inputs(args.base, data.features, device)
     text_dim = config.text_dim
-    whole_text = baseline_linear_probe.document_embeddings(data.trials, featurizer.encoder, EncoderCache(),
+    whole_text = document_embeddings(data.trials, featurizer.encoder, EncoderCache(),
                                                            echo=lambda s: None)
     drugs, conditions = zip(*(trial_names(t) for t in data.trials))
     print(f"{len(y)} learning rows featurized in {time.time() - started:.0f} s", flush=True)

@@ -91,10 +91,9 @@ def top_dir(data_dir: str | Path | None = None) -> Path:
     if base is None:
         raise CladmopError("no data folder: pass --data DIR (the folder holding top/) "
                            "or set CLADMOP_SHARED_DATA")
-    top = base / "top" if (base / "top").is_dir() else base
-    if not (top / "phase_I_train.csv").is_file():
-        raise CladmopError(f"{top}: TOP learning files not found (expected phase_I_train.csv there)")
-    return top
+    from engine.training.recipe import top_folder
+
+    return top_folder(base)
 
 
 def phase_rows(top: Path, phase: str, seed: int = 0) -> PhaseRows:

@@ -288,6 +288,7 @@ class MainWindow(QMainWindow):
         self.trial_view.structureSubmitted.connect(self._set_drug_structure)
         self.scenarios_panel.errorRaised.connect(lambda message: self._report_message("Scenarios", message))
         self.prediction_panel.phaseChosen.connect(self.set_phase_override)
+        self.prediction_panel.evidence.openRequested.connect(self.show_trial_by_id)
 
     # -- opening files ---------------------------------------------------------------------------
     def _ask_open(self) -> None:
@@ -461,6 +462,12 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Saved to {self.session.workspace.path}", 4000)
 
     # -- the trial in view -----------------------------------------------------------------------
+    def show_trial_by_id(self, nct_id: str) -> None:
+        """A similar past trial was double-clicked: show it when the analyst has that record open."""
+        key = next((k for k, e in self.session.entries.items() if e.draft.original.nct_id == nct_id), None)
+        if key is None or not self.trial_list.select_key(key):
+            self.statusBar().showMessage(f"{nct_id} is not among your open records; open its file to read it", 8000)
+
     def show_trial(self, key: str | None) -> None:
         if key is not None and key not in self.session.entries:
             key = None

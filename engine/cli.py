@@ -97,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
 
+    p = sub.add_parser("index", help="add the learning index (similar past trials, novelty) to a model folder")
+    p.add_argument("--data", type=Path, required=True, help="folder with top/ (e.g. ../shared/data)")
+    p.add_argument("--model", type=Path, help="model folder (default: the shipped model)")
+    p.add_argument("--device", default="auto")
+
     p = sub.add_parser("info", help="the model, its phases and the device")
     _model_args(p)
     _backbone_store_parsers(sub)
@@ -168,11 +173,19 @@ def prediction_json(pred) -> dict:
                                 "molecules": [round(float(x), 6) for x in a.molecules],
                                 "diseases": [round(float(x), 6) for x in a.diseases],
                                 "previous_block": round(a.previous, 6)} for a in pred.attention},
-        "ablation": [{"kind": a.kind, "index": a.index, "label": a.label, "delta": round(a.delta, 6)}
-                     for a in pred.ablations],
+        "ablation": [{"kind": a.kind, "index": a.index, "label": a.label, "delta": round(a.delta, 6),
+                      "content_free": a.content_free} for a in pred.ablations],
         "criteria": pred.criteria_labels, "molecule_tokens": pred.molecule_labels,
         "disease_tokens": pred.disease_labels, "unresolved": pred.unresolved, "warnings": pred.warnings,
         "notice": pred.notice, "criteria_read": pred.criteria_read, "criteria_total": pred.criteria_total,
+        "novelty": None if pred.novelty is None else {
+            "score": round(pred.novelty.score, 4), "nearest_similarity": round(pred.novelty.nearest_similarity, 4),
+            "unusual": pred.novelty.unusual, "reasons": pred.novelty.reasons},
+        "similar": [{"nct_id": s.nct_id, "outcome": s.outcome, "phases": s.phases, "completion_year": s.completion_year,
+                     "similarity": round(s.similarity, 4), "text_similarity": round(s.text_similarity, 4),
+                     "shared_drugs": s.shared_drugs, "shared_conditions": s.shared_conditions, "source": s.source}
+                    for s in pred.similar],
+        "similar_success_rate": pred.neighbour_success_rate,
     }
 
 
@@ -193,11 +206,27 @@ def format_prediction(pred, top: int = 5) -> str:
     if pred.ablations:
         lines.append("  top items by ablation (Δ probability when removed):")
         for a in pred.top_by_ablation(top):
-            lines.append(f"    {a.delta:+.3f}  {a.kind:<9} {_short(a.label)}")
+            note = "  (no eligibility content)" if a.content_free else ""
+            lines.append(f"    {a.delta:+.3f}  {a.kind:<9} {_short(a.label)}{note}")
+    lines += format_evidence(pred)
     lines.append("  unresolved: " + ("; ".join(pred.unresolved) if pred.unresolved else "none"))
     for w in pred.warnings:
         lines.append(f"  warning: {w}")
     return "\n".join(lines)
+
+
+def format_evidence(pred) -> list[str]:
+    """Novelty and similar past trials, the lines that say how far to trust the number."""
+    lines = []
+    if pred.novelty is not None:
+        flag = "WARNING" if pred.novelty.unusual else "novelty"
+        lines.append(f"  {flag}: {pred.novelty.summary} (score {pred.novelty.score:.2f})")
+    if pred.similar:
+        lines.append(f"  similar past trials ({pred.neighbour_success_rate:.0%} succeeded):")
+        for s in pred.similar:
+            lines.append(f"    {s.nct_id}  {s.outcome:<7}  phase {s.phases:<6} {s.completion_year or '?'}  "
+                         f"similarity {s.similarity:.2f}  {_short(s.shares, 60)}")
+    return lines
 
 
 def cmd_evaluate(args) -> int:
@@ -262,6 +291,21 @@ def cmd_train_default(args) -> int:
                             pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs,
                             pretrain_lr=args.pretrain_lr, mode=args.mode, device=args.device)
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_index(args) -> int:
+    from engine.lookups.resolve import Resolver
+    from engine.model.checkpoint import ModelManifest
+    from engine.predict import default_model_dir
+    from engine.training.pipeline import make_featurizer
+    from engine.training.recipe import add_learning_index, top_folder
+
+    folder = args.model or default_model_dir()
+    config = ModelManifest.read(folder).config
+    featurizer = make_featurizer(config.backbone, config.granularity, args.device)
+    index = add_learning_index(folder, top_folder(args.data), featurizer, Resolver.default())
+    print(f"{folder}: learning index of {len(index)} trials (success {index.labels.mean():.3f})")
     return 0
 
 
@@ -405,7 +449,7 @@ def _export_csv_streamed(args) -> int:
 
 
 COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "pretrain": cmd_pretrain,
-            "finetune": cmd_finetune, "cache": cmd_cache, "info": cmd_info,
+            "finetune": cmd_finetune, "cache": cmd_cache, "index": cmd_index, "info": cmd_info,
             "train-default": cmd_train_default, "import-backbone": cmd_import_backbone,
             "backbones": cmd_backbones, "remove-backbone": cmd_remove_backbone, "export": cmd_export}
 

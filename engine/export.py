@@ -20,7 +20,7 @@ from engine.scoring import ScoredTrial
 
 CSV_COLUMNS = ("nct_id", "title", "record_phase", "model_phase", "probability", "base_rate", "vs_base_rate",
                "what_if_probability", "what_if_change", "top_criteria_by_attention", "top_items_by_ablation",
-               "unresolved", "warnings", "error", "model", "scored_at", "source_path")
+               "novelty", "similar_success_rate", "similar_trials", "unresolved", "warnings", "error", "model", "scored_at", "source_path")
 LIST_SEPARATOR = " | "
 ATTENTION_NOTE = "Attention: where the model looked (fine level); it is not attribution."
 ABLATION_NOTE = ("Ablation (exact leave-one-out): the change in probability when the item is left out; "
@@ -49,6 +49,13 @@ def top_ablation(prediction: Prediction, k: int = 5) -> list[tuple[str, str, flo
     return [(a.kind, a.label, a.delta) for a in prediction.top_by_ablation(k)]
 
 
+def evidence_cells(p: Prediction) -> dict[str, str]:
+    """The novelty and similar-trial columns of one prediction ("" when its model has no learning index)."""
+    return {"novelty": p.novelty.summary if p.novelty is not None else "",
+            "similar_success_rate": _fmt(p.neighbour_success_rate, 2),
+            "similar_trials": LIST_SEPARATOR.join(f"{s.nct_id} {s.outcome} ({s.similarity:.2f})" for s in p.similar)}
+
+
 def csv_rows(scored: Sequence[ScoredTrial], top: int = 3, scored_at: str | None = None) -> list[dict]:
     scored_at = scored_at or now_text()
     rows = []
@@ -64,7 +71,7 @@ def csv_rows(scored: Sequence[ScoredTrial], top: int = 3, scored_at: str | None 
                            f"{w:.3f} {' '.join(text.split())}" for text, w in top_attention(p, top)),
                        top_items_by_ablation=LIST_SEPARATOR.join(
                            f"{d:+.3f} {kind}: {' '.join(label.split())}" for kind, label, d in top_ablation(p, top)),
-                       unresolved=LIST_SEPARATOR.join(p.unresolved),
+                       **evidence_cells(p), unresolved=LIST_SEPARATOR.join(p.unresolved),
                        warnings=LIST_SEPARATOR.join(([p.notice] if getattr(p, "notice", "") else []) + p.warnings))
         else:
             row.update(unresolved=LIST_SEPARATOR.join(t.unresolved), warnings=LIST_SEPARATOR.join(t.warnings))
@@ -245,8 +252,23 @@ def _trial_section(s: ScoredTrial, anchor: str, k: int) -> str:
             f"<div class='cols'><div><h3>Top criteria by attention</h3><p class='note'>{escape(ATTENTION_NOTE)}</p>"
             f"{_attention_table(p, k)}</div><div><h3>Top items by ablation</h3>"
             f"<p class='note'>{escape(ABLATION_NOTE)}</p>{_ablation_table(p, k)}</div></div>"
-            f"<h3>Unresolved drugs and conditions</h3><ul>{unresolved}</ul>"
+            f"{_evidence_html(p)}<h3>Unresolved drugs and conditions</h3><ul>{unresolved}</ul>"
             + (f"<h3>Notes</h3><ul>{warnings}</ul>" if warnings else "") + "</section>")
+
+
+def _evidence_html(p: Prediction) -> str:
+    """Novelty and the similar past trials, with their success rate beside the model's number."""
+    parts = []
+    if p.novelty is not None:
+        cls = "error" if p.novelty.unusual else "muted"
+        parts.append(f"<p class='{cls}'><b>Novelty:</b> {escape(p.novelty.summary)}</p>")
+    if p.similar:
+        rows = "".join(f"<tr><td class='id'>{escape(s.nct_id)}</td><td>{s.outcome}</td><td>{escape(s.phases)}</td>"
+                       f"<td>{s.completion_year or '?'}</td><td class='num'>{s.similarity:.2f}</td>"
+                       f"<td>{escape(s.shares)}</td></tr>" for s in p.similar)
+        parts.append(f"<h3>Similar past trials ({p.neighbour_success_rate:.0%} succeeded)</h3>"
+                     f"<table class='items'>{rows}</table>")
+    return "".join(parts)
 
 
 STYLE = """

@@ -12,12 +12,13 @@ from typing import Sequence
 import numpy as np
 
 from engine.errors import CladmopError, ModelError
+from engine.evidence.novelty import is_vacuous
 from engine.features.types import MOL_SEGMENT, TrialFeatures
 from engine.model.checkpoint import ModelManifest, load_base, readable_weights
 from engine.paths import resources_dir
 from engine.prediction import LEVELS, Ablation, LevelAttention, Prediction
 from engine.records.errors import RecordError
-from engine.records.trial import Trial
+from engine.records.trial import Criterion, Trial
 from engine.tasks import TaskState
 
 ADAPTERS = "adapters"
@@ -33,9 +34,10 @@ def default_model_dir() -> Path:
 
 
 class Predictor:
-    def __init__(self, folder: Path, manifest: ModelManifest, model, featurizer, resolver, device):
+    def __init__(self, folder: Path, manifest: ModelManifest, model, featurizer, resolver, device, evidence=None):
         self.folder, self.manifest, self.model = Path(folder), manifest, model
         self.featurizer, self.resolver, self.device = featurizer, resolver, device
+        self.evidence = evidence  # an EvidenceReader over the model's learning index, or None
         self._lock = threading.Lock()  # one forward at a time: the active adapter is model state
 
     # -- loading ------------------------------------------------------------------------------------
@@ -65,7 +67,7 @@ class Predictor:
             from engine.lookups.resolve import Resolver
 
             resolver = Resolver.default()
-        return cls(folder, manifest, model, featurizer, resolver, dev)
+        return cls(folder, manifest, model, featurizer, resolver, dev, _evidence(folder, encoder))
 
     # -- facts --------------------------------------------------------------------------------------
     @property
@@ -137,10 +139,21 @@ class Predictor:
         pred.trial_hash = full_hash  # the record as given: its cached prediction is found again
         pred.notice = notice
         pred.criteria_read, pred.criteria_total = len(trial.active_criteria), total
-        pred.ablations = [Ablation(kind, index, label, float(p - probs[0]))
+        pred.ablations = [Ablation(kind, index, label, float(p - probs[0]),
+                                   content_free=kind == "criterion" and is_vacuous(label))
                           for ((kind, index, label), _), p in zip(variants, probs[1:])]
+        self._add_evidence(pred, trial)
         state.progress(2, 2, "done")
         return pred
+
+    def _add_evidence(self, pred: Prediction, trial: Trial) -> None:
+        """Similar past trials and novelty, from the whole-text embedding of the criteria the model read."""
+        if self.evidence is None:
+            return
+        from engine.features.document import document_embeddings
+
+        embedding = document_embeddings([trial], self.featurizer.encoder, self.featurizer.criteria.cache)[0]
+        pred.similar, pred.novelty = self.evidence.read(trial, embedding)
 
     def predict_many(self, trials: Sequence[Trial], phase: str | None = None, ablate: bool = False,
                      state: TaskState | None = None, batch_size: int = 32) -> list[Prediction | Exception]:
@@ -208,6 +221,17 @@ class Predictor:
             warnings=notes + list(trial.warnings) + list(feats.warnings), unresolved=list(trial.unresolved))
 
 
+def _evidence(folder: Path, encoder):
+    """The model's learning index when it was embedded by this predictor's language model, else None
+    (an index of another backbone's embeddings would find neighbours by noise)."""
+    from engine.evidence.reader import EvidenceReader
+
+    reader = EvidenceReader.load(folder)
+    if reader is None or reader.index.backbone != encoder.backbone_id:
+        return None
+    return reader
+
+
 def _attach_adapters(base, folder: Path, phases: list[str]):
     from peft import PeftModel
 
@@ -237,13 +261,23 @@ def limit_criteria(trial: Trial, limit: int = MAX_MODEL_CRITERIA) -> tuple[Trial
                  f"(its limit); the last {len(active) - limit:,} were left out of this prediction")
 
 
+#: what stands in for a trial's only criterion when it is left out: the model never learned from a trial
+#: without criteria, so "no criteria at all" is no baseline (one record's "Please contact site for
+#: information" moved by -0.54 against it); a content-free item most learning trials hold stays in the
+#: distribution the model knows.
+NEUTRAL_CRITERION = Criterion("Signed informed consent.", "inclusion")
+
+
 def ablation_variants(trial: Trial) -> list[tuple[tuple[str, int, str], Trial]]:
-    """Every one-item-removed copy of `trial`: each active criterion, each drug, each condition."""
+    """Every one-item-removed copy of `trial`: each active criterion, each drug, each condition. The
+    removal of the only criterion puts NEUTRAL_CRITERION in its place."""
     variants = []
     active = [i for i, c in enumerate(trial.criteria) if c.enabled and c.text.strip()]
     for k, i in enumerate(active):
         v = trial.replace()
         v.criteria[i].enabled = False
+        if len(active) == 1:
+            v.criteria.append(Criterion(NEUTRAL_CRITERION.text, NEUTRAL_CRITERION.kind))
         variants.append((("criterion", k, trial.criteria[i].text), v))
     for j, drug in enumerate(trial.drugs):
         v = trial.replace()

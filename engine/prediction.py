@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.evidence.novelty import Novelty
+from engine.evidence.similar import SimilarTrial, success_rate
 from engine.features.types import MoleculeSegment
 
 LEVELS = ("coarse", "medium", "fine")
@@ -32,6 +34,9 @@ class Ablation:
     index: int  # into trial.active_criteria / trial.drugs / trial.conditions
     label: str
     delta: float
+    #: the item carries no eligibility content ("Please contact site for information"): its effect is the
+    #: model reacting to words, not to who may enrol (engine/evidence/novelty.py: is_vacuous)
+    content_free: bool = False
 
 
 @dataclass
@@ -55,6 +60,15 @@ class Prediction:
     notice: str = ""
     criteria_read: int = 0  # active criteria items the model read (= len(criteria_labels))
     criteria_total: int = 0  # active criteria items the record holds
+    #: the most similar labelled past trials (engine/evidence/similar.py); empty when the model has no index
+    similar: list[SimilarTrial] = field(default_factory=list)
+    #: how unlike the learning trials this one is (engine/evidence/novelty.py); None without an index
+    novelty: Novelty | None = None
+
+    @property
+    def neighbour_success_rate(self) -> float | None:
+        """The share of successes among the similar past trials, shown beside the model's number."""
+        return success_rate(self.similar)
 
     @property
     def truncated(self) -> bool:

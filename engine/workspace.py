@@ -393,6 +393,8 @@ def prediction_to_dict(prediction) -> dict:
 
 
 def prediction_from_dict(data: dict):
+    from engine.evidence.novelty import Novelty
+    from engine.evidence.similar import SimilarTrial
     from engine.features.types import MoleculeSegment
     from engine.prediction import Ablation, LevelAttention, Prediction
 
@@ -406,6 +408,8 @@ def prediction_from_dict(data: dict):
     data["molecule_tokens"] = [None if t is None else MoleculeSegment(t["drug_index"], t["smiles"],
                                                                       tuple(t["atom_indices"]))
                                for t in data.get("molecule_tokens", [])]
+    data["similar"] = [SimilarTrial(**s) for s in data.get("similar", [])]
+    data["novelty"] = Novelty(**data["novelty"]) if data.get("novelty") else None
     return Prediction(**data)
 
 

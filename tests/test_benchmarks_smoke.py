@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks import validation  # noqa: E402
-from benchmarks.baseline_gbt import ICD10_CHAPTERS, feature_names, icd10_chapter, trial_features  # noqa: E402
+from benchmarks.baseline_gbt import feature_names, trial_features  # noqa: E402
+from engine.lookups.icd_chapters import ICD10_CHAPTERS, icd10_chapter  # noqa: E402
 from engine.errors import CladmopError  # noqa: E402
 from engine.paths import shared_data_dir  # noqa: E402
 
@@ -207,7 +208,7 @@ def test_whole_text_embedding_is_sentence_transformers_pooling():
     sentence-transformers computes it; long text: windows, so later tokens count too."""
     import torch
 
-    from benchmarks.baseline_linear_probe import document_embeddings
+    from engine.features.document import document_embeddings
     from engine.features.backbones import load_backbone
     from engine.features.encoder_cache import EncoderCache
     from engine.records.trial import Trial

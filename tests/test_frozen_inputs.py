@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.frozen_inputs import HISTORY_PRIOR_WEIGHT, outcome_history, trial_names  # noqa: E402
+from engine.evidence.history import HISTORY_PRIOR_WEIGHT, outcome_history, trial_names  # noqa: E402
 from engine.paths import shared_data_dir  # noqa: E402
 from engine.records.trial import Condition, Drug, Trial  # noqa: E402
 

@@ -83,9 +83,12 @@ class PredictionPanel(QScrollArea):
         layout = QVBoxLayout(body)
         layout.setContentsMargins(8, 6, 8, 8)
         layout.setSpacing(4)
+        from desktop.widgets.evidence_panel import EvidencePanel
+
+        self.evidence = EvidencePanel()
         layout.addWidget(QLabel("<b>Predicted probability of success</b>"))
-        for widget in (self.probability, self.meter, self.caption, self.whatif, self.notice, self.phase_row,
-                       self.phase_note, self.detail):
+        for widget in (self.probability, self.meter, self.caption, self.whatif, self.notice, self.evidence,
+                       self.phase_row, self.phase_note, self.detail):
             layout.addWidget(widget)
         layout.addStretch(1)
         self.show_state(None, None, modified=False, model_status="idle", model_text="")
@@ -121,6 +124,7 @@ class PredictionPanel(QScrollArea):
                    pending: bool = False, error: str = "") -> None:
         """`original`/`edited`: the current Predictions (None when missing or stale)."""
         shown = edited if modified and edited is not None else original
+        self.evidence.show_prediction(shown)
         self.meter.setVisible(shown is not None)
         notice = getattr(shown, "notice", "") if shown is not None else ""
         self.notice.setText(f"<b>Part of the record was read:</b> {escape(notice)}" if notice else "")
@@ -144,8 +148,10 @@ class PredictionPanel(QScrollArea):
         self.meter.setValue(round(shown.probability * 100))
         base = f"base rate {shown.base_rate:.2f} (phase {escape(shown.phase)})"
         vs_base = shown.probability - shown.base_rate
+        rate = shown.neighbour_success_rate if getattr(shown, "similar", None) else None
+        neighbours = f" · similar past trials {rate:.0%} succeeded" if rate is not None else ""
         self.caption.setText(f"{'What-if' if modified and shown is edited else 'As recorded'} · {base} · "
-                             f"{delta_html(vs_base)} vs base")
+                             f"{delta_html(vs_base)} vs base{neighbours}")
         if modified and original is not None and edited is not None:
             self.whatif.setText(f"As recorded {original.probability:.2f} → what-if {edited.probability:.2f} "
                                 f"({delta_html(edited.probability - original.probability)})")

@@ -38,6 +38,15 @@ def _concat(sets: list[LabelledSet]) -> LabelledSet:
                        [f for s in sets for f in s.features])
 
 
+def top_folder(data_dir: Path) -> Path:
+    """The TOP folder: `data_dir`/top, or `data_dir` itself when it holds the files; a clear error else."""
+    data_dir = Path(data_dir)
+    top = data_dir / "top" if (data_dir / "top").is_dir() else data_dir
+    if not (top / "phase_I_train.csv").is_file():
+        raise CladmopError(f"{top}: TOP learning files not found (expected phase_I_train.csv there)")
+    return top
+
+
 def learning_ids(top: Path) -> set[str]:
     """NCT ids of every TOP learning row (all phases, train and valid files)."""
     from engine.records.top_csv import read_top_csv
@@ -84,6 +93,33 @@ def strata(labels: np.ndarray, member: list[frozenset[str]], min_count: int = 2)
     return np.array([k if counts[k] >= min_count else f"rare:{k[-1]}" for k in keys])
 
 
+def learning_index(top: Path, featurizer, resolver, state: TaskState | None = None):
+    """The learning index (engine/evidence/index.py) of every TOP learning row, embedded by
+    `featurizer`'s language model: what similar past trials and novelty are read from."""
+    from engine.evidence.index import build_index
+    from engine.features.document import document_embeddings
+    from engine.training.temporal import read_years
+
+    rows, member = learning_rows(top, state)
+    trials = [resolver.resolve(t) for t in rows.trials]
+    years = read_years(top)
+    embeddings = document_embeddings(trials, featurizer.encoder, featurizer.criteria.cache)
+    return build_index(trials, rows.labels, ["/".join(p for p in PHASES if p in m) for m in member],
+                       [years.get(t.nct_id, (None, None)) for t in trials], embeddings,
+                       featurizer.encoder.backbone_id)
+
+
+def add_learning_index(model: Path, top: Path, featurizer, resolver, state: TaskState | None = None):
+    """Write the learning index into the model folder and list it in model.json (checksummed)."""
+    from engine.model.checkpoint import ModelManifest
+
+    index = learning_index(top, featurizer, resolver, state)
+    index.save(model)
+    manifest = ModelManifest.read(model)
+    manifest.write(model)
+    return index
+
+
 def held_out_split(top: Path, seed: int = 0, state: TaskState | None = None):
     """The learning rows, their phases, and the recipe's train / held-out indices: 15% stratified by
     phase set and label. benchmarks/reproduce_default.py scores a model on the same held-out rows."""
@@ -127,9 +163,7 @@ def train_default(data_dir: Path, out: Path, granularity: str = "criterion", see
     if mode not in ("pooled", "per-phase"):
         raise CladmopError(f"fine-tuning mode must be 'pooled' or 'per-phase', not {mode!r}")
     data_dir, out = Path(data_dir), Path(out)
-    top = data_dir / "top"
-    if not (top / "phase_I_train.csv").is_file():
-        raise CladmopError(f"{top}: TOP learning files not found (expected phase_I_train.csv there)")
+    top = top_folder(data_dir)
     started = time.time()
     featurizer = make_featurizer("minilm", granularity, device)
     resolver = Resolver.default()
@@ -177,6 +211,7 @@ def train_default(data_dir: Path, out: Path, granularity: str = "criterion", see
                           base_rate=float(rows.labels[tr][in_phase[phase][tr]].mean()),
                           trained_on=f"TOP learning rows of all phases (85%, stratified, seed {seed}); "
                                      f"calibrated on the phase {phase} validation rows")
+    add_learning_index(out, top, featurizer, resolver, state)
     summary["minutes"] = round((time.time() - started) / 60, 1)
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2))
     stamp_recipe(out, dict(seed=seed, pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr, mode=mode,

@@ -1,0 +1,209 @@
+"""Temporal validation: every model learns from earlier completion years and is scored on a later one.
+
+    CLADMOP_CACHE=/work/runs/cache installer/dev.sh python benchmarks/temporal.py \
+        --base resources/models/default [--origins 2011 2012 2013] [--seed 0] [--limit N] \
+        [--recipes temporal v2] [--json OUT] [--work DIR]
+
+The way analysts use the model: it predicts trials later than everything it learned from. For each
+origin year Y (engine.training.temporal.ORIGINS), the models learn from the TOP learning rows completed
+before Y and predict the rows completed in Y; the predictions of all origins are pooled per phase and
+scored with the paper's 10 x 80% bootstrap. Random-fold CV (benchmarks/cv_model.py) is reported beside
+it, never instead.
+
+Models, each fitted afresh per origin on the rows before Y:
+- `CLaDMoP`: the recipe's fine-tuning from `--base`'s pre-trained branch (head first, then LoRA + head).
+  Recipe `temporal` (v3): early stopping and per-phase calibration on the latest year before Y (Y - 1),
+  learning from the years before that; recipe `v2`: a random stratified 15% of the rows before Y.
+- `linear probe`: logistic regression on the whole-text MiniLM embedding; `gbt`: gradient-boosted trees
+  on simple features; `history`: logistic regression on the drug and condition outcome history
+  (benchmarks/frozen_inputs.py).
+- combinations of CLaDMoP (temporal recipe), the probe and the history: `stack` (logistic regression on
+  the members' logits, fitted on year Y - 1's predictions of members that learned before Y - 1, so its
+  weights too are fitted out of time) and `mean` (the average of the members' standardized logits).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.cv_model import calibrated, finetune_config, inner_split, union_rows  # noqa: E402
+from engine.evidence.history import outcome_history, trial_names  # noqa: E402
+from benchmarks.validation import PHASES, main_guard, top_dir  # noqa: E402
+from engine.training.metrics import bootstrap_metrics, format_table  # noqa: E402
+from engine.training.temporal import ORIGINS, completion_years  # noqa: E402
+
+COMBINED = ("CLaDMoP", "linear probe", "history")
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+class Rows:
+    """The learning rows and what every model reads of them, computed once."""
+
+    def __init__(self, args, echo):
+        from benchmarks import baseline_gbt
+        from engine.features.document import document_embeddings
+        from engine.features.encoder_cache import EncoderCache
+        from engine.lookups.resolve import Resolver
+        from engine.model.checkpoint import ModelManifest
+        from engine.training.dataset import LabelledSet, featurize
+        from engine.training.pipeline import make_featurizer
+
+        top = top_dir(args.data)
+        trials, self.y, self.member = union_rows(top, limit=args.limit, seed=args.seed)
+        self.years = completion_years(top, [t.nct_id for t in trials])
+        config = ModelManifest.read(args.base).config
+        featurizer = make_featurizer(config.backbone, config.granularity, args.device)
+        resolver = Resolver.default()
+        data = featurize(LabelledSet(trials, self.y), resolver, featurizer)
+        self.features, self.trials = data.features, data.trials
+        self.text = document_embeddings(self.trials, featurizer.encoder, EncoderCache(),
+                                                              echo=lambda s: None)
+        self.gbt = baseline_gbt.feature_matrix(self.trials, resolver)
+        self.names = list(zip(*(trial_names(t) for t in self.trials)))
+        self.in_phase = {p: np.array([p in m for m in self.member]) for p in PHASES}
+        echo(f"{len(self.y)} learning rows featurized; completion years {self.years.min()}-{self.years.max()}")
+
+    def history(self, train: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.hstack([outcome_history(list(names), self.y, train, rows) for names in self.names])
+
+
+def baseline_predictions(rows: Rows, train: np.ndarray, test: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """The probe, the GBT and the history model fitted on `train`, predicting `test`."""
+    from benchmarks import baseline_gbt, baseline_linear_probe
+
+    y = rows.y
+    return {"linear probe": baseline_linear_probe.fit_predict(rows.text[train], y[train], rows.text[test], seed),
+            "gbt": baseline_gbt.fit_predict(rows.gbt[train], y[train], rows.gbt[test], seed),
+            "history": baseline_linear_probe.fit_predict(rows.history(train, train), y[train],
+                                                         rows.history(train, test), seed)}
+
+
+def cladmop_predictions(rows: Rows, args, work: Path, name: str, train: np.ndarray, valid: np.ndarray,
+                        targets: list[np.ndarray], echo) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fine-tune on `train`, early-stop on `valid`; for each of `targets`: (raw logits, probabilities
+    calibrated per phase on `valid`)."""
+    from engine.training.finetune import adapter_logits, finetune
+
+    cfg = finetune_config(args)
+    out = work / name
+    started = time.time()
+    feats, y = rows.features, rows.y
+    res = finetune(args.base, "I", [feats[i] for i in train], y[train], [feats[i] for i in valid], y[valid],
+                   out_dir=out, config=cfg, device=args.device)
+    echo(f"    {name}: {len(train)} learning, {len(valid)} validation rows, best epoch {res.best_epoch} "
+         f"({res.stopped}), {time.time() - started:.0f} s")
+    valid_logits = adapter_logits(out, "I", [feats[i] for i in valid], args.device)
+    results = []
+    for target in targets:
+        logits = adapter_logits(out, "I", [feats[i] for i in target], args.device)
+        probs = np.full(len(target), np.nan)
+        for p in PHASES:  # a mixed-phase row takes its later phase's calibration
+            sel, fit_sel = rows.in_phase[p][target], rows.in_phase[p][valid]
+            if sel.any() and fit_sel.any() and 0 < y[valid][fit_sel].sum() < fit_sel.sum():
+                probs[sel] = calibrated(logits[sel], y[valid][fit_sel], valid_logits[fit_sel])
+        results.append((logits, probs))
+    return results
+
+
+def combinations(inner: dict[str, np.ndarray], y_inner: np.ndarray, test: dict[str, np.ndarray],
+                 seed: int) -> dict[str, np.ndarray]:
+    """Combine the COMBINED members' logits: weights fitted on the inner year (`inner`, `y_inner`)."""
+    from benchmarks.baseline_linear_probe import fit_predict
+
+    x_inner = np.column_stack([inner[m] for m in COMBINED])
+    x_test = np.column_stack([test[m] for m in COMBINED])
+    mu, sd = x_inner.mean(axis=0), x_inner.std(axis=0) + 1e-9
+    return {"stack": fit_predict(x_inner, y_inner, x_test, seed),
+            "mean": 1 / (1 + np.exp(-((x_test - mu) / sd).mean(axis=1)))}
+
+
+def run_origin(rows: Rows, args, work: Path, year: int, echo) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Every model's predictions for the rows completed in `year`, learning from the years before it."""
+    years, y = rows.years, rows.y
+    learn, test = np.flatnonzero(years < year), np.flatnonzero(years == year)
+    early, inner = np.flatnonzero(years < year - 1), np.flatnonzero(years == year - 1)
+    echo(f"origin {year}: {len(learn)} learning rows, {len(test)} validated")
+    preds = baseline_predictions(rows, learn, test, args.seed)
+    inner_preds = baseline_predictions(rows, early, inner, args.seed)
+    if "temporal" in args.recipes:
+        (inner_logits, _), (test_logits, test_probs) = cladmop_predictions(
+            rows, args, work, f"{year}-temporal", early, inner, [inner, test], echo)
+        preds["CLaDMoP"] = test_probs
+        members_test = {m: logit(preds[m]) for m in COMBINED if m != "CLaDMoP"} | {"CLaDMoP": test_logits}
+        members_inner = {m: logit(inner_preds[m]) for m in COMBINED if m != "CLaDMoP"} | {"CLaDMoP": inner_logits}
+        preds |= combinations(members_inner, y[inner], members_test, args.seed)
+    if "v2" in args.recipes:
+        tr, va = inner_split(y[learn], args.seed)
+        ((_, probs),) = cladmop_predictions(rows, args, work, f"{year}-v2", learn[tr], learn[va], [test], echo)
+        preds["CLaDMoP v2 recipe"] = probs
+    return test, preds
+
+
+def score(rows: Rows, predictions: dict[str, np.ndarray], seed: int, echo) -> dict:
+    results = {}
+    for p in PHASES:
+        sel = rows.in_phase[p] & ~np.isnan(predictions["linear probe"])
+        results[p] = {name: bootstrap_metrics(rows.y[sel], pred[sel], seed=seed)
+                      for name, pred in predictions.items()}
+        echo(f"phase {p} (validated on completion years {sorted(set(rows.years[sel].tolist()))})\n"
+             + format_table(results[p]))
+        for name in predictions:
+            if name in ("linear probe", "gbt"):
+                continue
+            for m in ("pr_auc", "roc_auc"):
+                margins = [results[p][name][m]["mean"] - results[p][b][m]["mean"] for b in ("linear probe", "gbt")]
+                echo(f"  {m:<8} {name:<18} - probe {margins[0]:+.3f}, - gbt {margins[1]:+.3f}")
+    return results
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--base", type=Path, required=True, help="model folder whose pre-trained branch is fine-tuned")
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--origins", type=int, nargs="+", default=list(ORIGINS))
+    ap.add_argument("--recipes", nargs="+", choices=("temporal", "v2"), default=["temporal", "v2"])
+    ap.add_argument("--epochs", type=int, default=3, help="stage 2 (LoRA + head) epochs at most")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=None, help="subsample (smoke runs only)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--work", type=Path, default=None, help="where the origins' models go (default: a temp folder)")
+    args = ap.parse_args(argv)
+    args.patience, args.lr, args.monitor, args.head_epochs, args.head_lr = 1, None, None, None, None
+    from engine.device import resolve_device
+
+    args.device = str(resolve_device(args.device))
+    echo = lambda s: print(s, flush=True)  # noqa: E731
+    started = time.time()
+    rows = Rows(args, echo)
+    work = Path(args.work or tempfile.mkdtemp(prefix="cladmop-temporal-"))
+    predictions: dict[str, np.ndarray] = {}
+    for year in args.origins:
+        test, preds = run_origin(rows, args, work, year, echo)
+        for name, values in preds.items():
+            predictions.setdefault(name, np.full(len(rows.y), np.nan))[test] = values
+    results = score(rows, predictions, args.seed, echo)
+    summary = {"command": "temporal.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "origins": args.origins, "recipes": args.recipes, "seed": args.seed, "base": str(args.base),
+               "finetune": dataclasses.asdict(finetune_config(args)), "n_rows": len(rows.y),
+               "minutes": round((time.time() - started) / 60, 1), "results": results}
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+if __name__ == "__main__":
+    main_guard(main)

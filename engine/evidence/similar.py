@@ -1,0 +1,66 @@
+"""The labelled past trials most like the one at hand: the analyst's reference class, with what they share.
+
+Ranked by the cosine similarity of the whole-text criteria embeddings, raised by shared drug and
+condition names (a trial of the same drug in the same disease is a closer precedent than one whose
+criteria merely read alike). Their success rate is shown beside the model's number: when the two
+disagree, the analyst knows to look closer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: weight of the Jaccard overlap of drug names and of condition names beside the text similarity
+NAME_WEIGHT = 0.15
+NEIGHBOURS = 5
+
+
+@dataclass
+class SimilarTrial:
+    nct_id: str
+    label: int  # 1 = success
+    phases: str
+    completion_year: int  # 0 = unknown
+    similarity: float  # the ranking score: text similarity + NAME_WEIGHT x name overlaps
+    text_similarity: float  # cosine of the whole-text embeddings
+    shared_drugs: list[str] = field(default_factory=list)
+    shared_conditions: list[str] = field(default_factory=list)
+    source: str = "learning data"
+
+    @property
+    def outcome(self) -> str:
+        return "success" if self.label == 1 else "failure"
+
+    @property
+    def shares(self) -> str:
+        """What it has in common with the trial, in words ("drug: aspirin; condition: asthma")."""
+        parts = [f"drug: {', '.join(self.shared_drugs)}"] if self.shared_drugs else []
+        parts += [f"condition: {', '.join(self.shared_conditions)}"] if self.shared_conditions else []
+        return "; ".join(parts) or "similar criteria"
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def similar_trials(index, embedding: np.ndarray, drugs: set[str], conditions: set[str],
+                   k: int = NEIGHBOURS, exclude: str = "") -> list[SimilarTrial]:
+    """The `k` most similar trials of `index` (a LearningIndex) to a trial with this whole-text
+    `embedding` and these lower-cased names; `exclude`: its own NCT id, when it is a learning trial."""
+    text = index.embeddings @ np.asarray(embedding, dtype=np.float32)
+    names = np.array([jaccard(drugs, set(d)) + jaccard(conditions, set(c))
+                      for d, c in zip(index.drugs, index.conditions)])
+    score = text + NAME_WEIGHT * names
+    if exclude:
+        score[[i for i, n in enumerate(index.nct_ids) if n == exclude]] = -np.inf
+    order = np.argsort(-score, kind="stable")[:k]
+    return [SimilarTrial(index.nct_ids[i], int(index.labels[i]), index.phases[i], int(index.completion_years[i]),
+                         float(score[i]), float(text[i]), sorted(drugs & set(index.drugs[i])),
+                         sorted(conditions & set(index.conditions[i])))
+            for i in order if np.isfinite(score[i])]
+
+
+def success_rate(similar: list[SimilarTrial]) -> float | None:
+    """The share of successes among `similar`; None when there are none."""
+    return float(np.mean([s.label for s in similar])) if similar else None

@@ -1,0 +1,47 @@
+"""The whole-text embedding of a trial's criteria: the sentence-transformers view of the record.
+
+What the linear probe reads, what similar past trials are found by, and what novelty is measured in
+(engine/evidence/): the mean of the encoder's last-layer states over the whole criteria text (special
+tokens included, as sentence-transformers' attention-mask pooling does), L2-normalised. Texts longer
+than the encoder's window are read in overlapping windows instead of being cut. Cached like the
+criteria states, so a learning set is encoded once.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.records.trial import Trial
+
+_CHUNK = 32
+
+
+def document_tag(encoder) -> str:
+    """Cache tag of a whole-text mean-pooled embedding (window layout included: it changes the states)."""
+    from engine.features.backbones import WINDOW_OVERLAP
+
+    return f"document/mean-all-tokens/window{encoder.window_tokens}/overlap{WINDOW_OVERLAP}"
+
+
+def document_embeddings(trials: list[Trial], encoder, cache, echo=lambda s: None) -> np.ndarray:
+    """(n, H) L2-normalised mean of the last-layer states over each trial's whole criteria text."""
+    from engine.features.encoder_cache import CachedStates, EncoderCache, to_half_precision
+    from engine.features.text_encoder import normalize_text
+
+    texts = [normalize_text(t.criteria_text) for t in trials]
+    tag = document_tag(encoder)
+    keys = {text: EncoderCache.key(encoder.backbone_id, tag, text) for text in set(texts)}
+    found = cache.get_many(keys.values())
+    missing = sorted((text for text, key in keys.items() if key not in found), key=len)
+    for start in range(0, len(missing), _CHUNK):
+        batch = missing[start:start + _CHUNK]
+        fresh = {}
+        for text, enc in zip(batch, encoder.encode(batch, max_tokens=None)):
+            fresh[keys[text]] = CachedStates(to_half_precision(enc.levels.mean(axis=1, keepdims=True)),
+                                             to_half_precision(enc.final.mean(axis=0, keepdims=True)),
+                                             None, enc.n_text_tokens)
+        cache.put_many(fresh)
+        found.update(fresh)
+        echo(f"  whole-text embeddings: encoded {min(start + _CHUNK, len(missing))}/{len(missing)} "
+             f"({len(keys) - len(missing)} cached)")
+    vectors = np.stack([found[keys[text]].final[0] for text in texts]).astype(np.float64)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

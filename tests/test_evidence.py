@@ -1,0 +1,119 @@
+"""The evidence beside a prediction: similar past trials, novelty, the learning index, ablation baselines."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.evidence.index import LearningIndex
+from engine.evidence.novelty import UNUSUAL_SCORE, assess, is_vacuous
+from engine.evidence.similar import similar_trials, success_rate
+from engine.records.trial import Condition, Criterion, Drug, Trial
+
+
+def unit(v) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+@pytest.fixture
+def index() -> LearningIndex:
+    """40 learning trials in two tight clusters of 20 around two directions, with names and chapters."""
+    rng = np.random.default_rng(0)
+    centres = unit(rng.normal(size=(2, 16)))
+    emb = unit(np.repeat(centres, 20, axis=0) + 0.05 * rng.normal(size=(40, 16)))
+    n = len(emb)
+    return LearningIndex(
+        nct_ids=[f"NCT{i:08d}" for i in range(n)], labels=np.array([1, 0] * 20), phases=["II"] * n,
+        start_years=np.full(n, 2008), completion_years=np.full(n, 2011),
+        drugs=[["aspirin"] if i < 20 else ["metformin"] for i in range(n)],
+        conditions=[["asthma"] if i < 20 else ["diabetes"] for i in range(n)],
+        chapters=[[9] if i < 20 else [3] for i in range(n)],  # J00-J99 (respiratory), E00-E89
+        n_items=np.arange(5, 5 + n), text_chars=np.arange(100, 100 + 10 * n), embeddings=emb, backbone="test")
+
+
+def trial(criteria=("Age 18 or older", "No prior chemotherapy", "ECOG 0-1", "Adequate renal function",
+                    "Signed consent", "Not pregnant", "Life expectancy over 3 months", "No infection"),
+          conditions=(("asthma", "J45.909"),), drugs=("aspirin",)) -> Trial:
+    return Trial("NCTNEW", criteria=[Criterion(c) for c in criteria],
+                 conditions=[Condition(name, icd10=[code]) for name, code in conditions],
+                 drugs=[Drug(d, kind="small_molecule") for d in drugs])
+
+
+def test_similar_trials_rank_by_text_and_shared_names_and_skip_the_trial_itself(index):
+    query = index.embeddings[3]
+    found = similar_trials(index, query, {"aspirin"}, {"asthma"}, k=5, exclude="NCT00000003")
+    assert len(found) == 5
+    assert "NCT00000003" not in [s.nct_id for s in found]
+    assert all(int(s.nct_id[3:]) < 20 for s in found)  # the same cluster
+    assert [s.similarity for s in found] == sorted((s.similarity for s in found), reverse=True)
+    assert found[0].shared_drugs == ["aspirin"] and found[0].shared_conditions == ["asthma"]
+    assert found[0].shares == "drug: aspirin; condition: asthma"
+    assert success_rate(found) == np.mean([s.label for s in found])
+
+
+def test_shared_names_lift_a_trial_of_the_same_drug_and_disease(index):
+    """Halfway between the clusters, the trial that shares the drug and disease comes first."""
+    between = unit(index.embeddings[0] + index.embeddings[25])
+    first = similar_trials(index, between, {"metformin"}, {"diabetes"}, k=1)[0]
+    assert int(first.nct_id[3:]) >= 20 and first.shared_drugs == ["metformin"]
+
+
+def test_a_trial_like_the_learning_trials_is_not_flagged(index):
+    novelty = assess(index, trial(), index.embeddings[0] * 0.999 + 0.001 * index.embeddings[1])
+    assert novelty.reasons == [] and not novelty.unusual
+    assert novelty.score < UNUSUAL_SCORE
+    assert novelty.summary == "typical of the learning data"
+
+
+def test_a_trial_unlike_every_learning_trial_is_flagged_in_words(index):
+    far = unit(np.random.default_rng(1).normal(size=16))
+    novelty = assess(index, trial(), far)
+    assert novelty.score == 1.0 and novelty.unusual
+    assert "read unlike the learning trials" in novelty.reasons[0]
+
+
+def test_novelty_names_unresolved_drugs_unseen_chapters_and_counts_outside_the_learned_range(index):
+    t = trial(criteria=("Please contact site for information.",), conditions=(("melanoma", "C43.9"),))
+    t.unresolved = ["XYZ-123"]
+    reasons = " | ".join(assess(index, t, index.embeddings[0]).reasons)
+    assert "drug(s) not recognised: XYZ-123" in reasons
+    assert "a disease chapter no learning trial had (C00-D49)" in reasons
+    assert "the criteria carry no eligibility content" in reasons
+    assert "1 criteria items, outside the learned range" in reasons
+
+
+@pytest.mark.parametrize("text, vacuous", [
+    ("Please contact site for information.", True), ("See protocol", True), ("N/A", True), ("", True),
+    ("Age 18 or older", False), ("Contact lenses must not be worn during the 2-week run-in period, and "
+                                 "patients must have best-corrected visual acuity of 20/40 or better", False)])
+def test_content_free_criteria_are_told_apart(text, vacuous):
+    assert is_vacuous(text) is vacuous
+
+
+def test_the_index_round_trips_and_refuses_disagreeing_tables(index, tmp_path):
+    index.save(tmp_path)
+    back = LearningIndex.load(tmp_path)
+    assert back.nct_ids == index.nct_ids and back.drugs == index.drugs and back.chapters == index.chapters
+    np.testing.assert_array_equal(back.labels, index.labels)
+    np.testing.assert_allclose(back.embeddings, index.embeddings, atol=1e-3)  # float16 on disk
+    assert LearningIndex.load(tmp_path / "elsewhere") is None
+
+    index.nct_ids = index.nct_ids[:-1]
+    index.save(tmp_path)
+    from engine.errors import ModelError
+
+    with pytest.raises(ModelError, match="disagree in length"):
+        LearningIndex.load(tmp_path)
+
+
+def test_leaving_out_the_only_criterion_compares_against_a_neutral_item_not_an_empty_list():
+    from engine.predict import NEUTRAL_CRITERION, ablation_variants
+
+    only = trial(criteria=("Please contact site for information.",))
+    (key, variant), *_ = ablation_variants(only)
+    assert key[0] == "criterion"
+    assert [c.text for c in variant.active_criteria] == [NEUTRAL_CRITERION.text]
+    many = trial()
+    (_, variant), *_ = ablation_variants(many)
+    assert len(variant.active_criteria) == len(many.active_criteria) - 1
+    assert NEUTRAL_CRITERION.text not in [c.text for c in variant.active_criteria]
