@@ -240,7 +240,8 @@ class EvaluationReport:
 
 
 #: what the wizard says when a run was cancelled before any training began
-CANCELLED_BEFORE_TRAINING = "Cancelled before training began (while reading or encoding the trials); nothing was trained."
+CANCELLED_BEFORE_TRAINING = ("Cancelled before training began (while encoding the trials or scoring them with the base "
+                             "model); nothing was trained.")
 
 
 @dataclass
@@ -356,39 +357,15 @@ def run_job(spec: FinetuneSpec, check: DataCheck, featurizer=None, resolver=None
     `on_epoch(EpochRecord)` is called after every epoch (on the worker thread). Cancelling through
     `state` stops at the next batch; the result says where (`outcome_text`). Before training began it
     raises Cancelled."""
-    from engine.model.checkpoint import ModelManifest
-    from engine.training.finetune import FinetuneConfig, finetune
-    from engine.training.loop import FitConfig
-
     if not check.ok:
         raise CladmopError("the data check found problems: " + "; ".join(check.problems))
-    state = state or TaskState()
-    phase = spec.phase.upper()
-    out = prepare_output(spec)
-    config = FinetuneConfig()
-    config.fit = FitConfig(epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.seed,
-                           patience=config.fit.patience)
-    config.head_epochs = config.head_epochs if spec.head_epochs is None else spec.head_epochs
-    held_back = _held_back(spec, check)  # the trials both models are judged on
-    plan = _plan(state, spec, check, config, len(held_back[0]), resuming=checkpoint_epoch(out, phase) is not None)
-    if featurizer is None:
-        from engine.training.pipeline import make_featurizer
-
-        manifest = ModelManifest.read(out)
-        plan.state("encode").progress(0, 0, f"loading the language model ({manifest.config.backbone})")
-        featurizer = make_featurizer(manifest.config.backbone, manifest.config.granularity, spec.device)
-    features = featurizer.featurize_many(check.trials, state=plan.state("encode"))
+    out, config, held_back = prepare_output(spec), _finetune_config(spec), _held_back(spec, check)
+    plan = _plan(state or TaskState(), spec, check, config, len(held_back[0]),
+                 resuming=checkpoint_epoch(out, spec.phase) is not None)
+    features = _encode(out, check, featurizer, spec.device, plan.state("encode"))
     # the base model first: a run into the base folder itself would change it
     before = base_report(spec.base, spec.phase.upper(), *held_back, spec.device, resolver, plan.state("base"))
-    train_x = [features[i] for i in check.train_index]
-    valid_x = [features[i] for i in check.valid_index]
-    fit = finetune(out, phase, train_x, check.labels[check.train_index], valid_x, check.labels[check.valid_index],
-                   out_dir=out, config=config, device=spec.device, state=plan.state("lora"), on_epoch=on_epoch,
-                   trained_on=", ".join(str(p) for p in spec.data), head_state=plan.state("head"))
-    result = JobResult(model_dir=out, phase=phase, fit=fit, cancelled=fit.stopped == "cancelled",
-                       epochs=config.fit.epochs, head_epochs=config.head_epochs,
-                       cancelled_in=(fit.cancelled_in or "lora") if fit.stopped == "cancelled" else "",
-                       head_epochs_done=plan.state("head").done)
+    result = _train(spec, check, out, features, config, plan, on_epoch)
     if result.cancelled or not load_result:
         return result
     try:
@@ -398,6 +375,45 @@ def run_job(spec: FinetuneSpec, check: DataCheck, featurizer=None, resolver=None
         return result
     plan.finish(result.outcome_text())
     return result
+
+
+def _finetune_config(spec: FinetuneSpec):
+    """The recipe's FinetuneConfig with the analyst's epochs of each stage, batch size and seed."""
+    from engine.training.finetune import FinetuneConfig
+    from engine.training.loop import FitConfig
+
+    config = FinetuneConfig()
+    config.fit = FitConfig(epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.seed,
+                           patience=config.fit.patience)
+    config.head_epochs = config.head_epochs if spec.head_epochs is None else spec.head_epochs
+    return config
+
+
+def _encode(out: Path, check: DataCheck, featurizer, device: str, state: TaskState) -> list:
+    """The checked trials' features (with the model's own language model unless `featurizer` is given)."""
+    if featurizer is None:
+        from engine.model.checkpoint import ModelManifest
+        from engine.training.pipeline import make_featurizer
+
+        manifest = ModelManifest.read(out)
+        state.progress(0, 0, f"loading the language model ({manifest.config.backbone})")
+        featurizer = make_featurizer(manifest.config.backbone, manifest.config.granularity, device)
+    return featurizer.featurize_many(check.trials, state=state)
+
+
+def _train(spec: FinetuneSpec, check: DataCheck, out: Path, features, config, plan, on_epoch) -> JobResult:
+    """Both stages in `out` (engine.training.finetune), and where a cancel stopped them."""
+    from engine.training.finetune import finetune
+
+    train, valid = check.train_index, check.valid_index
+    fit = finetune(out, spec.phase.upper(), [features[i] for i in train], check.labels[train],
+                   [features[i] for i in valid], check.labels[valid], out_dir=out, config=config, device=spec.device,
+                   state=plan.state("lora"), on_epoch=on_epoch, trained_on=", ".join(str(p) for p in spec.data),
+                   head_state=plan.state("head"))
+    cancelled = fit.stopped == "cancelled"
+    return JobResult(model_dir=out, phase=spec.phase.upper(), fit=fit, cancelled=cancelled, epochs=config.fit.epochs,
+                     head_epochs=config.head_epochs, cancelled_in=(fit.cancelled_in or "lora") if cancelled else "",
+                     head_epochs_done=plan.state("head").done)
 
 
 def _held_back(spec: FinetuneSpec, check: DataCheck) -> tuple[list[Trial], np.ndarray, str, list[str]]:

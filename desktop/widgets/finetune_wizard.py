@@ -19,7 +19,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QListWidget, QMessageBox, QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem,
+                               QListWidget, QMessageBox, QProgressBar, QPushButton, QSpinBox, QTableWidget,
+                               QTableWidgetItem,
                                QTextBrowser, QVBoxLayout, QWidget, QWizard, QWizardPage)
 
 from engine.paths import user_data_dir
@@ -520,10 +521,11 @@ class ReportPage(QWizardPage):
         """The new model beside the base model on the same trials; a worse new model said in red."""
         self.comparison = comparison
         rows = comparison.rows() if comparison is not None and comparison.base is not None else []
+        why = f": it could not be compared ({escape(comparison.problem)})." if comparison and not rows else ""
         self.compare_title.setText(
             "No comparison with the base model." if comparison is None else
             f"<b>Beside the base model “{escape(comparison.base_name)}”</b> on the same {comparison.n} "
-            f"{comparison.source} trial(s)" + ("" if rows else f": it could not be compared ({escape(comparison.problem)})."))
+            f"{comparison.source} trial(s){why}")
         self.compare_table.setVisible(bool(rows))
         self.compare_table.setRowCount(len(rows))
         for row, values in enumerate(rows):
