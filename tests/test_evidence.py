@@ -117,3 +117,45 @@ def test_leaving_out_the_only_criterion_compares_against_a_neutral_item_not_an_e
     (_, variant), *_ = ablation_variants(many)
     assert len(variant.active_criteria) == len(many.active_criteria) - 1
     assert NEUTRAL_CRITERION.text not in [c.text for c in variant.active_criteria]
+
+
+# -- the shipped model's index on real records ----------------------------------------------------------
+from engine.paths import shared_data_dir  # noqa: E402
+
+DATA = shared_data_dir()
+needs_data = pytest.mark.skipif(DATA is None, reason="needs ../shared/data (ClinicalTrials.gov records)")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    from engine.predict import Predictor
+
+    return Predictor.load(device="cpu")
+
+
+@needs_data
+def test_the_shipped_model_gives_similar_trials_and_novelty_for_a_real_record(shipped):
+    from engine.cli import prediction_json
+    from engine.records import load_records
+
+    record = load_records([DATA / "ctgov_xml" / "NCT00000187.xml"]).trials[0]
+    pred = shipped.predict(record, phase="III")
+    assert len(pred.similar) == 5 and pred.novelty is not None
+    assert all(s.outcome in ("success", "failure") and s.completion_year >= 1999 for s in pred.similar)
+    assert "the criteria carry no eligibility content" in pred.novelty.reasons
+    only = [a for a in pred.ablations if a.kind == "criterion"]
+    assert len(only) == 1 and only[0].content_free
+    data = prediction_json(pred)
+    assert data["novelty"]["unusual"] is True and len(data["similar"]) == 5
+    assert data["similar_success_rate"] == pytest.approx(np.mean([s.label for s in pred.similar]))
+
+
+@needs_data
+def test_a_learning_trial_is_never_its_own_neighbour(shipped):
+    from engine.records.top_csv import read_top_csv
+
+    trial = next(iter(read_top_csv(DATA / "top" / "phase_II_valid.csv")))
+    pred = shipped.predict(trial, phase="II", ablate=False)
+    assert trial.nct_id in shipped.evidence.index.nct_ids
+    assert trial.nct_id not in [s.nct_id for s in pred.similar]
+    assert pred.novelty.score < 1.0

@@ -48,9 +48,10 @@ class LearningIndex:
         return sims.max(axis=1)
 
     def save(self, model_folder: Path) -> None:
-        from safetensors.numpy import save_file
+        """Both files written whole or not at all (engine/atomic.py)."""
+        from safetensors.numpy import save
 
-        from engine.atomic import atomic_write_text
+        from engine.atomic import atomic_file, atomic_write_text
 
         folder = Path(model_folder) / FOLDER
         folder.mkdir(parents=True, exist_ok=True)
@@ -58,7 +59,8 @@ class LearningIndex:
                   "completion_years": self.completion_years.astype(np.int16),
                   "n_items": self.n_items.astype(np.int32), "text_chars": self.text_chars.astype(np.int32),
                   "embeddings": self.embeddings.astype(np.float16)}
-        save_file(arrays, str(folder / ARRAYS))
+        with atomic_file(folder / ARRAYS) as f:
+            f.write(save(arrays))
         atomic_write_text(folder / TABLE, json.dumps(
             {"backbone": self.backbone, "nct_ids": self.nct_ids, "phases": self.phases, "drugs": self.drugs,
              "conditions": self.conditions, "chapters": self.chapters}))
