@@ -42,6 +42,9 @@ from engine.training.metrics import bootstrap_metrics, format_table  # noqa: E40
 from engine.training.temporal import ORIGINS, completion_years  # noqa: E402
 
 COMBINED = ("CLaDMoP", "linear probe", "history")
+#: words that tell novelty's reasons apart (engine/evidence/novelty.py), for counting them
+REASON_KINDS = ("read unlike", "not recognised", "disease chapter", "no eligibility content",
+                "criteria items, outside", "characters of criteria, outside")
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -152,6 +155,49 @@ def run_origin(rows: Rows, args, work: Path, year: int, echo) -> tuple[np.ndarra
     return test, preds
 
 
+def novelty_of(rows: Rows, learn: np.ndarray, test: np.ndarray) -> list:
+    """Novelty (engine/evidence/novelty.py) of each `test` row against an index of the `learn` rows."""
+    from engine.evidence.index import build_index
+    from engine.evidence.novelty import assess
+
+    phases = ["/".join(p for p in PHASES if p in rows.member[i]) for i in learn]
+    index = build_index([rows.trials[i] for i in learn], rows.y[learn], phases, [(0, 0)] * len(learn),
+                        rows.text[learn], "benchmark")
+    reference = index.nearest_similarity
+    return [assess(index, rows.trials[i], rows.text[i], reference) for i in test]
+
+
+def novelty_check(rows: Rows, predictions: dict[str, np.ndarray], novelty: dict[int, object], echo) -> dict:
+    """Are the trials flagged as unusual predicted worse? Brier score and ROC-AUC of each model's
+    probabilities on flagged and unflagged validation rows, and by thirds of the novelty score."""
+    from sklearn.metrics import roc_auc_score
+
+    idx = np.array(sorted(novelty))
+    flagged = np.array([novelty[i].unusual for i in idx])
+    score_ = np.array([novelty[i].score for i in idx])
+    thirds = np.quantile(score_, [1 / 3, 2 / 3])
+    groups = {"flagged": flagged, "not flagged": ~flagged, "score, lowest third": score_ <= thirds[0],
+              "score, middle third": (score_ > thirds[0]) & (score_ <= thirds[1]),
+              "score, highest third": score_ > thirds[1]}
+    out = {}
+    echo(f"novelty: {flagged.sum()} of {len(idx)} validation rows flagged as unusual")
+    for name, pred in predictions.items():
+        out[name] = {}
+        for group, sel in groups.items():
+            y, p = rows.y[idx[sel]], pred[idx[sel]]
+            ok = ~np.isnan(p)
+            y, p = y[ok], p[ok]
+            roc = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
+            out[name][group] = {"n": int(len(y)), "brier": float(np.mean((p - y) ** 2)) if len(y) else float("nan"),
+                                "roc_auc": roc}
+        echo(f"  {name:<18} " + "  ".join(f"{g}: n {v['n']}, Brier {v['brier']:.3f}, ROC {v['roc_auc']:.3f}"
+                                          for g, v in out[name].items() if g in ("flagged", "not flagged")))
+    reasons = {kind: sum(any(kind in r for r in novelty[i].reasons) for i in idx) for kind in REASON_KINDS}
+    out["reasons"] = reasons
+    echo("  rows with each reason: " + "; ".join(f"{k}: {v}" for k, v in reasons.items()))
+    return out
+
+
 def score(rows: Rows, predictions: dict[str, np.ndarray], seed: int, echo) -> dict:
     results = {}
     for p in PHASES:
@@ -191,15 +237,23 @@ def main(argv=None) -> dict:
     rows = Rows(args, echo)
     work = Path(args.work or tempfile.mkdtemp(prefix="cladmop-temporal-"))
     predictions: dict[str, np.ndarray] = {}
+    novelty = {}
     for year in args.origins:
         test, preds = run_origin(rows, args, work, year, echo)
         for name, values in preds.items():
             predictions.setdefault(name, np.full(len(rows.y), np.nan))[test] = values
+        novelty.update(zip(test.tolist(), novelty_of(rows, np.flatnonzero(rows.years < year), test)))
     results = score(rows, predictions, args.seed, echo)
+    novelty_results = novelty_check(rows, predictions, novelty, echo)
     summary = {"command": "temporal.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "origins": args.origins, "recipes": args.recipes, "seed": args.seed, "base": str(args.base),
                "finetune": dataclasses.asdict(finetune_config(args)), "n_rows": len(rows.y),
-               "minutes": round((time.time() - started) / 60, 1), "results": results}
+               "minutes": round((time.time() - started) / 60, 1), "results": results, "novelty": novelty_results,
+               "rows": [{"nct_id": rows.trials[i].nct_id, "year": int(rows.years[i]), "label": int(rows.y[i]),
+                         "phases": sorted(rows.member[i]), "novelty": round(novelty[i].score, 4),
+                         "unusual": novelty[i].unusual,
+                         **{name: round(float(pred[i]), 6) for name, pred in predictions.items()}}
+                        for i in sorted(novelty)]}
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
     return summary
