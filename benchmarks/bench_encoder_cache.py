@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.features.backbones import load_backbone  # noqa: E402
 from engine.features.encoder_cache import EncoderCache  # noqa: E402
 from engine.features.text_encoder import (  # noqa: E402
     GRANULARITIES, MAX_ITEM_TOKENS, MAX_TOTAL_TOKENS, CriteriaEncoder, build_cache,
 )
+from engine.model_store import open_backbone  # noqa: E402
 from engine.paths import shared_data_dir  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def main() -> None:
     trials = load_trials(args.file, args.rows)
     lists = [t.active_criteria for t in trials]
     n_items = sum(len(c) for c in lists)
-    encoder = load_backbone(args.backbone, args.device)
+    encoder = open_backbone(args.backbone, args.device)
     encoder.encode(["Inclusion: warm-up pass"] * 8)
     print(f"{encoder}\n{len(trials)} trials of {args.file}, {n_items} criteria items; "
           f"torch threads {torch.get_num_threads()}\n")

@@ -269,15 +269,15 @@ def cmd_finetune(args) -> int:
 
 
 def cmd_cache(args) -> int:
-    from engine.features.backbones import load_backbone
     from engine.features.text_encoder import build_cache
+    from engine.model_store import open_backbone
     from engine.tasks import TqdmState
 
     trials = _read_trials(args.files)
     if not trials:
         return 2
     state = TqdmState("encoding criteria")
-    report = build_cache(trials, load_backbone(args.backbone, device=args.device), args.granularity,
+    report = build_cache(trials, open_backbone(args.backbone, device=args.device), args.granularity,
                          state=state)
     state.close()
     print(report)

@@ -393,7 +393,7 @@ def _encode(out: Path, check: DataCheck, featurizer, device: str, state: TaskSta
     """The checked trials' features (with the model's own language model unless `featurizer` is given)."""
     if featurizer is None:
         from engine.model.checkpoint import ModelManifest
-        from engine.training.pipeline import make_featurizer
+        from engine.training.dataset import make_featurizer
 
         manifest = ModelManifest.read(out)
         state.progress(0, 0, f"loading the language model ({manifest.config.backbone})")

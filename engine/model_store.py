@@ -7,7 +7,8 @@
 what the loader needs, converts pickle weights to safetensors when the user allows them (so nothing in
 the store is ever unpickled at run time), loads the copy with the backbone loader itself and encodes a
 sentence, then records checksums and registers the name. `resolve_store_name("biogpt-local")` turns a
-registered name into the spec `load_backbone` takes, after checking the files against the registry.
+registered name into the spec `load_backbone` takes, after checking the files against the registry;
+`open_backbone(spec)` loads a backbone by whatever the user typed (a registered name or a loader spec).
 The CLI (`cladmop import-backbone | backbones | remove-backbone`) and the GUI's model manager use this.
 """
 from __future__ import annotations
@@ -580,3 +581,12 @@ def resolve_store_name(spec: str, store: ModelStore | None = None) -> str | None
             return None
         raise
     return store.resolve(spec) if known else None
+
+
+def open_backbone(spec: str = "minilm", device="auto", *, max_length: int | None = None):
+    """The `TextEncoder` for what a user typed: a name imported with `cladmop import-backbone`, or any
+    spec `load_backbone` takes. Names are resolved here, by their owner, so the loader need not know
+    the store (the store loads through the loader)."""
+    from engine.features.backbones import load_backbone
+
+    return load_backbone(resolve_store_name(str(spec).strip()) or spec, device, max_length=max_length)

@@ -46,9 +46,9 @@ class Predictor:
              resolver=None, cache=None) -> "Predictor":
         """`backbone` overrides the model's own (e.g. "biogpt:/path"); it must have the same width."""
         from engine.device import resolve_device
-        from engine.features.backbones import load_backbone
         from engine.features.featurizer import Featurizer
         from engine.features.icd import IcdTable
+        from engine.model_store import open_backbone
 
         folder = Path(model_dir) if model_dir else default_model_dir()
         manifest = ModelManifest.read(folder)
@@ -58,7 +58,7 @@ class Predictor:
         dev = resolve_device(device)
         base, _ = load_base(folder, verify=False)
         model = _attach_adapters(base, folder, list(manifest.phases)).to(dev).eval()
-        encoder = load_backbone(backbone or manifest.config.backbone, device=dev)
+        encoder = open_backbone(backbone or manifest.config.backbone, device=dev)
         if encoder.hidden_size != manifest.config.text_dim:
             raise ModelError(f"{folder}: the model reads {manifest.config.text_dim}-wide language-model states "
                              f"but backbone '{backbone or manifest.config.backbone}' gives {encoder.hidden_size}")

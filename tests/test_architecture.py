@@ -28,6 +28,30 @@ def test_importing_every_engine_module_loads_no_qt():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+@pytest.fixture(scope="module")
+def import_graph():
+    """Every import of the project as grimp reads it (the graph import-linter checks), lazy ones included."""
+    import grimp
+
+    return grimp.build_graph("engine", "desktop", cache_dir=None)
+
+
+def test_no_import_circle_between_modules(import_graph):
+    """A circle, even through imports inside functions, means two modules each own half of a concept."""
+    circles = set()
+    for importer in sorted(import_graph.modules):
+        for imported in import_graph.find_modules_directly_imported_by(importer):
+            back = import_graph.find_shortest_chain(importer=imported, imported=importer)
+            if back is not None:
+                circles.add(" -> ".join((importer, *back)))
+    assert not circles, "import circles:\n" + "\n".join(sorted(circles))
+
+
+def test_the_engine_never_reaches_the_desktop(import_graph):
+    chain = import_graph.find_shortest_chain(importer="engine", imported="desktop", as_packages=True)
+    assert chain is None, " -> ".join(chain)
+
+
 def test_the_network_guard_is_active():
     with pytest.raises(AssertionError, match="network connection"):
         socket.create_connection(("127.0.0.1", 9), timeout=0.5)

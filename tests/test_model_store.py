@@ -11,7 +11,7 @@ import pytest
 from engine import cli
 from engine.errors import ModelError
 from engine.features.backbones import load_backbone
-from engine.model_store import ModelStore, check_safetensors, default_name, resolve_store_name
+from engine.model_store import ModelStore, check_safetensors, default_name, open_backbone, resolve_store_name
 from engine.paths import resources_dir, shared_data_dir
 from tiny_models import build_tiny_biogpt
 
@@ -64,7 +64,7 @@ def test_import_registers_checksums_and_loads_by_name(store, tiny_biogpt):
     assert registry["source"] == str(tiny_biogpt)
     assert {p.name: p.read_bytes() for p in tiny_biogpt.iterdir()} == before  # the source is untouched
 
-    by_name = load_backbone("biogpt-tiny", "cpu")
+    by_name = open_backbone("biogpt-tiny", "cpu")
     by_path = load_backbone(f"biogpt:{tiny_biogpt}", "cpu")
     assert by_name.backbone_id == load_backbone(entry.spec, "cpu").backbone_id
     text = "Exclusion: pregnancy or breast feeding"
@@ -97,7 +97,7 @@ def test_sharded_safetensors_import(store, criteria_text, tmp_path):
     assert len(shards) > 1
     entry = store.import_folder(folder, "sharded")
     assert {"model.safetensors.index.json", *shards} <= set(entry.files)
-    assert load_backbone("sharded", "cpu").hidden_size == 32
+    assert open_backbone("sharded", "cpu").hidden_size == 32
 
 
 # -- pickles -----------------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def test_pickle_weights_are_refused_unless_allowed_then_converted(store, tiny_bi
     check_safetensors(entry.folder / "model.safetensors")
     text = "Inclusion: measurable disease per RECIST 1.1"
     reference = load_backbone(f"biogpt:{tiny_biogpt}", "cpu").encode([text])[0]
-    converted = load_backbone("converted", "cpu").encode([text])[0]
+    converted = open_backbone("converted", "cpu").encode([text])[0]
     np.testing.assert_allclose(converted.levels, reference.levels, atol=1e-6)
 
     both = copy_of(pickled, tmp_path / "both")  # safetensors beside a pickle: the pickle is not copied
@@ -207,18 +207,18 @@ def test_missing_shard_is_named(store, tiny_biogpt, tmp_path):
 # -- the store protects what it holds ------------------------------------------------------------------
 def test_changed_or_extra_store_files_are_refused(store, tiny_biogpt):
     entry = store.import_folder(tiny_biogpt, "guarded")
-    load_backbone("guarded", "cpu")
+    open_backbone("guarded", "cpu")
     vocab = entry.folder / "vocab.json"
     data = bytearray(vocab.read_bytes())
     data[10] = ord("Z") if data[10] != ord("Z") else ord("Y")  # same size, other content
     vocab.write_bytes(bytes(data))
     with pytest.raises(ModelError, match=r"guarded/vocab.json: checksum mismatch"):
-        load_backbone("guarded", "cpu")
+        open_backbone("guarded", "cpu")
     shutil.copyfile(tiny_biogpt / "vocab.json", vocab)
     assert store.verify("guarded").name == "guarded"
     (entry.folder / "pytorch_model.bin").write_bytes(b"dropped in later")
     with pytest.raises(ModelError, match=r"guarded/pytorch_model.bin: not recorded"):
-        load_backbone("guarded", "cpu")
+        open_backbone("guarded", "cpu")
 
 
 def test_remove_deletes_only_the_store_copy(store, tiny_biogpt):
@@ -228,7 +228,7 @@ def test_remove_deletes_only_the_store_copy(store, tiny_biogpt):
     with pytest.raises(ModelError, match="no imported backbone named 'gone'"):
         store.remove("gone")
     with pytest.raises(ModelError, match="gone: backbone folder not found"):
-        load_backbone("gone", "cpu")
+        open_backbone("gone", "cpu")
 
 
 def test_unwritable_store_is_reported(tiny_biogpt, tmp_path):

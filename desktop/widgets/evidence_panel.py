@@ -10,7 +10,7 @@ from html import escape
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from desktop.widgets.prediction_panel import NOTICE_STYLE
+from desktop.widgets.style import NOTICE_STYLE
 
 COLUMNS = ("Trial", "Outcome", "Phase", "Completed", "Similarity", "Shares")
 

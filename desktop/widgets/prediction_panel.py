@@ -9,6 +9,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QProgressBar, QScrollArea, QVBoxLayout, QWidget
 
+from desktop.widgets.style import NOTICE_STYLE
+
 MODEL_STATE_TEXT = {
     "idle": "Model not loaded.",
     "loading": "Loading the model…",
@@ -23,9 +25,6 @@ def delta_html(delta: float) -> str:
     color = "#1e7b34" if delta > 0.005 else "#b3261e" if delta < -0.005 else "#555"
     text = f"{delta:+.2f}" if abs(delta) >= 0.01 or delta == 0 else f"{delta:+.3f}"
     return f"<span style='color:{color}'>{text}</span>"
-
-
-NOTICE_STYLE = "color: #6b4400; background: #fff4d6; border: 1px solid #e8c66a; padding: 4px;"
 
 
 class PredictionPanel(QScrollArea):

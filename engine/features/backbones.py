@@ -257,8 +257,9 @@ class TextEncoder:
 
 # -- loading ---------------------------------------------------------------------------------------
 def load_backbone(spec: str = "minilm", device="auto", *, max_length: int | None = None) -> TextEncoder:
-    """`"minilm"` (default), `"biogpt:/folder"`, a path to any local Hugging Face model folder, or the
-    name of a backbone imported into the model store (`engine.model_store`).
+    """`"minilm"` (default), `"biogpt:/folder"` or a path to any local Hugging Face model folder. Names
+    of backbones imported into the model store are resolved by `engine.model_store.open_backbone`, which
+    owns those names (the store loads through this function, so it cannot be asked from here).
 
     Everything loads with `local_files_only=True`: nothing is downloaded, ever. A broken folder gives
     a `ModelError` naming the folder and the missing or bad file.
@@ -275,11 +276,6 @@ def load_backbone(spec: str = "minilm", device="auto", *, max_length: int | None
         return _load_biogpt(Path(spec.split(":", 1)[1]).expanduser(), dev, max_length)
     if spec.lower() == "biogpt":
         raise ModelError("backbone 'biogpt' needs the folder of your local BioGPT copy: biogpt:/path/to/biogpt")
-    from engine.model_store import resolve_store_name  # a name imported with `cladmop import-backbone`
-
-    stored = resolve_store_name(spec)
-    if stored is not None:
-        return load_backbone(stored, dev, max_length=max_length)
     return _load_folder(Path(spec).expanduser(), dev, max_length)
 
 

@@ -96,6 +96,16 @@ def load_labelled(paths: Sequence[str | Path], labels_csv: Path | None = None, p
     return LabelledSet(trials, np.asarray(ys, dtype=np.int64)), notes
 
 
+def make_featurizer(backbone: str, granularity: str, device: str = "auto", cache=None):
+    """The featurizer training and evaluation share; `backbone` may name a backbone in the model store."""
+    from engine.features.featurizer import Featurizer
+    from engine.features.icd import IcdTable
+    from engine.model_store import open_backbone
+
+    return Featurizer(open_backbone(backbone, device=device), IcdTable.load(), granularity=granularity,
+                      cache=cache)
+
+
 def featurize(data: LabelledSet, resolver, featurizer, state: TaskState | None = None) -> LabelledSet:
     resolved = [resolver.resolve(t) for t in data.trials]
     feats = featurizer.featurize_many(resolved, state=state)

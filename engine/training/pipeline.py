@@ -8,7 +8,7 @@ import numpy as np
 
 from engine.errors import CladmopError
 from engine.tasks import TaskState, TqdmState
-from engine.training.dataset import LabelledSet, featurize, load_labelled, stratified_split
+from engine.training.dataset import LabelledSet, featurize, load_labelled, make_featurizer, stratified_split
 from engine.training.finetune import FinetuneConfig, finetune
 from engine.training.loop import FitConfig, FitResult
 from engine.training.pretrain import PretrainConfig, pretrain
@@ -18,15 +18,6 @@ Echo = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     pass
-
-
-def make_featurizer(backbone: str, granularity: str, device: str = "auto", cache=None):
-    from engine.features.backbones import load_backbone
-    from engine.features.featurizer import Featurizer
-    from engine.features.icd import IcdTable
-
-    return Featurizer(load_backbone(backbone, device=device), IcdTable.load(), granularity=granularity,
-                      cache=cache)
 
 
 def _resolver():
