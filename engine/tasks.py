@@ -39,10 +39,6 @@ class TaskState:
         self.check()
 
 
-def null_state() -> TaskState:
-    return TaskState()
-
-
 class TqdmState(TaskState):
     """A TaskState drawing a terminal progress bar; Ctrl-C cancels cleanly."""
 

@@ -258,11 +258,6 @@ class Workspace:
         with self.transaction() as conn:
             conn.execute("DELETE FROM records WHERE key=?", (key,))
 
-    def reorder(self, keys: list[str]) -> None:
-        with self.transaction() as conn:
-            for position, key in enumerate(keys):
-                conn.execute("UPDATE records SET position=? WHERE key=?", (position, key))
-
     def record(self, key: str) -> Trial:
         rows = self._read("SELECT trial_json FROM records WHERE key=?", (key,))
         if not rows:
@@ -315,10 +310,6 @@ class Workspace:
             conn.execute("INSERT INTO compounds(name, smiles, source, added_at) VALUES (?,?,?,?) "
                          "ON CONFLICT(name) DO UPDATE SET smiles=excluded.smiles, source=excluded.source",
                          (name.strip(), smiles.strip(), source, time.time()))
-
-    def remove_compound(self, name: str) -> None:
-        with self.transaction() as conn:
-            conn.execute("DELETE FROM compounds WHERE name=?", (name,))
 
     def compounds(self) -> dict[str, str]:
         return dict(self._read("SELECT name, smiles FROM compounds ORDER BY added_at"))

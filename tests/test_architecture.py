@@ -47,6 +47,19 @@ def test_no_import_circle_between_modules(import_graph):
     assert not circles, "import circles:\n" + "\n".join(sorted(circles))
 
 
+#: modules run by name (console scripts, `python -m`, installer scripts), which nothing imports
+ENTRY_POINTS = {"engine.cli", "desktop.app", "engine.lookups.build_icd_embeddings", "engine.lookups.report",
+                "engine.records.top_agreement"}
+
+
+def test_every_module_is_used(import_graph):
+    """A module nothing imports and nobody runs is dead code that still has to be read and kept working."""
+    packages = {m for m in import_graph.modules if import_graph.find_children(m)}
+    orphans = {m for m in import_graph.modules - packages - ENTRY_POINTS
+               if not import_graph.find_modules_that_directly_import(m)}
+    assert not orphans, sorted(orphans)
+
+
 def test_the_engine_never_reaches_the_desktop(import_graph):
     chain = import_graph.find_shortest_chain(importer="engine", imported="desktop", as_packages=True)
     assert chain is None, " -> ".join(chain)

@@ -58,9 +58,6 @@ class TrialListModel(QAbstractTableModel):
             row = self.session.order.index(key)
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
-    def key_at(self, row: int) -> str:
-        return self.session.order[row]
-
     def row_of(self, key: str) -> int:
         return self.session.order.index(key)
 
