@@ -14,10 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
+from engine.atomic import atomic_write_text
 from engine.lookups.condition_names import (CONDITION_SYNONYMS, GENERIC_STEMS, bag_key, is_cancer_stem, dotted, expand_abbreviations,
                                             is_healthy_volunteers, looks_like_code, plain_key,
                                             without_brackets, without_qualifiers)
-from engine.lookups.files import write_atomically
 from engine.lookups.icd_codes import IcdCodeList, load_code_list
 from engine.records.errors import RecordError
 from engine.records.trial import Condition, IcdCandidate
@@ -119,7 +119,7 @@ class ConditionLookup:
             writer.writerows(("e", k, c) for k, c in self._exact.items())
             writer.writerows(("b", k, c) for k, c in self._bag.items())
             try:
-                write_atomically(cache, buffer.getvalue())
+                atomic_write_text(cache, buffer.getvalue())
                 for stale in cache.parent.glob("icd10cm-index-*.tsv"):
                     if stale != cache:
                         stale.unlink(missing_ok=True)
@@ -193,7 +193,7 @@ class ConditionLookup:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["name", "codes"])
         writer.writerows((n, "|".join(c)) for n, c in rows.values())
-        write_atomically(self.user_map_path, buffer.getvalue())
+        atomic_write_text(self.user_map_path, buffer.getvalue())
         self.user_map[key] = codes
         self._cache.clear()
         return self.lookup(name)

@@ -14,11 +14,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
+from engine.atomic import atomic_write_text
 from engine.lookups.drug_names import (compact, has_digits, inside_parens, is_placebo, looks_biologic,
                                        name_keys, outside_parens, split_combination)
 from engine.lookups.drug_synonyms import DRUG_SYNONYMS
 from engine.lookups.drug_tables import DrugTable, TableEntry, heavy_atom_count, tables_in_folder
-from engine.lookups.files import write_atomically
 from engine.records.trial import Drug
 
 USER_SOURCE = "user library"
@@ -92,7 +92,7 @@ class DrugLookup:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["name", "smiles"])
         writer.writerows(rows)
-        write_atomically(self.library_path, buffer.getvalue())
+        atomic_write_text(self.library_path, buffer.getvalue())
         self.library = DrugTable(USER_SOURCE, rows, self.library_path)
         self._cache.clear()
         return Drug(name=name, smiles=canonical, kind="small_molecule", source=USER_SOURCE)

@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.lookups.files import write_atomically
+from engine.atomic import atomic_write_text
 
 DESCRIPTION, INCLUSION = "d", "i"
 FORMAT = 2  # bump when what the cache holds changes
@@ -98,4 +98,4 @@ def _write_tsv(path: Path, codes: IcdCodeList) -> None:
     writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
     writer.writerows((c, DESCRIPTION, d) for c, d in codes.descriptions.items())
     writer.writerows((c, INCLUSION, t) for c, t in codes.inclusion_terms)
-    write_atomically(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())

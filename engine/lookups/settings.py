@@ -50,9 +50,9 @@ def reference_folders() -> list[Path]:
 
 def set_reference_folders(folders: list[Path | str]) -> None:
     """Save the user's choice (other keys of the file are kept); written atomically."""
-    from engine.lookups.files import write_atomically
+    from engine.atomic import atomic_write_text
 
     path = settings_path()
     data = _read_settings(path)
     data["reference_folders"] = [str(Path(f)) for f in folders]
-    write_atomically(path, json.dumps(data, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")

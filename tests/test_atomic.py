@@ -1,0 +1,27 @@
+"""Crash-safe writes (engine/atomic.py): one writer for every file the application keeps."""
+from __future__ import annotations
+
+import os
+import stat
+
+from engine.atomic import atomic_write_text
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_lookup_files_get_the_permissions_of_every_other_written_file(monkeypatch, tmp_path):
+    """The lookups once had their own writer, which left the user's files readable by their owner only."""
+    from engine.lookups.settings import set_reference_folders, settings_path
+
+    monkeypatch.setenv("CLADMOP_HOME", str(tmp_path / "home"))
+    set_reference_folders([tmp_path])
+    atomic_write_text(tmp_path / "export.csv", "nct_id\n")
+    assert _mode(settings_path()) == _mode(tmp_path / "export.csv") == 0o666 & ~_umask()
