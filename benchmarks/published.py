@@ -1,8 +1,8 @@
-"""Published TOP test numbers (DESIGN.md §2) as data, for printing beside our validation numbers.
+"""Published TOP test numbers (docs/validation.md, "Published") as data, for printing beside our validation numbers.
 
 These are measured on the official TOP *test* splits, which this project does not have: they are a
 reference, never comparable one-to-one with our validation figures (other rows, other prevalence).
-Only the metrics DESIGN.md gives are filled; a missing value is absent, not zero.
+Only the metrics the sources report are filled; a missing value is absent, not zero.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class PublishedResult:
 PUBLISHED: tuple[PublishedResult, ...] = (
     PublishedResult("HINT", "its published predictions, measured with the 10 x 80% bootstrap",
                     pr_auc={"I": 0.640, "III": 0.868}, roc_auc={"I": 0.566, "III": 0.717}),
-    PublishedResult("HINT (re-run)", "the CLaDMoP paper's re-run, as reported (PR-AUC per DESIGN.md)",
+    PublishedResult("HINT (re-run)", "the CLaDMoP paper's re-run, as reported (read as PR-AUC)",
                     pr_auc={"I": 0.581, "II": 0.607, "III": 0.603}),
     PublishedResult("MEXA-CTP", "as reported", pr_auc={"I": 0.605, "II": 0.635, "III": 0.771}),
     PublishedResult("CLaDMoP", "as reported", pr_auc={"I": 0.680, "II": 0.683, "III": 0.860}),

@@ -181,7 +181,7 @@ def ours_table(results: dict[str, dict], n_folds: int = 5) -> str:
 
 
 def published_table() -> str:
-    """The published TOP test numbers (DESIGN.md §2), one line per model, '-' where none is given."""
+    """The published TOP test numbers (docs/validation.md, "Published"), one line per model, '-' where none is given."""
     cell = lambda v: f"{v:.3f}" if v is not None else "  -  "  # noqa: E731
     head = f"{'':<14}{'PR-AUC  I':>10}{'II':>7}{'III':>7}   {'ROC-AUC  I':>11}{'II':>7}{'III':>7}   how"
     lines = [head, "-" * 100]

@@ -1,4 +1,5 @@
-"""Frozen language-model backbones read at three depths plus the last layer (DESIGN.md §2, LLM branch).
+"""Frozen language-model backbones read at three depths plus the last layer (docs/model.md,
+"Language model").
 
 `load_backbone(spec)` gives a `TextEncoder`; `TextEncoder.encode(texts)` returns, per text, the hidden
 states of its tokens at the three levels (coarse, medium, fine) and at the last layer, plus each

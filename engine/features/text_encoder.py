@@ -1,4 +1,5 @@
-"""Criteria -> frozen-encoder states at two granularities, through the on-disk cache (DESIGN.md §2).
+"""Criteria -> frozen-encoder states at two granularities, through the on-disk cache (docs/model.md,
+"Language model").
 
 - `criterion`: every active item is encoded on its own as "Inclusion: <text>" / "Exclusion: <text>"
   (the kind changes what an item means), cut to its first `MAX_ITEM_TOKENS` tokens and mean-pooled

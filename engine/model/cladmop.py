@@ -1,4 +1,4 @@
-"""The CLaDMoP network (DESIGN.md §2): DM branch, multi-level grouping fusion, InfoNCE and head.
+"""The CLaDMoP network (docs/model.md, "Network"): DM branch, multi-level grouping fusion, InfoNCE and head.
 
 The language model is not in here: its states arrive precomputed (and cached) in the Batch, which is
 what makes CPU training and what-if re-prediction affordable.

@@ -1,4 +1,4 @@
-"""The pre-training corpus of public records of marketed drugs (DESIGN.md §2, "SCT").
+"""The pre-training corpus of public records of marketed drugs ("SCT", docs/model.md, "Pre-training").
 
 A record qualifies when it is an interventional drug trial with eligibility criteria, started before
 2014 (the TOP benchmark's test period begins then), and at least one of its drugs has a WHO ATC code

@@ -1,5 +1,5 @@
 """Phase-specific fine-tuning: LoRA (rank 8) on the DM branch's attention + the residual MLP head,
-class-weighted BCE, early stopping on validation (DESIGN.md §2), temperature scaling afterwards.
+class-weighted BCE, early stopping on validation (docs/model.md, "Fine-tuning"), temperature scaling afterwards.
 
 In two stages by default (LP-FT, Kumar et al. 2022; `head_epochs=0` skips the first): the head learns
 alone on the frozen branch's features, computed once (seconds), then LoRA and head learn together from

@@ -1,4 +1,4 @@
-"""Contrastive pre-training (InfoNCE pair matching) on successful trials: DESIGN.md §2."""
+"""Contrastive pre-training (InfoNCE pair matching) on successful trials: docs/model.md, "Pre-training"."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
