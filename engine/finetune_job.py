@@ -333,20 +333,23 @@ def checkpoint_epoch(out: Path, phase: str) -> int | None:
 
 
 def _plan(state: TaskState, spec: FinetuneSpec, check: DataCheck, config, n_eval: int, resuming: bool):
-    """The job's stages, weighted by their expected work (a LoRA epoch runs the branch forward and
-    backward over the training trials; the head stage runs it forward once, then only the head)."""
+    """The job's stages, weighted by their expected seconds. Measured on the shipped model, CPU, 80
+    phase I trials + 40 test trials: encoding 0.6 s a trial; scoring a held-back trial (its criteria
+    encoded for the first time) 2 s with the base model, 0.8 s with the new one; the head stage one
+    branch forward, 0.4 s a trial; a LoRA epoch 0.2 s a training trial. Early stopping ends LoRA
+    sooner, and the bar then jumps ahead: never back, and full only at the end."""
     from engine.training.progress import Stage, StagePlan
 
     n, n_train = len(check.trials), check.n_train
     epochs_left = max(config.fit.epochs - (checkpoint_epoch(spec.out_dir, spec.phase) or 0), 0)
     head = 0 if resuming else config.head_epochs
     return StagePlan(state, [
-        Stage("encode", "encoding the trials", 3.0 * n + 20),
+        Stage("encode", "encoding the trials", 0.6 * n + 10),
         Stage("base", "the base model on the held-back trials", 2.0 * n_eval + 20),
-        Stage("head", f"the head alone, {head} epochs", (n + 0.02 * head * n_train) if head else 0),
+        Stage("head", f"the head alone, {head} epochs", (0.4 * n + 0.002 * head * n_train) if head else 0),
         Stage("lora", f"LoRA and head, at most {config.fit.epochs} epochs",
-              epochs_left * (3.0 * n_train + check.n_valid)),
-        Stage("evaluate", "the new model on the same trials", 2.0 * n_eval + 20)])
+              epochs_left * (0.2 * n_train + 0.05 * check.n_valid)),
+        Stage("evaluate", "the new model on the same trials", 0.8 * n_eval + 10)])
 
 
 def run_job(spec: FinetuneSpec, check: DataCheck, featurizer=None, resolver=None, state: TaskState | None = None,

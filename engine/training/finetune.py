@@ -146,6 +146,7 @@ def _train_head_on_frozen_branch(model, train, y_train, valid, y_valid, config: 
     that epoch's training loss."""
     base = model.get_base_model()
     model.eval()
+    state.progress(0, config.head_epochs, "the branch's outputs, computed once")  # a forward pass: tens of seconds
     x_train, x_valid = branch_head_inputs(model, train, dev), branch_head_inputs(model, valid, dev)
     yt = torch.from_numpy(y_train).to(dev)
     params = [p for p in base.head.parameters() if p.requires_grad]
