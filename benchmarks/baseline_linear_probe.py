@@ -19,7 +19,6 @@ Protocol and printout: benchmarks/validation.py; numbers: docs/validation.md.
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +26,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.validation import main_guard, parse_args, run_baseline  # noqa: E402
-from engine.features.document import document_embeddings, document_tag  # noqa: E402,F401
+from engine.features.document import document_embeddings, document_tag, raw_text  # noqa: E402
 from engine.records.trial import Trial  # noqa: E402
-
-#: inverse regularisation strengths the inner CV chooses from
-C_GRID = np.logspace(-4, 1, 11)
-INNER_FOLDS = 5
+from engine.training.linear import C_GRID, INNER_FOLDS  # noqa: E402
 
 
 def item_mean_embeddings(trials: list[Trial], encoder, cache) -> np.ndarray:
@@ -46,23 +42,9 @@ def item_mean_embeddings(trials: list[Trial], encoder, cache) -> np.ndarray:
 
 def fit_predict(X_train: np.ndarray, y_train: np.ndarray, X_heldout: np.ndarray, seed: int) -> np.ndarray:
     """Standardize, then logistic regression with C picked by inner stratified CV (log-loss)."""
-    from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from engine.training.linear import fit_linear, sigmoid
 
-    from threadpoolctl import threadpool_limits
-
-    folds = max(2, min(INNER_FOLDS, int(np.bincount(y_train).min())))
-    model = make_pipeline(StandardScaler(), LogisticRegressionCV(
-        Cs=C_GRID, cv=StratifiedKFold(folds, shuffle=True, random_state=seed), scoring="neg_log_loss",
-        max_iter=5000))
-    # sklearn 1.8+ warns about defaults that change in 1.10 (l1_ratios, fitted attributes); the
-    # L2 penalty and predict_proba used here are the same before and after
-    with warnings.catch_warnings(), threadpool_limits(1):
-        warnings.simplefilter("ignore", FutureWarning)
-        model.fit(X_train, y_train)
-        return model.predict_proba(X_heldout)[:, 1]
+    return sigmoid(fit_linear(X_train, y_train, seed).logit(X_heldout))
 
 
 def main(argv=None) -> dict:
@@ -76,7 +58,8 @@ def main(argv=None) -> dict:
     print(f"encoder {encoder.backbone_id}, cache {cache.path}")
 
     def featurize(trials: list[Trial]) -> dict[str, np.ndarray]:
-        return {"linear probe, whole text": document_embeddings(trials, encoder, cache, echo=print),
+        return {"linear probe, whole text": document_embeddings(trials, encoder, cache, echo=print,
+                                                                text_of=raw_text),
                 "linear probe, item mean": item_mean_embeddings(trials, encoder, cache)}
 
     settings = {"encoder": encoder.backbone_id, "C_grid": C_GRID.tolist(), "inner_folds": INNER_FOLDS,

@@ -76,7 +76,7 @@ def inner_split(labels: np.ndarray, seed: int):
 
 
 def calibrated(logits, labels_for_fit, logits_for_fit) -> np.ndarray:
-    from engine.training.finetune import apply_calibration, fit_calibration
+    from engine.model.calibration import apply_calibration, fit_calibration
 
     return apply_calibration(logits, *fit_calibration(logits_for_fit, labels_for_fit))
 
@@ -136,7 +136,7 @@ def main(argv=None) -> dict:
 
     from benchmarks import baseline_gbt, baseline_linear_probe
     from engine.device import resolve_device
-    from engine.features.document import document_embeddings
+    from engine.features.document import document_embeddings, raw_text
     from engine.features.encoder_cache import EncoderCache
     from engine.lookups.resolve import Resolver
     from engine.model.checkpoint import ModelManifest
@@ -154,7 +154,7 @@ def main(argv=None) -> dict:
     resolver = Resolver.default()
     data = featurize(LabelledSet(trials, y), resolver, featurizer)
     feats, trials = data.features, data.trials
-    probe_x = document_embeddings(trials, featurizer.encoder, EncoderCache(), echo=lambda s: None)
+    probe_x = document_embeddings(trials, featurizer.encoder, EncoderCache(), text_of=raw_text)
     gbt_x = baseline_gbt.feature_matrix(trials, resolver)
     echo(f"featurized in {time.time() - started:.0f} s")
 

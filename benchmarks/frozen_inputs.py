@@ -60,7 +60,7 @@ def main(argv=None) -> dict:
 
     from benchmarks import baseline_linear_probe
     from engine.device import resolve_device
-    from engine.features.document import document_embeddings
+    from engine.features.document import document_embeddings, raw_text
     from engine.features.encoder_cache import EncoderCache
     from engine.lookups.resolve import Resolver
     from engine.model.checkpoint import ModelManifest
@@ -75,8 +75,7 @@ def main(argv=None) -> dict:
     data = featurize(LabelledSet(trials, y), Resolver.default(), featurizer)
     branch = branch_inputs(args.base, data.features, device)
     text_dim = config.text_dim
-    whole_text = document_embeddings(data.trials, featurizer.encoder, EncoderCache(),
-                                                           echo=lambda s: None)
+    whole_text = document_embeddings(data.trials, featurizer.encoder, EncoderCache(), text_of=raw_text)
     drugs, conditions = zip(*(trial_names(t) for t in data.trials))
     print(f"{len(y)} learning rows featurized in {time.time() - started:.0f} s", flush=True)
 

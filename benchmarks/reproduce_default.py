@@ -26,7 +26,8 @@ METRICS = ("f1", "pr_auc", "roc_auc")
 def score(folder: Path, held_out, member, device: str) -> dict:
     """{phase: bootstrap metrics} of `folder` on the held-out rows of each phase it serves."""
     from engine.model.checkpoint import ModelManifest
-    from engine.training.finetune import adapter_logits, apply_calibration
+    from engine.model.calibration import apply_calibration
+    from engine.training.finetune import adapter_logits
     from engine.training.metrics import bootstrap_metrics
 
     manifest = ModelManifest.read(folder)

@@ -14,12 +14,15 @@ Models, each fitted afresh per origin on the rows before Y:
 - `CLaDMoP`: the recipe's fine-tuning from `--base`'s pre-trained branch (head first, then LoRA + head).
   Recipe `temporal` (v3): early stopping and per-phase calibration on the latest year before Y (Y - 1),
   learning from the years before that; recipe `v2`: a random stratified 15% of the rows before Y.
-- `linear probe`: logistic regression on the whole-text MiniLM embedding; `gbt`: gradient-boosted trees
+- `linear probe`: logistic regression on the whole-text MiniLM embedding of the record's criteria text
+  (the baseline); `items probe`: the same on the enabled items as the model reads them
+  (engine/features/document.py: what v3's probe member and the learning index read); `gbt`: gradient-boosted trees
   on simple features; `history`: logistic regression on the drug and condition outcome history
   (benchmarks/frozen_inputs.py).
-- combinations of CLaDMoP (temporal recipe), the probe and the history: `stack` (logistic regression on
-  the members' logits, fitted on year Y - 1's predictions of members that learned before Y - 1, so its
-  weights too are fitted out of time) and `mean` (the average of the members' standardized logits).
+- combinations of CLaDMoP (temporal recipe), the items probe and the history: `combined (v3)` (what the
+  shipped model serves, fitted by engine/training/ensemble_fit.py: a logistic stack on the members'
+  logits, fitted on year Y - 1's predictions of members that learned before Y - 1, so its weights too are
+  fitted out of time; per-phase calibration) and `mean of members` (their standardized logits averaged).
 """
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ from benchmarks.validation import PHASES, main_guard, top_dir  # noqa: E402
 from engine.training.metrics import bootstrap_metrics, format_table  # noqa: E402
 from engine.training.temporal import ORIGINS, completion_years  # noqa: E402
 
-COMBINED = ("CLaDMoP", "linear probe", "history")
+COMBINED = ("CLaDMoP", "items probe", "history")
 #: words that tell novelty's reasons apart (engine/evidence/novelty.py), for counting them
 REASON_KINDS = ("read unlike", "not recognised", "disease chapter", "no eligibility content",
                 "criteria items, outside", "characters of criteria, outside")
@@ -57,7 +60,7 @@ class Rows:
 
     def __init__(self, args, echo):
         from benchmarks import baseline_gbt
-        from engine.features.document import document_embeddings
+        from engine.features.document import document_embeddings, raw_text
         from engine.features.encoder_cache import EncoderCache
         from engine.lookups.resolve import Resolver
         from engine.model.checkpoint import ModelManifest
@@ -72,8 +75,9 @@ class Rows:
         resolver = Resolver.default()
         data = featurize(LabelledSet(trials, self.y), resolver, featurizer)
         self.features, self.trials = data.features, data.trials
-        self.text = document_embeddings(self.trials, featurizer.encoder, EncoderCache(),
-                                                              echo=lambda s: None)
+        cache = EncoderCache()
+        self.text = document_embeddings(self.trials, featurizer.encoder, cache, text_of=raw_text)
+        self.items = document_embeddings(self.trials, featurizer.encoder, cache)  # what v3 and the index read
         self.gbt = baseline_gbt.feature_matrix(self.trials, resolver)
         self.names = list(zip(*(trial_names(t) for t in self.trials)))
         self.in_phase = {p: np.array([p in m for m in self.member]) for p in PHASES}
@@ -84,11 +88,13 @@ class Rows:
 
 
 def baseline_predictions(rows: Rows, train: np.ndarray, test: np.ndarray, seed: int) -> dict[str, np.ndarray]:
-    """The probe, the GBT and the history model fitted on `train`, predicting `test`."""
+    """The probe (on the record's text, the baseline; on the items as the model reads them, v3's member),
+    the GBT and the history model fitted on `train`, predicting `test`."""
     from benchmarks import baseline_gbt, baseline_linear_probe
 
     y = rows.y
     return {"linear probe": baseline_linear_probe.fit_predict(rows.text[train], y[train], rows.text[test], seed),
+            "items probe": baseline_linear_probe.fit_predict(rows.items[train], y[train], rows.items[test], seed),
             "gbt": baseline_gbt.fit_predict(rows.gbt[train], y[train], rows.gbt[test], seed),
             "history": baseline_linear_probe.fit_predict(rows.history(train, train), y[train],
                                                          rows.history(train, test), seed)}
@@ -104,10 +110,15 @@ def cladmop_predictions(rows: Rows, args, work: Path, name: str, train: np.ndarr
     out = work / name
     started = time.time()
     feats, y = rows.features, rows.y
-    res = finetune(args.base, "I", [feats[i] for i in train], y[train], [feats[i] for i in valid], y[valid],
-                   out_dir=out, config=cfg, device=args.device)
-    echo(f"    {name}: {len(train)} learning, {len(valid)} validation rows, best epoch {res.best_epoch} "
-         f"({res.stopped}), {time.time() - started:.0f} s")
+    done = out / "temporal_fit.json"  # written last: a folder without it was not finished
+    if done.is_file():
+        echo(f"    {name}: fitted by an earlier run in this --work folder, reused")
+    else:
+        res = finetune(args.base, "I", [feats[i] for i in train], y[train], [feats[i] for i in valid], y[valid],
+                       out_dir=out, config=cfg, device=args.device)
+        echo(f"    {name}: {len(train)} learning, {len(valid)} validation rows, best epoch {res.best_epoch} "
+             f"({res.stopped}), {time.time() - started:.0f} s")
+        done.write_text(json.dumps({"best_epoch": res.best_epoch, "stopped": res.stopped}))
     valid_logits = adapter_logits(out, "I", [feats[i] for i in valid], args.device)
     results = []
     for target in targets:
@@ -121,16 +132,34 @@ def cladmop_predictions(rows: Rows, args, work: Path, name: str, train: np.ndarr
     return results
 
 
-def combinations(inner: dict[str, np.ndarray], y_inner: np.ndarray, test: dict[str, np.ndarray],
-                 seed: int) -> dict[str, np.ndarray]:
-    """Combine the COMBINED members' logits: weights fitted on the inner year (`inner`, `y_inner`)."""
-    from benchmarks.baseline_linear_probe import fit_predict
+def combined(rows: Rows, year: int, inner_logits: np.ndarray, test_logits: np.ndarray, seed: int) -> np.ndarray:
+    """v3's combined model, fitted as the recipe fits it (engine/training/ensemble_fit.py) on the rows
+    before `year` (the stack on year - 1), and served as the Predictor serves it, for the `year` rows."""
+    from engine.evidence.history import OutcomeHistory, history_matrix
+    from engine.training.ensemble_fit import fit_ensemble
 
+    before, test = np.flatnonzero(rows.years < year), np.flatnonzero(rows.years == year)
+    trials, labels = [rows.trials[i] for i in before], rows.y[before]
+    last_year = rows.years[before] == year - 1
+    ensemble = fit_ensemble(trials, labels, [rows.member[i] for i in before], rows.items[before], inner_logits,
+                            np.flatnonzero(~last_year), np.flatnonzero(last_year), seed)
+    drugs, conditions = zip(*(trial_names(t) for t in trials))
+    history = history_matrix(OutcomeHistory(list(drugs), labels), OutcomeHistory(list(conditions), labels),
+                             [rows.trials[i] for i in test])
+    member_logits = ensemble.member_logits(test_logits, rows.items[test], history)
+    probs = np.full(len(test), np.nan)
+    for p in PHASES:  # a mixed-phase row takes its later phase's calibration
+        sel = rows.in_phase[p][test]
+        probs[sel] = ensemble.probabilities(member_logits[sel], p)
+    return probs
+
+
+def mean_of_members(inner: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> np.ndarray:
+    """The average of the COMBINED members' logits, each standardized on the inner year: no fitted weights."""
     x_inner = np.column_stack([inner[m] for m in COMBINED])
     x_test = np.column_stack([test[m] for m in COMBINED])
     mu, sd = x_inner.mean(axis=0), x_inner.std(axis=0) + 1e-9
-    return {"stack": fit_predict(x_inner, y_inner, x_test, seed),
-            "mean": 1 / (1 + np.exp(-((x_test - mu) / sd).mean(axis=1)))}
+    return 1 / (1 + np.exp(-((x_test - mu) / sd).mean(axis=1)))
 
 
 def run_origin(rows: Rows, args, work: Path, year: int, echo) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -147,7 +176,8 @@ def run_origin(rows: Rows, args, work: Path, year: int, echo) -> tuple[np.ndarra
         preds["CLaDMoP"] = test_probs
         members_test = {m: logit(preds[m]) for m in COMBINED if m != "CLaDMoP"} | {"CLaDMoP": test_logits}
         members_inner = {m: logit(inner_preds[m]) for m in COMBINED if m != "CLaDMoP"} | {"CLaDMoP": inner_logits}
-        preds |= combinations(members_inner, y[inner], members_test, args.seed)
+        preds["combined (v3)"] = combined(rows, year, inner_logits, test_logits, args.seed)
+        preds["mean of members"] = mean_of_members(members_inner, members_test)
     if "v2" in args.recipes:
         tr, va = inner_split(y[learn], args.seed)
         ((_, probs),) = cladmop_predictions(rows, args, work, f"{year}-v2", learn[tr], learn[va], [test], echo)
@@ -162,9 +192,9 @@ def novelty_of(rows: Rows, learn: np.ndarray, test: np.ndarray) -> list:
 
     phases = ["/".join(p for p in PHASES if p in rows.member[i]) for i in learn]
     index = build_index([rows.trials[i] for i in learn], rows.y[learn], phases, [(0, 0)] * len(learn),
-                        rows.text[learn], "benchmark")
+                        rows.items[learn], "benchmark")
     reference = index.nearest_similarity
-    return [assess(index, rows.trials[i], rows.text[i], reference) for i in test]
+    return [assess(index, rows.trials[i], rows.items[i], reference) for i in test]
 
 
 def novelty_check(rows: Rows, predictions: dict[str, np.ndarray], novelty: dict[int, object], echo) -> dict:

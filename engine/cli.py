@@ -91,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--granularity", choices=["criterion", "token"], default="criterion")
     p.add_argument("--pretrain-epochs", type=int, default=12)
     p.add_argument("--pretrain-lr", type=float, default=3e-4)
-    p.add_argument("--finetune-epochs", type=int, default=3)
+    p.add_argument("--finetune-epochs", type=non_negative_int, default=None,
+                   help="LoRA epochs after the head-first stage (default: the recipe's, 0)")
+    p.add_argument("--pretrained", type=Path, help="use this model folder's pre-trained branch instead of "
+                                                  "pre-training again (e.g. resources/models/default)")
     p.add_argument("--mode", choices=["pooled", "per-phase"], default="pooled",
                    help="one adapter for all phases (default) or one per phase (the paper)")
     p.add_argument("--seed", type=int, default=0)
@@ -186,6 +189,7 @@ def prediction_json(pred) -> dict:
                      "shared_drugs": s.shared_drugs, "shared_conditions": s.shared_conditions, "source": s.source}
                     for s in pred.similar],
         "similar_success_rate": pred.neighbour_success_rate,
+        "members": {name: round(p, 6) for name, p in pred.members.items()},
     }
 
 
@@ -208,6 +212,8 @@ def format_prediction(pred, top: int = 5) -> str:
         for a in pred.top_by_ablation(top):
             note = "  (no eligibility content)" if a.content_free else ""
             lines.append(f"    {a.delta:+.3f}  {a.kind:<9} {_short(a.label)}{note}")
+    if pred.members:
+        lines.append(f"  {pred.members_text}")
     lines += format_evidence(pred)
     lines.append("  unresolved: " + ("; ".join(pred.unresolved) if pred.unresolved else "none"))
     for w in pred.warnings:
@@ -287,9 +293,13 @@ def cmd_cache(args) -> int:
 def cmd_train_default(args) -> int:
     from engine.training.recipe import train_default
 
+    from engine.training.recipe import FINETUNE_EPOCHS
+
+    epochs = FINETUNE_EPOCHS if args.finetune_epochs is None else args.finetune_epochs
     summary = train_default(args.data, args.out, granularity=args.granularity, seed=args.seed,
-                            pretrain_epochs=args.pretrain_epochs, finetune_epochs=args.finetune_epochs,
-                            pretrain_lr=args.pretrain_lr, mode=args.mode, device=args.device)
+                            pretrain_epochs=args.pretrain_epochs, finetune_epochs=epochs,
+                            pretrain_lr=args.pretrain_lr, mode=args.mode, device=args.device,
+                            pretrained=args.pretrained)
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -34,10 +34,12 @@ def default_model_dir() -> Path:
 
 
 class Predictor:
-    def __init__(self, folder: Path, manifest: ModelManifest, model, featurizer, resolver, device, evidence=None):
+    def __init__(self, folder: Path, manifest: ModelManifest, model, featurizer, resolver, device, evidence=None,
+                 ensemble=None):
         self.folder, self.manifest, self.model = Path(folder), manifest, model
         self.featurizer, self.resolver, self.device = featurizer, resolver, device
         self.evidence = evidence  # an EvidenceReader over the model's learning index, or None
+        self.ensemble = ensemble  # engine.model.ensemble.Ensemble, or None: CLaDMoP alone is served
         self._lock = threading.Lock()  # one forward at a time: the active adapter is model state
 
     # -- loading ------------------------------------------------------------------------------------
@@ -67,7 +69,8 @@ class Predictor:
             from engine.lookups.resolve import Resolver
 
             resolver = Resolver.default()
-        return cls(folder, manifest, model, featurizer, resolver, dev, _evidence(folder, encoder))
+        evidence = _evidence(folder, encoder)
+        return cls(folder, manifest, model, featurizer, resolver, dev, evidence, _ensemble(folder, evidence))
 
     # -- facts --------------------------------------------------------------------------------------
     @property
@@ -132,28 +135,55 @@ class Predictor:
         trial, notice = limit_criteria(trial)
         variants = ablation_variants(trial) if ablate else []
         state.progress(0, 2, "encoding criteria")
-        feats = self.featurizer.featurize_many([trial] + [v for _, v in variants], state=None)
+        scored = [trial] + [v for _, v in variants]
+        feats = self.featurizer.featurize_many(scored, state=None)
         state.progress(1, 2, "running the model")
-        probs, outputs = self._forward(feats, phase, keep_attention=1, batch_size=chunk_size, state=state)
+        logits, outputs = self._forward(feats, phase, keep_attention=1, batch_size=chunk_size, state=state)
+        embeddings = self._embeddings(scored if self.ensemble is not None else scored[:1])
+        probs, members = self._serve(logits, scored, embeddings, phase)
         pred = self._assemble(trial, feats[0], phase, float(probs[0]), outputs, notes)
+        pred.members = members
         pred.trial_hash = full_hash  # the record as given: its cached prediction is found again
         pred.notice = notice
         pred.criteria_read, pred.criteria_total = len(trial.active_criteria), total
         pred.ablations = [Ablation(kind, index, label, float(p - probs[0]),
                                    content_free=kind == "criterion" and is_vacuous(label))
                           for ((kind, index, label), _), p in zip(variants, probs[1:])]
-        self._add_evidence(pred, trial)
+        if self.evidence is not None:  # similar past trials and novelty of the criteria the model read
+            pred.similar, pred.novelty = self.evidence.read(trial, embeddings[0])
         state.progress(2, 2, "done")
         return pred
 
-    def _add_evidence(self, pred: Prediction, trial: Trial) -> None:
-        """Similar past trials and novelty, from the whole-text embedding of the criteria the model read."""
+    def _embeddings(self, trials: list[Trial]) -> np.ndarray | None:
+        """Whole-text embeddings (engine/features/document.py) when the evidence or the ensemble reads them."""
         if self.evidence is None:
-            return
+            return None
         from engine.features.document import document_embeddings
 
-        embedding = document_embeddings([trial], self.featurizer.encoder, self.featurizer.criteria.cache)[0]
-        pred.similar, pred.novelty = self.evidence.read(trial, embedding)
+        return document_embeddings(trials, self.featurizer.encoder, self.featurizer.criteria.cache)
+
+    def _serve(self, logits: np.ndarray, trials: list[Trial], embeddings, phase: str):
+        """The probabilities served for CLaDMoP's raw `logits` of `trials`: calibrated alone, or through the
+        model's ensemble; and each member's probability for the first trial ({} without an ensemble)."""
+        from engine.model.calibration import apply_calibration
+
+        info = self.manifest.phases[phase]
+        alone = apply_calibration(logits, info.temperature, info.bias)
+        members: dict[str, float] = {}
+        if self.ensemble is None:
+            probs = alone
+        else:
+            from engine.evidence.history import history_matrix
+
+            history = history_matrix(self.evidence.drug_history, self.evidence.condition_history, trials)
+            member_logits = self.ensemble.member_logits(logits, embeddings, history)
+            probs = self.ensemble.probabilities(member_logits, phase)
+            members = {"cladmop": float(alone[0]), "probe": float(1 / (1 + np.exp(-member_logits[0, 1]))),
+                       "history": float(1 / (1 + np.exp(-member_logits[0, 2])))}
+        if not np.isfinite(probs).all():  # a damaged adapter or calibration; never show "nan" as a probability
+            raise ModelError(f"{self.folder}: the phase {phase} model gives no finite probability "
+                             f"(temperature {info.temperature}, bias {info.bias}); re-calibrate or re-train it")
+        return probs, members
 
     def predict_many(self, trials: Sequence[Trial], phase: str | None = None, ablate: bool = False,
                      state: TaskState | None = None, batch_size: int = 32) -> list[Prediction | Exception]:
@@ -177,25 +207,18 @@ class Predictor:
         from engine.device import autocast
         from engine.model.batch import collate
         from engine.model.cladmop import classify
-        from engine.training.finetune import apply_calibration
-
-        info = self.manifest.phases[phase]
-        probs, outputs = [], []
+        logits, outputs = [], []
         with self._lock, torch.inference_mode(), autocast(self.device):
             self.model.set_adapter(phase)
             for start in range(0, len(feats), batch_size):
                 if state is not None:
                     state.check()
                 batch = collate(feats[start:start + batch_size]).to(self.device)
-                logits, out = classify(self.model, batch)
-                probs.append(apply_calibration(logits.float().cpu().numpy(), info.temperature, info.bias))
+                chunk, out = classify(self.model, batch)
+                logits.append(chunk.float().cpu().numpy().astype(np.float64))
                 if start < keep_attention:
                     outputs.append((batch, out))
-        probs = np.concatenate(probs)
-        if not np.isfinite(probs).all():  # a damaged adapter or calibration; never show "nan" as a probability
-            raise ModelError(f"{self.folder}: the phase {phase} model gives no finite probability "
-                             f"(temperature {info.temperature}, bias {info.bias}); re-calibrate or re-train it")
-        return probs, outputs
+        return np.concatenate(logits), outputs
 
     def _assemble(self, trial, feats: TrialFeatures, phase, prob, outputs, notes) -> Prediction:
         batch, out = outputs[0]
@@ -230,6 +253,17 @@ def _evidence(folder: Path, encoder):
     if reader is None or reader.index.backbone != encoder.backbone_id:
         return None
     return reader
+
+
+def _ensemble(folder: Path, evidence):
+    """The folder's ensemble (engine/model/ensemble.py), which reads the learning index's history."""
+    from engine.model.ensemble import Ensemble
+
+    ensemble = Ensemble.load(folder)
+    if ensemble is not None and evidence is None:
+        raise ModelError(f"{folder}: the model combines CLaDMoP with the outcome history, which needs its "
+                         f"learning index (evidence/), missing or of another language model")
+    return ensemble
 
 
 def _attach_adapters(base, folder: Path, phases: list[str]):

@@ -64,6 +64,17 @@ class Prediction:
     similar: list[SimilarTrial] = field(default_factory=list)
     #: how unlike the learning trials this one is (engine/evidence/novelty.py); None without an index
     novelty: Novelty | None = None
+    #: each member's own probability when the model is a combination (engine/model/ensemble.py):
+    #: {"cladmop": ..., "probe": ..., "history": ...}; {} when CLaDMoP alone is served
+    members: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def members_text(self) -> str:
+        """"combined from: CLaDMoP 0.712, criteria-text model 0.640, ..." ("" for CLaDMoP alone)."""
+        from engine.model.ensemble import MEMBER_LABELS
+
+        return ("combined from: " + ", ".join(f"{MEMBER_LABELS.get(k, k)} {v:.3f}" for k, v in self.members.items())
+                if self.members else "")
 
     @property
     def neighbour_success_rate(self) -> float | None:

@@ -208,7 +208,7 @@ def test_whole_text_embedding_is_sentence_transformers_pooling():
     sentence-transformers computes it; long text: windows, so later tokens count too."""
     import torch
 
-    from engine.features.document import document_embeddings
+    from engine.features.document import document_embeddings, raw_text
     from engine.features.backbones import load_backbone
     from engine.features.encoder_cache import EncoderCache
     from engine.records.trial import Trial
@@ -217,7 +217,7 @@ def test_whole_text_embedding_is_sentence_transformers_pooling():
     short = "Inclusion Criteria: adults aged 18 to 65 years. Exclusion Criteria: pregnancy."
     long = " ".join(["adults with mild asthma"] * 70 + ["children on chemotherapy for leukemia"] * 60)
     got = document_embeddings([Trial("NCT1", criteria_text=short), Trial("NCT2", criteria_text=long)],
-                              encoder, EncoderCache.in_memory(), echo=lambda *_: None)
+                              encoder, EncoderCache.in_memory(), text_of=raw_text)
     with torch.inference_mode():
         ids = encoder.tokenizer([short, long], return_tensors="pt", padding=True, truncation=True, max_length=256)
         hidden = encoder.model(**ids).last_hidden_state

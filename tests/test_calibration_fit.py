@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.training.finetune import apply_calibration, fit_calibration
+from engine.model.calibration import apply_calibration, fit_calibration
 
 
 def test_many_trials_recover_the_temperature_and_bias_that_generated_them():

@@ -159,4 +159,6 @@ class PredictionPanel(QScrollArea):
         else:
             self.whatif.setText("<span style='color:#666'>Edit the criteria to ask “what if”.</span>")
         notes = [escape(w) for w in (shown.warnings or [])]
-        self.detail.setText(f"Model: {escape(shown.model_name)}" + ("<br>" + "<br>".join(notes) if notes else ""))
+        members = getattr(shown, "members_text", "")
+        self.detail.setText(f"Model: {escape(shown.model_name)}" + (f"<br>{escape(members)}" if members else "")
+                            + ("<br>" + "<br>".join(notes) if notes else ""))

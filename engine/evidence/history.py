@@ -20,25 +20,43 @@ def trial_names(trial) -> tuple[set[str], set[str]]:
     return drugs, conditions
 
 
-def outcome_history(names: list[set[str]], labels: np.ndarray, train: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """(len(rows), 2): the mean smoothed success rate of each row's names among the `train` trials, and
-    log(1 + the number of training trials sharing a name, summed over the names). A row that is itself in
-    `train` is left out of its own counts, so training rows see what held-out rows see."""
-    prior = float(labels[train].mean())
-    wins, seen = defaultdict(float), defaultdict(float)
-    for i in train:
-        for name in names[i]:
-            wins[name] += labels[i]
-            seen[name] += 1
-    in_train = np.zeros(len(labels), bool)
-    in_train[train] = True
-    out = np.zeros((len(rows), 2))
-    for r, i in enumerate(rows):
+class OutcomeHistory:
+    """Success counts per drug and condition name of labelled trials, asked per trial."""
+
+    def __init__(self, names: list[set[str]], labels):
+        labels = np.asarray(labels, dtype=np.float64)
+        self.prior = float(labels.mean())
+        self.wins, self.seen = defaultdict(float), defaultdict(float)
+        for row, label in zip(names, labels):
+            for name in row:
+                self.wins[name] += label
+                self.seen[name] += 1
+
+    def features(self, names: set[str], own_label: float | None = None) -> tuple[float, float]:
+        """(mean smoothed success rate of the names, log(1 + learning trials sharing a name, summed));
+        `own_label`: the trial is itself one of the labelled ones and is left out of its own counts."""
         rates, count = [], 0.0
-        for name in names[i]:
-            w, n = wins[name] - (labels[i] if in_train[i] else 0), seen[name] - in_train[i]
+        for name in names:
+            w = self.wins[name] - (own_label or 0.0)
+            n = self.seen[name] - (own_label is not None)
             if n > 0:
-                rates.append((w + HISTORY_PRIOR_WEIGHT * prior) / (n + HISTORY_PRIOR_WEIGHT))
+                rates.append((w + HISTORY_PRIOR_WEIGHT * self.prior) / (n + HISTORY_PRIOR_WEIGHT))
                 count += n
-        out[r] = (np.mean(rates) if rates else prior, np.log1p(count))
-    return out
+        return (float(np.mean(rates)) if rates else self.prior, float(np.log1p(count)))
+
+
+def outcome_history(names: list[set[str]], labels: np.ndarray, train: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), 2): OutcomeHistory features of each row among the `train` trials. A row that is itself
+    in `train` is left out of its own counts, so training rows see what held-out rows see."""
+    history = OutcomeHistory([names[i] for i in train], labels[train])
+    in_train = set(np.asarray(train).tolist())
+    return np.array([history.features(names[i], float(labels[i]) if i in in_train else None) for i in rows])
+
+
+def history_matrix(drugs: OutcomeHistory, conditions: OutcomeHistory, trials) -> np.ndarray:
+    """(n, 4) drug and condition history features of new trials (not among the labelled ones)."""
+    rows = []
+    for trial in trials:
+        d, c = trial_names(trial)
+        rows.append(drugs.features(d) + conditions.features(c))
+    return np.array(rows, dtype=np.float64).reshape(len(rows), 4)

@@ -13,8 +13,12 @@ from engine.evidence.similar import SimilarTrial, similar_trials
 
 class EvidenceReader:
     def __init__(self, index: LearningIndex):
+        from engine.evidence.history import OutcomeHistory
+
         self.index = index
         self.reference = index.nearest_similarity  # once: an n x n product
+        self.drug_history = OutcomeHistory([set(d) for d in index.drugs], index.labels)
+        self.condition_history = OutcomeHistory([set(c) for c in index.conditions], index.labels)
 
     @classmethod
     def load(cls, model_folder: Path) -> "EvidenceReader | None":

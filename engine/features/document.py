@@ -1,10 +1,14 @@
 """The whole-text embedding of a trial's criteria: the sentence-transformers view of the record.
 
-What the linear probe reads, what similar past trials are found by, and what novelty is measured in
-(engine/evidence/): the mean of the encoder's last-layer states over the whole criteria text (special
+What similar past trials are found by and novelty is measured in (engine/evidence/), and what the
+linear probe reads: the mean of the encoder's last-layer states over the whole criteria text (special
 tokens included, as sentence-transformers' attention-mask pooling does), L2-normalised. Texts longer
 than the encoder's window are read in overlapping windows instead of being cut. Cached like the
 criteria states, so a learning set is encoded once.
+
+The text is `document_text`: the enabled items in the legacy layout, so a what-if edit or an ablation
+changes it exactly as it changes what CLaDMoP reads. (The linear-probe *baseline* of the benchmarks
+reads the record's text as given, `raw_text`, as it was defined.)
 """
 from __future__ import annotations
 
@@ -22,12 +26,25 @@ def document_tag(encoder) -> str:
     return f"document/mean-all-tokens/window{encoder.window_tokens}/overlap{WINDOW_OVERLAP}"
 
 
-def document_embeddings(trials: list[Trial], encoder, cache, echo=lambda s: None) -> np.ndarray:
-    """(n, H) L2-normalised mean of the last-layer states over each trial's whole criteria text."""
+def document_text(trial: Trial) -> str:
+    """The criteria as the model reads them: enabled items under their headers (engine.criteria)."""
+    from engine.criteria import join_criteria
+
+    return join_criteria(trial.criteria)
+
+
+def raw_text(trial: Trial) -> str:
+    """The criteria text as the record gives it (the linear-probe baseline's input)."""
+    return trial.criteria_text
+
+
+def document_embeddings(trials: list[Trial], encoder, cache, echo=lambda s: None,
+                        text_of=document_text) -> np.ndarray:
+    """(n, H) L2-normalised mean of the last-layer states over each trial's `text_of(trial)`."""
     from engine.features.encoder_cache import CachedStates, EncoderCache, to_half_precision
     from engine.features.text_encoder import normalize_text
 
-    texts = [normalize_text(t.criteria_text) for t in trials]
+    texts = [normalize_text(text_of(t)) for t in trials]
     tag = document_tag(encoder)
     keys = {text: EncoderCache.key(encoder.backbone_id, tag, text) for text in set(texts)}
     found = cache.get_many(keys.values())

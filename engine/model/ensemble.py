@@ -1,0 +1,83 @@
+"""The served number of a combined model: CLaDMoP with the whole-text probe and the outcome history.
+
+On trials later than its learning data, CLaDMoP alone ranked no better than a logistic regression on a
+sentence embedding (MODEL_CARD.md). Each of the three sees something the others miss, so each gives a
+logit and a logistic stack weighs them. The stack is fitted *out of time*: on the latest learning year's
+predictions of members that learned from the years before (engine/training/ensemble_fit.py). Each phase
+calibrates the stacked logit (temperature + bias). CLaDMoP stays the explanation: attention maps are its
+own, and every member's probability is kept on the Prediction (`members`).
+
+    <model>/ensemble.json    members, their linear models, the stack, per-phase calibration
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import ModelError
+
+ENSEMBLE_JSON = "ensemble.json"
+MEMBERS = ("cladmop", "probe", "history")
+#: how each member is named to the analyst
+MEMBER_LABELS = {"cladmop": "CLaDMoP", "probe": "criteria-text model", "history": "drug/disease history"}
+
+
+@dataclass
+class LinearModel:
+    """Standardized logistic regression: logit = ((x - mean) / scale) . coef + intercept."""
+
+    mean: list[float]
+    scale: list[float]
+    coef: list[float]
+    intercept: float
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        return ((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coef) + self.intercept
+
+    @classmethod
+    def from_pipeline(cls, pipeline) -> "LinearModel":
+        """From a fitted sklearn make_pipeline(StandardScaler(), LogisticRegression[CV]())."""
+        scaler, lr = pipeline[0], pipeline[-1]
+        return cls(scaler.mean_.tolist(), scaler.scale_.tolist(), lr.coef_[0].tolist(), float(lr.intercept_[0]))
+
+
+@dataclass
+class Ensemble:
+    probe: LinearModel  # on the whole-text embedding (engine/features/document.py)
+    history: LinearModel  # on the drug and condition outcome history (engine/evidence/history.py)
+    stack: LinearModel  # on the members' logits, in MEMBERS order
+    calibration: dict[str, list[float]] = field(default_factory=dict)  # phase -> [temperature, bias]
+    fitted_on: str = ""
+
+    def member_logits(self, cladmop: np.ndarray, embeddings: np.ndarray, history: np.ndarray) -> np.ndarray:
+        """(n, 3) logits in MEMBERS order: CLaDMoP's raw adapter logits, the probe's, the history's."""
+        return np.column_stack([np.asarray(cladmop, dtype=np.float64), self.probe.logit(embeddings),
+                                self.history.logit(history)])
+
+    def probabilities(self, member_logits: np.ndarray, phase: str) -> np.ndarray:
+        from engine.model.calibration import apply_calibration
+
+        temperature, bias = self.calibration.get(phase, (1.0, 0.0))
+        return apply_calibration(self.stack.logit(member_logits), temperature, bias)
+
+    def save(self, folder: Path) -> None:
+        from engine.atomic import atomic_write_text
+
+        atomic_write_text(Path(folder) / ENSEMBLE_JSON, json.dumps(asdict(self), indent=1))
+
+    @classmethod
+    def load(cls, folder: Path) -> "Ensemble | None":
+        """The folder's ensemble; None for a model that serves CLaDMoP alone."""
+        path = Path(folder) / ENSEMBLE_JSON
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            return cls(**{k: LinearModel(**data[k]) for k in ("probe", "history", "stack")},
+                       calibration=data.get("calibration", {}), fitted_on=data.get("fitted_on", ""))
+        except (ValueError, KeyError, TypeError) as e:
+            raise ModelError(f"{path}: unreadable ensemble description ({e})") from e

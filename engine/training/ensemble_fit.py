@@ -1,0 +1,44 @@
+"""Fit the combined model (engine/model/ensemble.py) forward in time.
+
+The stack's weights must be learnt from predictions made the way analysts get them: by members that
+learned only from earlier trials. So the probe and the history learn from the trials completed before
+the latest year and predict that year; CLaDMoP's adapter must have been fine-tuned the same way (the
+v3 recipe: early-stopped and calibrated on that year). The stack is fitted on those predictions, each
+phase calibrates the stacked logit on its rows of that year, and the probe and the history are then
+refitted on every learning trial for serving (the weights stay).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.evidence.history import outcome_history, trial_names
+from engine.model.calibration import fit_calibration
+from engine.model.ensemble import Ensemble
+from engine.training.linear import fit_linear
+
+
+def history_inputs(trials, labels: np.ndarray, train: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), 4) drug and condition history of `rows` among the `train` trials (own label left out)."""
+    drugs, conditions = zip(*(trial_names(t) for t in trials))
+    return np.hstack([outcome_history(list(names), labels, train, rows) for names in (drugs, conditions)])
+
+
+def fit_ensemble(trials, labels: np.ndarray, member: list, embeddings: np.ndarray, cladmop_logits: np.ndarray,
+                 learn: np.ndarray, last: np.ndarray, seed: int = 0, fitted_on: str = "") -> Ensemble:
+    """`trials` (resolved), their `labels`, phase sets (`member`) and whole-text `embeddings`;
+    `cladmop_logits` of the `last`-year rows from an adapter that learned from the `learn` rows."""
+    every = np.arange(len(labels))
+    probe = fit_linear(embeddings[learn], labels[learn], seed)
+    history = fit_linear(history_inputs(trials, labels, learn, learn), labels[learn], seed)
+    members = np.column_stack([cladmop_logits, probe.logit(embeddings[last]),
+                               history.logit(history_inputs(trials, labels, learn, last))])
+    stack = fit_linear(members, labels[last], seed)
+    stacked = stack.logit(members)
+    calibration = {}
+    for phase in ("I", "II", "III"):
+        rows = np.array([phase in member[i] for i in last])
+        calibration[phase] = list(fit_calibration(stacked[rows], labels[last][rows]))
+    return Ensemble(probe=fit_linear(embeddings, labels, seed),
+                    history=fit_linear(history_inputs(trials, labels, every, every), labels, seed),
+                    stack=stack, calibration=calibration, fitted_on=fitted_on)
+

@@ -1,0 +1,138 @@
+"""The combined model: its file, its fit forward in time, and the Predictor serving it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.model.ensemble import Ensemble, LinearModel
+from engine.records.trial import Condition, Criterion, Drug, Trial
+from engine.training.temporal import completion_years, latest_year_split, rolling_origins, year_of
+
+
+def linear(coef, intercept=0.0, mean=None, scale=None) -> LinearModel:
+    n = len(coef)
+    return LinearModel(list(mean or [0.0] * n), list(scale or [1.0] * n), list(coef), intercept)
+
+
+def test_the_stack_weighs_the_members_logits_and_each_phase_calibrates_it(tmp_path):
+    ensemble = Ensemble(probe=linear([2.0, 0.0]), history=linear([0.0, 0.0, 1.0, 0.0], intercept=-0.5),
+                        stack=linear([0.5, 1.0, 2.0], intercept=0.1, mean=[0, 0, 1], scale=[1, 2, 1]),
+                        calibration={"II": [2.0, -0.3]})
+    logits = ensemble.member_logits(np.array([1.0]), np.array([[0.25, 9.0]]), np.array([[0, 0, 3.0, 0]]))
+    np.testing.assert_allclose(logits, [[1.0, 0.5, 2.5]])
+    stacked = 0.5 * 1.0 + 1.0 * 0.5 / 2 + 2.0 * (2.5 - 1) + 0.1
+    assert ensemble.probabilities(logits, "II")[0] == pytest.approx(1 / (1 + np.exp(-(stacked / 2.0 - 0.3))))
+    assert ensemble.probabilities(logits, "I")[0] == pytest.approx(1 / (1 + np.exp(-stacked)))  # identity
+
+    ensemble.save(tmp_path)
+    back = Ensemble.load(tmp_path)
+    assert back == ensemble
+    assert Ensemble.load(tmp_path / "none") is None
+    (tmp_path / "ensemble.json").write_text('{"probe": 1}')
+    from engine.errors import ModelError
+
+    with pytest.raises(ModelError, match="ensemble.json: unreadable"):
+        Ensemble.load(tmp_path)
+
+
+def test_rolling_origins_learn_from_earlier_years_only():
+    years = np.array([2009, 2010, 2011, 2011, 2012, 2013, 2013])
+    origins = rolling_origins(years, (2012, 2013))
+    assert [(y, tr.tolist(), va.tolist()) for y, tr, va in origins] == [
+        (2012, [0, 1, 2, 3], [4]), (2013, [0, 1, 2, 3, 4], [5, 6])]
+    learn, last = latest_year_split(years)
+    assert learn.tolist() == [0, 1, 2, 3, 4] and last.tolist() == [5, 6]
+    assert year_of("March 1999") == 1999 and year_of("2004-01-31") == 2004 and year_of("") is None
+
+
+def test_a_learning_trial_without_a_completion_date_is_named(tmp_path):
+    from engine.errors import CladmopError
+
+    (tmp_path / "nctid_date.tsv").write_text("nctid\tstart_date\tcompletion_date\nNCT1\tMay 2001\tJune 2003\n"
+                                              "NCT2\t\t\n", encoding="utf-8")
+    assert completion_years(tmp_path, ["NCT1"]).tolist() == [2003]
+    with pytest.raises(CladmopError, match="no completion date for 1 learning trial.*NCT2"):
+        completion_years(tmp_path, ["NCT1", "NCT2"])
+
+
+def labelled(n: int, seed: int = 0):
+    """Trials whose outcome follows a drug's history and a text direction, over two 'years'."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    trials = [Trial(f"NCT{i:08d}", drugs=[Drug("goodmab" if (y and rng.random() < 0.8) else f"drug{i % 7}")],
+                    conditions=[Condition("asthma")], criteria=[Criterion("Adults")]) for i, y in enumerate(labels)]
+    embeddings = rng.normal(size=(n, 8)) + np.outer(labels - 0.5, np.eye(8)[0]) * 1.5
+    member = [{"I"} if i % 3 else {"II"} for i in range(n)]
+    return trials, labels, member, embeddings
+
+
+def test_the_fit_stacks_out_of_time_and_serves_members_refitted_on_every_trial():
+    from engine.training.ensemble_fit import fit_ensemble
+    from engine.training.linear import fit_linear
+
+    trials, labels, member, emb = labelled(300)
+    learn, last = np.arange(200), np.arange(200, 300)
+    cladmop = np.random.default_rng(1).normal(size=100)  # an uninformative member
+    ensemble = fit_ensemble(trials, labels, member, emb, cladmop, learn, last)
+    coef = np.asarray(ensemble.stack.coef)
+    assert abs(coef[0]) < min(abs(coef[1]), abs(coef[2]))  # the noise member weighs least
+    np.testing.assert_allclose(ensemble.probe.coef, fit_linear(emb, labels).coef)  # refitted on all 300
+    assert set(ensemble.calibration) == {"I", "II", "III"}
+
+
+# -- the Predictor serving a combined model (the shipped model's branch, adapters and index) -------------
+@pytest.fixture(scope="module")
+def shipped_copy(tmp_path_factory):
+    """A copy of the shipped model serving CLaDMoP alone (no ensemble.json)."""
+    from engine.model.checkpoint import ModelManifest, copy_model
+    from engine.predict import default_model_dir
+
+    folder = tmp_path_factory.mktemp("combined") / "model"
+    copy_model(default_model_dir(), folder)
+    (folder / "ensemble.json").unlink(missing_ok=True)
+    ModelManifest.read(folder).write(folder)
+    return folder
+
+
+def serve(folder, stack_coef, calibration):
+    from engine.model.checkpoint import ModelManifest
+    from engine.predict import Predictor
+
+    dim = 384
+    Ensemble(probe=linear(list(np.linspace(-1, 1, dim))), history=linear([1.0, 0.0, 0.0, 0.0]),
+             stack=linear(stack_coef), calibration=calibration).save(folder)
+    ModelManifest.read(folder).write(folder)
+    return Predictor.load(folder, device="cpu")
+
+
+def record() -> Trial:
+    return Trial("NCT09990001", phases=("II",), drugs=[Drug("metformin")], conditions=[Condition("type 2 diabetes")],
+                 criteria=[Criterion("Adults aged 40 to 75 years with type 2 diabetes"),
+                           Criterion("HbA1c between 7.0% and 10.0%"), Criterion("Pregnancy", "exclusion")])
+
+
+def test_a_stack_that_keeps_only_cladmop_serves_cladmop_alone(shipped_copy):
+    from engine.model.checkpoint import ModelManifest
+    from engine.predict import Predictor
+
+    alone = Predictor.load(shipped_copy, device="cpu")
+    assert alone.ensemble is None
+    want = alone.predict(record(), ablate=False)
+    assert want.members == {}
+    info = ModelManifest.read(shipped_copy).phases["II"]
+    got = serve(shipped_copy, [1.0, 0.0, 0.0], {"II": [info.temperature, info.bias]}).predict(record(), ablate=False)
+    assert set(got.members) == {"cladmop", "probe", "history"}
+    assert got.probability == pytest.approx(want.probability, abs=1e-6)
+    assert got.members["cladmop"] == pytest.approx(want.probability, abs=1e-6)
+
+
+def test_ablation_goes_through_the_whole_combination(shipped_copy):
+    predictor = serve(shipped_copy, [0.0, 1.0, 0.0], {})
+    pred = predictor.predict(record())
+    assert pred.probability == pytest.approx(pred.members["probe"], abs=1e-9)
+    first = next(a for a in pred.ablations if a.kind == "criterion" and a.index == 0)
+    without = record()
+    without.criteria[0].enabled = False
+    assert first.delta == pytest.approx(predictor.predict(without, ablate=False).probability - pred.probability,
+                                        abs=1e-6)
+    assert first.delta != 0.0
