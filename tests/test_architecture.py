@@ -11,8 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_engine_never_imports_qt_statically():
-    """import-linter contract from pyproject.toml: engine must not import desktop, PySide6 or pyqtgraph."""
+def test_import_linter_contracts_hold():
+    """pyproject.toml's contracts: the engine imports no desktop, PySide6 or pyqtgraph, and keeps its layers."""
     lint = Path(sys.executable).with_name("lint-imports")
     result = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
