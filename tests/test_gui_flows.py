@@ -92,6 +92,9 @@ def test_open_edit_undo_scenario_finetune_export(qtbot, tmp_path):
     metrics = {wizard.report_page.table.item(r, 0).text() for r in range(wizard.report_page.table.rowCount())}
     assert {"ROC-AUC", "PR-AUC"} <= metrics
     wizard.report_page.use_button.click()
+    if wizard.train_page.result.comparison.worse:  # asked first when it did worse than the base (issue 19)
+        assert wizard.confirm_box.isVisible() and "worse than the base model" in wizard.confirm_box.text()
+        wizard.confirm_use_button.click()
     assert window.predictions.predictor.folder == out
     wizard.close()
     qtbot.waitUntil(lambda: window.session.current_prediction(key, "edited") is not None and window.idle,
