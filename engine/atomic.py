@@ -4,17 +4,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
-import time
 from pathlib import Path
-
-#: test-only crash point (tests/test_hardening_kill.py): "<path suffix>" or "<path suffix>@<n>" makes the
-#: process stop, right before its n-th (default first) swap of a finished file or folder whose path ends
-#: with the suffix, after printing "cladmop-test: paused before replacing <path>" on stderr, so that a test
-#: can SIGKILL it at the worst moment. Unset in normal use (one getenv per write).
-PAUSE_ENV = "CLADMOP_TEST_PAUSE_BEFORE_REPLACE"
-_pause_counts: dict[str, int] = {}
 
 
 def _read_umask() -> int:
@@ -26,17 +17,9 @@ def _read_umask() -> int:
 _UMASK = _read_umask()  # read once at import: os.umask() is process-wide, racy under threads
 
 
-def pause_point(target: Path) -> None:
-    """The test-only crash point described at `PAUSE_ENV`; returns at once when it is not set."""
-    wanted = os.environ.get(PAUSE_ENV)
-    if not wanted:
-        return
-    suffix, _, nth = wanted.partition("@")
-    if str(target).endswith(suffix):
-        _pause_counts[suffix] = _pause_counts.get(suffix, 0) + 1
-        if _pause_counts[suffix] == int(nth or 1):
-            print(f"cladmop-test: paused before replacing {target}", file=sys.stderr, flush=True)
-            time.sleep(600)
+def before_swap(target: Path) -> None:
+    """Called right before a finished file or folder replaces `target`; does nothing. The moment a crash
+    hurts most, so the kill tests replace this function in their child processes (tests/crash_point.py)."""
 
 
 def check_file_target(path: Path) -> Path:
@@ -68,7 +51,7 @@ def atomic_file(path: Path, mode: str = "wb", **open_kwargs):
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        pause_point(path)
+        before_swap(path)
         tmp = tmp or _link_unnamed(fd, path)
         os.replace(tmp, path)
     except BaseException:
@@ -135,7 +118,7 @@ def atomic_directory(path: Path):
 def replace_directory(staging: Path, target: Path) -> None:
     """Put the finished folder `staging` at `target`; an old `target` is moved aside, then removed."""
     staging, target = Path(staging), Path(target)
-    pause_point(target)
+    before_swap(target)
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")

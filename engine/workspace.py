@@ -27,7 +27,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from engine.atomic import pause_point
+from engine import atomic
 from engine.editing import Scenario, TrialDraft
 from engine.errors import CladmopError
 from engine.records.trial import Trial
@@ -361,7 +361,7 @@ class Workspace:
                 target.close()
             for stale in ("-wal", "-shm"):  # an earlier file's journal must never be applied to the copy
                 Path(f"{path}{stale}").unlink(missing_ok=True)
-            pause_point(path)
+            atomic.before_swap(path)  # looked up at each call: the kill tests replace it
             os.replace(staging, path)
         except (sqlite3.Error, OSError) as exc:
             staging.unlink(missing_ok=True)

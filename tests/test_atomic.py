@@ -25,3 +25,18 @@ def test_lookup_files_get_the_permissions_of_every_other_written_file(monkeypatc
     set_reference_folders([tmp_path])
     atomic_write_text(tmp_path / "export.csv", "nct_id\n")
     assert _mode(settings_path()) == _mode(tmp_path / "export.csv") == 0o666 & ~_umask()
+
+
+def test_every_swap_passes_the_seam_the_kill_tests_replace(monkeypatch, tmp_path):
+    """tests/crash_point.py stops a child at `before_swap`; a writer that skipped it could not be tested."""
+    from engine import atomic
+    from engine.workspace import Workspace
+
+    swapped = []
+    monkeypatch.setattr(atomic, "before_swap", lambda target: swapped.append(target.name))
+    atomic.atomic_write_text(tmp_path / "report.csv", "nct_id\n")
+    with atomic.atomic_directory(tmp_path / "adapter") as staging:
+        (staging / "weights").write_bytes(b"w")
+    with Workspace.open(tmp_path / "w.cladmop") as ws:
+        ws.save_as(tmp_path / "copy.cladmop").close()
+    assert swapped == ["report.csv", "adapter", "copy.cladmop"]

@@ -1,6 +1,6 @@
 """No data loss (issue #5.2): child processes are SIGKILLed at the worst moment — inside a workspace
 transaction, at random moments of a stream of autosaves, right before a finished file or folder is
-swapped in (the `engine.atomic.PAUSE_ENV` crash point) — and what is on disk afterwards is checked:
+swapped in (the crash point of tests/crash_point.py) — and what is on disk afterwards is checked:
 the last committed state, the previous complete file, or nothing; never half of one.
 """
 from __future__ import annotations
@@ -19,24 +19,25 @@ from pathlib import Path
 
 import pytest
 
-from engine.atomic import PAUSE_ENV
 from engine.errors import ModelError
 from engine.paths import shared_data_dir
+from tests.crash_point import PAUSED
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = shared_data_dir()
 needs_data = pytest.mark.skipif(DATA is None, reason="needs ../shared/data (real records)")
-PAUSED = "cladmop-test: paused before replacing"
 RECORDS = ["NCT00000102.xml", "NCT00460603.xml", "NCT02465060.xml", "NCT00004074.xml", "NCT00000800.xml",
            "NCT00000110.xml"]
 
 
 class Child:
-    """A Python child whose output lines are read in the background, so the test can wait for one."""
+    """A Python child whose output lines are read in the background, so the test can wait for one;
+    `pause` ("suffix[@n]") stops it before that swap (tests/crash_point.py)."""
 
-    def __init__(self, args: list[str], env: dict | None = None):
-        self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+    def __init__(self, args: list[str], pause: str = ""):
+        crash_point = ["-m", "tests.crash_point", pause] if pause else []
+        self.proc = subprocess.Popen([sys.executable, *crash_point, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
@@ -152,7 +153,7 @@ def test_kill_during_save_as_keeps_the_previous_copy(tmp_path):
     with Workspace.open(target) as old:
         old.add_trial(read_record(DATA / "ctgov_xml" / RECORDS[0])[0])
     child = Child(["-c", WORKSPACE_CHILD, str(DATA / "ctgov_xml"), str(tmp_path / "w.cladmop"), "save_as",
-                   ",".join(RECORDS), str(target)], env={PAUSE_ENV: "copy.cladmop"})
+                   ",".join(RECORDS), str(target)], pause="copy.cladmop")
     child.wait_for(PAUSED)
     child.kill()
     assert integrity(target) == "ok"
@@ -192,7 +193,7 @@ def pretrained(tmp_path_factory):
 
 def _finetune_child(model: Path, rows: Path, epochs: int, pause: str) -> Child:
     return Child(["-m", "engine.cli", "finetune", "--base", str(model), "--phase", "I", "--train", str(rows),
-                  "--epochs", str(epochs), "--batch-size", "16", "--device", "cpu"], env={PAUSE_ENV: pause})
+                  "--epochs", str(epochs), "--batch-size", "16", "--device", "cpu"], pause=pause)
 
 
 def _staging_leftovers(folder: Path) -> list[Path]:
@@ -265,7 +266,7 @@ def test_kill_between_adapter_and_model_json_keeps_a_loadable_model(pretrained, 
 def _export_child(folder: Path, records: list[Path], pause: str = "") -> Child:
     return Child(["-m", "engine.cli", "export", *map(str, records), "--csv", str(folder / "report.csv"),
                   "--html", str(folder / "report.html"), "--no-ablation", "--device", "cpu"],
-                 env={PAUSE_ENV: pause} if pause else None)
+                 pause=pause)
 
 
 @needs_data
@@ -292,7 +293,7 @@ def test_a_killed_first_export_leaves_no_report(tmp_path):
     """The same crash point with no earlier report: the target does not exist (no model needed:
     engine.export writes through the same atomic_write_text)."""
     code = ("from engine.export import write_csv\nwrite_csv([], r'%s')\n" % (tmp_path / "t.csv"))
-    child = Child(["-c", code], env={PAUSE_ENV: "t.csv"})
+    child = Child(["-c", code], pause="t.csv")
     child.wait_for(PAUSED)
     child.kill()
     assert list(tmp_path.iterdir()) == []  # no report, and no hidden 0-byte temp file (issue 20.8)
