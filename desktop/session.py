@@ -107,9 +107,6 @@ class Session(QObject):
     def entry(self, key: str) -> TrialEntry:
         return self.entries[key]
 
-    def keys_for(self, nct_id: str) -> list[str]:
-        return [k for k in self.order if self.entries[k].record.nct_id == nct_id]
-
     def add_trials(self, trials: list[Trial]) -> list[str]:
         """Store the records (one transaction) and open a draft for each."""
         stored = store_trials(self.workspace, trials)
