@@ -47,7 +47,7 @@ from engine.training.temporal import ORIGINS, completion_years  # noqa: E402
 COMBINED = ("CLaDMoP", "items probe", "history")
 #: words that tell novelty's reasons apart (engine/evidence/novelty.py), for counting them
 REASON_KINDS = ("read unlike", "not recognised", "disease chapter", "no eligibility content",
-                "criteria items, outside", "characters of criteria, outside")
+                "criteria items:", "characters of criteria:")
 
 
 def logit(p: np.ndarray) -> np.ndarray:

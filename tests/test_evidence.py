@@ -79,7 +79,7 @@ def test_novelty_names_unresolved_drugs_unseen_chapters_and_counts_outside_the_l
     assert "drug(s) not recognised: XYZ-123" in reasons
     assert "a disease chapter no learning trial had (C00-D49)" in reasons
     assert "the criteria carry no eligibility content" in reasons
-    assert "1 criteria items, outside the learned range" in reasons
+    assert "criteria items: 1, outside the learned range" in reasons
 
 
 @pytest.mark.parametrize("text, vacuous", [

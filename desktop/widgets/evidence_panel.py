@@ -32,6 +32,7 @@ class EvidencePanel(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # long cells: tooltips
         self.table.setToolTip("Labelled past trials most like this one (criteria text, shared drugs and "
                               "conditions). Double-click to show a record you have open.")
         self.table.cellDoubleClicked.connect(lambda row, _: self.openRequested.emit(self.table.item(row, 0).text()))
@@ -48,8 +49,11 @@ class EvidencePanel(QWidget):
         self.novelty.setVisible(novelty is not None)
         if novelty is not None:
             self.novelty.setStyleSheet(NOTICE_STYLE if novelty.unusual else "color: #1e5b34;")
-            lead = "<b>Unusual trial — trust the number less:</b> " if novelty.unusual else "<b>Novelty:</b> "
-            self.novelty.setText(lead + escape(novelty.summary))
+            if novelty.unusual:
+                self.novelty.setText("<b>Unusual trial — trust the number less:</b>"
+                                     + "".join(f"<br>• {escape(r)}" for r in novelty.reasons))
+            else:
+                self.novelty.setText(f"<b>Novelty:</b> {escape(novelty.summary)}")
         rate = prediction.neighbour_success_rate if similar else None
         self.heading.setText(f"<b>Similar past trials</b> — {rate:.0%} of these {len(similar)} succeeded"
                              if similar else "")
@@ -59,6 +63,9 @@ class EvidencePanel(QWidget):
         for row, s in enumerate(similar):
             cells = (s.nct_id, s.outcome, s.phases, str(s.completion_year or "?"), f"{s.similarity:.2f}", s.shares)
             for col, text in enumerate(cells):
-                self.table.setItem(row, col, QTableWidgetItem(text))
-        self.table.setFixedHeight(self.table.horizontalHeader().height() + 4
-                                  + sum(self.table.rowHeight(r) for r in range(len(similar))))
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.table.setItem(row, col, item)
+        # (row heights are 0 until the table is first laid out: size it from the default row height)
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + 2 * self.table.frameWidth()
+                                  + len(similar) * self.table.verticalHeader().defaultSectionSize())

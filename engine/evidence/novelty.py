@@ -83,5 +83,5 @@ def _out_of_range(index, trial, text: str) -> list[str]:
                                  ("characters of criteria", len(text), index.text_chars)):
         low, high = np.quantile(learned, RANGE)
         if not low <= value <= high:
-            reasons.append(f"{value:,} {what}, outside the learned range {low:,.0f}-{high:,.0f}")
+            reasons.append(f"{what}: {value:,}, outside the learned range {low:,.0f}-{high:,.0f}")
     return reasons
