@@ -19,10 +19,11 @@ Models, each fitted afresh per origin on the rows before Y:
   (engine/features/document.py: what v3's probe member and the learning index read); `gbt`: gradient-boosted trees
   on simple features; `history`: logistic regression on the drug and condition outcome history
   (benchmarks/frozen_inputs.py).
-- combinations of CLaDMoP (temporal recipe), the items probe and the history: `combined (v3)` (what the
-  shipped model serves, fitted by engine/training/ensemble_fit.py: a logistic stack on the members'
-  logits, fitted on year Y - 1's predictions of members that learned before Y - 1, so its weights too are
-  fitted out of time; per-phase calibration) and `mean of members` (their standardized logits averaged).
+- combinations of CLaDMoP (temporal recipe), the items probe and the history, fitted by the shipped
+  model's own code (engine/training/ensemble_fit.py) on the rows before Y and served as the Predictor
+  serves them: `combined, mean` (each member's logit standardized on year Y - 1, then averaged; what v3
+  serves) and `combined, stack` (logistic regression on the members' logits, fitted on year Y - 1's
+  predictions of members that learned before Y - 1, so its weights too are fitted out of time).
 """
 from __future__ import annotations
 
@@ -42,17 +43,12 @@ from benchmarks.cv_model import calibrated, finetune_config, inner_split, union_
 from engine.evidence.history import outcome_history, trial_names  # noqa: E402
 from benchmarks.validation import PHASES, main_guard, top_dir  # noqa: E402
 from engine.training.metrics import bootstrap_metrics, format_table  # noqa: E402
+from engine.training.ensemble_fit import COMBINATIONS  # noqa: E402
 from engine.training.temporal import ORIGINS, completion_years  # noqa: E402
 
-COMBINED = ("CLaDMoP", "items probe", "history")
 #: words that tell novelty's reasons apart (engine/evidence/novelty.py), for counting them
 REASON_KINDS = ("read unlike", "not recognised", "disease chapter", "no eligibility content",
                 "criteria items:", "characters of criteria:")
-
-
-def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
 
 
 class Rows:
@@ -132,7 +128,8 @@ def cladmop_predictions(rows: Rows, args, work: Path, name: str, train: np.ndarr
     return results
 
 
-def combined(rows: Rows, year: int, inner_logits: np.ndarray, test_logits: np.ndarray, seed: int) -> np.ndarray:
+def combined(rows: Rows, year: int, inner_logits: np.ndarray, test_logits: np.ndarray, seed: int,
+             how: str) -> np.ndarray:
     """v3's combined model, fitted as the recipe fits it (engine/training/ensemble_fit.py) on the rows
     before `year` (the stack on year - 1), and served as the Predictor serves it, for the `year` rows."""
     from engine.evidence.history import OutcomeHistory, history_matrix
@@ -142,7 +139,7 @@ def combined(rows: Rows, year: int, inner_logits: np.ndarray, test_logits: np.nd
     trials, labels = [rows.trials[i] for i in before], rows.y[before]
     last_year = rows.years[before] == year - 1
     ensemble = fit_ensemble(trials, labels, [rows.member[i] for i in before], rows.items[before], inner_logits,
-                            np.flatnonzero(~last_year), np.flatnonzero(last_year), seed)
+                            np.flatnonzero(~last_year), np.flatnonzero(last_year), seed, how=how)
     drugs, conditions = zip(*(trial_names(t) for t in trials))
     history = history_matrix(OutcomeHistory(list(drugs), labels), OutcomeHistory(list(conditions), labels),
                              [rows.trials[i] for i in test])
@@ -154,14 +151,6 @@ def combined(rows: Rows, year: int, inner_logits: np.ndarray, test_logits: np.nd
     return probs
 
 
-def mean_of_members(inner: dict[str, np.ndarray], test: dict[str, np.ndarray]) -> np.ndarray:
-    """The average of the COMBINED members' logits, each standardized on the inner year: no fitted weights."""
-    x_inner = np.column_stack([inner[m] for m in COMBINED])
-    x_test = np.column_stack([test[m] for m in COMBINED])
-    mu, sd = x_inner.mean(axis=0), x_inner.std(axis=0) + 1e-9
-    return 1 / (1 + np.exp(-((x_test - mu) / sd).mean(axis=1)))
-
-
 def run_origin(rows: Rows, args, work: Path, year: int, echo) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Every model's predictions for the rows completed in `year`, learning from the years before it."""
     years, y = rows.years, rows.y
@@ -169,15 +158,12 @@ def run_origin(rows: Rows, args, work: Path, year: int, echo) -> tuple[np.ndarra
     early, inner = np.flatnonzero(years < year - 1), np.flatnonzero(years == year - 1)
     echo(f"origin {year}: {len(learn)} learning rows, {len(test)} validated")
     preds = baseline_predictions(rows, learn, test, args.seed)
-    inner_preds = baseline_predictions(rows, early, inner, args.seed)
     if "temporal" in args.recipes:
         (inner_logits, _), (test_logits, test_probs) = cladmop_predictions(
             rows, args, work, f"{year}-temporal", early, inner, [inner, test], echo)
         preds["CLaDMoP"] = test_probs
-        members_test = {m: logit(preds[m]) for m in COMBINED if m != "CLaDMoP"} | {"CLaDMoP": test_logits}
-        members_inner = {m: logit(inner_preds[m]) for m in COMBINED if m != "CLaDMoP"} | {"CLaDMoP": inner_logits}
-        preds["combined (v3)"] = combined(rows, year, inner_logits, test_logits, args.seed)
-        preds["mean of members"] = mean_of_members(members_inner, members_test)
+        for how in COMBINATIONS:
+            preds[f"combined, {how}"] = combined(rows, year, inner_logits, test_logits, args.seed, how)
     if "v2" in args.recipes:
         tr, va = inner_split(y[learn], args.seed)
         ((_, probs),) = cladmop_predictions(rows, args, work, f"{year}-v2", learn[tr], learn[va], [test], echo)

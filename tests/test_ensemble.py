@@ -73,11 +73,25 @@ def test_the_fit_stacks_out_of_time_and_serves_members_refitted_on_every_trial()
     trials, labels, member, emb = labelled(300)
     learn, last = np.arange(200), np.arange(200, 300)
     cladmop = np.random.default_rng(1).normal(size=100)  # an uninformative member
-    ensemble = fit_ensemble(trials, labels, member, emb, cladmop, learn, last)
+    ensemble = fit_ensemble(trials, labels, member, emb, cladmop, learn, last, how="stack")
     coef = np.asarray(ensemble.stack.coef)
     assert abs(coef[0]) < min(abs(coef[1]), abs(coef[2]))  # the noise member weighs least
     np.testing.assert_allclose(ensemble.probe.coef, fit_linear(emb, labels).coef)  # refitted on all 300
     assert set(ensemble.calibration) == {"I", "II", "III"}
+
+
+def test_the_mean_combination_averages_the_members_standardized_on_the_latest_year():
+    from engine.training.ensemble_fit import fit_ensemble
+
+    trials, labels, member, emb = labelled(300)
+    learn, last = np.arange(200), np.arange(200, 300)
+    cladmop = np.random.default_rng(1).normal(loc=2.0, scale=3.0, size=100)
+    ensemble = fit_ensemble(trials, labels, member, emb, cladmop, learn, last)  # how="mean", v3's choice
+    assert ensemble.stack.coef == [1 / 3] * 3 and ensemble.stack.intercept == 0.0
+    assert ensemble.stack.mean[0] == pytest.approx(cladmop.mean()) and ensemble.stack.scale[0] == pytest.approx(
+        cladmop.std(), rel=1e-6)
+    with pytest.raises(ValueError, match="combination must be one of mean, stack"):
+        fit_ensemble(trials, labels, member, emb, cladmop, learn, last, how="median")
 
 
 # -- the Predictor serving a combined model (the shipped model's branch, adapters and index) -------------

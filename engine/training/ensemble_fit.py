@@ -1,6 +1,6 @@
 """Fit the combined model (engine/model/ensemble.py) forward in time.
 
-The stack's weights must be learnt from predictions made the way analysts get them: by members that
+The stack (a fitted or an equal-weight combination of the members' logits) must be learnt from predictions made the way analysts get them: by members that
 learned only from earlier trials. So the probe and the history learn from the trials completed before
 the latest year and predict that year; CLaDMoP's adapter must have been fine-tuned the same way (the
 v3 recipe: early-stopped and calibrated on that year). The stack is fitted on those predictions, each
@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.evidence.history import outcome_history, trial_names
 from engine.model.calibration import fit_calibration
-from engine.model.ensemble import Ensemble
+from engine.model.ensemble import Ensemble, LinearModel
 from engine.training.linear import fit_linear
 
 
@@ -23,8 +23,25 @@ def history_inputs(trials, labels: np.ndarray, train: np.ndarray, rows: np.ndarr
     return np.hstack([outcome_history(list(names), labels, train, rows) for names in (drugs, conditions)])
 
 
+#: how the members' logits are combined. `mean`: each standardized on the latest year, then averaged (no
+#: fitted weights); `stack`: logistic regression on them. Temporal validation (benchmarks/temporal.py,
+#: MODEL_CARD.md) ranked `mean` ahead in phases II and III and level in phase I: v3 serves it.
+COMBINATIONS = ("mean", "stack")
+
+
+def combine(members: np.ndarray, labels: np.ndarray, how: str, seed: int) -> LinearModel:
+    """The stack over the members' logits (rows of the latest year), as a LinearModel."""
+    if how == "stack":
+        return fit_linear(members, labels, seed)
+    if how != "mean":
+        raise ValueError(f"combination must be one of {', '.join(COMBINATIONS)}, not {how!r}")
+    k = members.shape[1]
+    return LinearModel(members.mean(axis=0).tolist(), (members.std(axis=0) + 1e-9).tolist(), [1 / k] * k, 0.0)
+
+
 def fit_ensemble(trials, labels: np.ndarray, member: list, embeddings: np.ndarray, cladmop_logits: np.ndarray,
-                 learn: np.ndarray, last: np.ndarray, seed: int = 0, fitted_on: str = "") -> Ensemble:
+                 learn: np.ndarray, last: np.ndarray, seed: int = 0, fitted_on: str = "",
+                 how: str = "mean") -> Ensemble:
     """`trials` (resolved), their `labels`, phase sets (`member`) and whole-text `embeddings`;
     `cladmop_logits` of the `last`-year rows from an adapter that learned from the `learn` rows."""
     every = np.arange(len(labels))
@@ -32,7 +49,7 @@ def fit_ensemble(trials, labels: np.ndarray, member: list, embeddings: np.ndarra
     history = fit_linear(history_inputs(trials, labels, learn, learn), labels[learn], seed)
     members = np.column_stack([cladmop_logits, probe.logit(embeddings[last]),
                                history.logit(history_inputs(trials, labels, learn, last))])
-    stack = fit_linear(members, labels[last], seed)
+    stack = combine(members, labels[last], how, seed)
     stacked = stack.logit(members)
     calibration = {}
     for phase in ("I", "II", "III"):

@@ -160,6 +160,9 @@ MODEL_CHOICES = dict(crit_pool="token", head_members=5, head_dropout=0.3)
 #: LoRA epochs after the head-first stage: none. In v1's and v2's runs no LoRA epoch improved on the head
 #: (MODEL_CARD.md), and v3 was validated forward in time without them (benchmarks/temporal.py --epochs 0)
 FINETUNE_EPOCHS = 0
+#: how the combined model weighs its members (engine/training/ensemble_fit.py: COMBINATIONS); chosen on the
+#: temporal validation (MODEL_CARD.md)
+COMBINATION = "mean"
 
 
 def finetune_choices(epochs: int = 3, seed: int = 0) -> FinetuneConfig:
@@ -195,7 +198,7 @@ def train_default(data_dir: Path, out: Path, granularity: str = "criterion", see
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2))
     stamp_recipe(out, dict(seed=seed, pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr, mode=mode,
                            finetune_epochs=finetune_epochs, granularity=granularity,
-                           pretrained_from=str(pretrained) if pretrained else None))
+                           pretrained_from=str(pretrained) if pretrained else None, combination=COMBINATION))
     return summary
 
 
@@ -291,12 +294,13 @@ class _Steps:
 
         logits = adapter_logits(out, "I", rows.subset(last).features, self.device)
         ensemble = fit_ensemble(rows.trials, rows.labels, member, embeddings, logits, learn, last, self.seed,
-                                fitted_on=f"stack fitted on the {len(last)} TOP learning trials completed in {year}, "
-                                          f"predicted by members that learned from the earlier years")
+                                fitted_on=f"{COMBINATION} of the members' logits, standardized and calibrated on "
+                                          f"the {len(last)} TOP learning trials completed in {year} as predicted "
+                                          f"by members that learned from the earlier years", how=COMBINATION)
         ensemble.save(out)
         ModelManifest.read(out).write(out)
-        self.echo(f"combined model: stack weights {np.round(ensemble.stack.coef, 3).tolist()} "
-                  f"(CLaDMoP, criteria text, history)")
+        self.echo(f"combined model ({COMBINATION}): weights {np.round(ensemble.stack.coef, 3).tolist()} on the "
+                  f"standardized logits of CLaDMoP, the criteria-text model and the history")
 
 
 DESCRIPTION = ("CLaDMoP default model (minilm backbone): pre-trained on public records of marketed drugs, "
