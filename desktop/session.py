@@ -56,9 +56,11 @@ class Session(QObject):
         for stored in self.workspace.load_trials():
             self._adopt(stored.key, stored.record, stored.draft)
 
-    def switch_workspace(self, workspace: Workspace) -> None:
-        """Save and close the current workspace, then show `workspace`'s trials."""
-        self.save_now()
+    def switch_workspace(self, workspace: Workspace) -> bool:
+        """Save and close the current workspace, then show `workspace`'s trials. False, and nothing
+        switched, when the current file refuses the save: switching would drop the unsaved edits."""
+        if not self.save_now():
+            return False
         for entry in self.entries.values():
             entry.draft.stack.remove_listener(entry._listener)  # type: ignore[attr-defined]
         old = self.workspace
@@ -69,6 +71,21 @@ class Session(QObject):
         if old is not workspace:
             old.close()
         self.trialsReset.emit()
+        return True
+
+    def save_as(self, path) -> Workspace:
+        """A copy of the workspace at `path` holding every edit, also those the current file refused
+        (a full disk, a lost share): the copy is then where they are saved. WorkspaceError when not."""
+        self.save_now()
+        copy = self.workspace.save_as(path)
+        keys = [k for k in self._dirty if k in self.entries]
+        if copy is not self.workspace and keys:
+            try:
+                self._write(copy, keys)
+            except Exception as exc:  # noqa: BLE001 — any failure: the copy is not a safe place
+                copy.close()
+                raise WorkspaceError(copy.path, f"cannot save the unsaved edits into the copy: {exc}") from exc
+        return copy
 
     def save_now(self) -> bool:
         """Write every changed draft in one transaction. False if the file refused the write (then
@@ -79,18 +96,22 @@ class Session(QObject):
         if not keys:
             return True
         try:
-            with self.workspace.transaction():
-                for key in keys:
-                    self.workspace.save_draft(key, self.entries[key].draft)
+            self._write(self.workspace, keys)
         except Exception as exc:  # noqa: BLE001 — shown in the status bar, retried later
             self.saveFailed.emit(f"Could not save {self.workspace.path}: {exc}")
             self._autosave.start(self.AUTOSAVE_DELAY_MS * 5)
             return False
+        self.saved.emit(self.workspace.last_saved or time.time())
+        return True
+
+    def _write(self, workspace: Workspace, keys: list[str]) -> None:
+        """The drafts `keys` into `workspace` in one transaction; then they count as saved."""
+        with workspace.transaction():
+            for key in keys:
+                workspace.save_draft(key, self.entries[key].draft)
         for key in keys:
             self.entries[key].draft.stack.mark_clean()
             self._dirty.discard(key)
-        self.saved.emit(self.workspace.last_saved or time.time())
-        return True
 
     @property
     def has_unsaved_changes(self) -> bool:
