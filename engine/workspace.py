@@ -99,9 +99,10 @@ class Workspace:
     """An open workspace file. Thread-safe (one connection behind a lock); every write method is
     one transaction, and `with ws.transaction():` groups several into one."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection):
+    def __init__(self, path: Path, connection: sqlite3.Connection, lock=None):
         self.path = path
         self._conn = connection
+        self._process_lock = lock  # the open lock file: held while this workspace is open
         self._lock = threading.RLock()
         self._depth = 0
         self.last_saved: float | None = None
@@ -117,16 +118,19 @@ class Workspace:
             raise WorkspaceError(path, f"cannot create the folder: {exc.strerror or exc}") from exc
         if path.is_dir():
             raise WorkspaceError(path, "is a folder, not a workspace file")
+        lock = _lock_for_this_process(path)
         try:
             conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
         except sqlite3.Error as exc:
+            lock.close()
             raise WorkspaceError(path, f"cannot open: {exc}") from exc
         try:
             cls._prepare(path, conn)
         except BaseException:
             conn.close()
+            lock.close()
             raise
-        return cls(path, conn)
+        return cls(path, conn, lock)
 
     @staticmethod
     def _prepare(path: Path, conn: sqlite3.Connection) -> None:
@@ -165,6 +169,8 @@ class Workspace:
                     pass
                 self._conn.close()
                 self._conn = None
+                if self._process_lock is not None:
+                    self._process_lock.close()  # closing the file releases the lock
 
     def __enter__(self) -> "Workspace":
         return self
@@ -367,6 +373,53 @@ class Workspace:
             staging.unlink(missing_ok=True)
             raise WorkspaceError(path, f"cannot write the copy: {exc}") from exc
         return Workspace.open(path)
+
+
+def lock_path(path: Path) -> Path:
+    """The hidden file beside a workspace whose lock says a process has it open."""
+    return path.with_name(f".{path.name}.lock")
+
+
+def _lock_for_this_process(path: Path):
+    """The open lock file of `path`, locked; WorkspaceError naming the process that holds it. Two
+    processes on one workspace overwrite each other's committed edits, so a second one is refused
+    (the lock dies with its process: a crash leaves nothing to clean up)."""
+    try:
+        handle = open(lock_path(path), "a+")
+    except OSError as exc:
+        raise WorkspaceError(path, f"cannot create its lock file: {exc.strerror or exc}") from exc
+    try:
+        _try_lock(handle)
+    except OSError:
+        holder = _holder(handle)
+        handle.close()
+        raise WorkspaceError(path, f"is open in another CLaDMoP Studio ({holder}); close it there, "
+                                   f"or open a copy") from None
+    handle.truncate(0)
+    handle.write(f"process {os.getpid()}")
+    handle.flush()
+    return handle
+
+
+def _holder(handle) -> str:
+    try:
+        handle.seek(0)
+        return handle.read(100).strip() or "another process"
+    except OSError:  # Windows: the holder's locked byte cannot be read
+        return "another process"
+
+
+def _try_lock(handle) -> None:
+    """An exclusive lock on the open file, or OSError at once when another process holds one."""
+    if os.name == "nt":
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 # -- JSON helpers --------------------------------------------------------------------------------
