@@ -24,6 +24,10 @@ Models, each fitted afresh per origin on the rows before Y:
   serves them: `combined, mean` (each member's logit standardized on year Y - 1, then averaged; what v3
   serves) and `combined, stack` (logistic regression on the members' logits, fitted on year Y - 1's
   predictions of members that learned before Y - 1, so its weights too are fitted out of time).
+
+It also checks the novelty warning (are flagged rows predicted worse?) and the coverage of v3's interval
+(engine/model/ensemble.py): each origin's rows judged by the scale fitted on the other origins' rows;
+`--interval-into MODEL` fits the scale on all of them and writes it into that model's ensemble.json.
 """
 from __future__ import annotations
 
@@ -214,6 +218,56 @@ def novelty_check(rows: Rows, predictions: dict[str, np.ndarray], novelty: dict[
     return out
 
 
+SERVED, MEMBER_COLUMNS = "combined, mean", ("CLaDMoP", "items probe", "history")
+
+
+def interval_inputs(rows: Rows, predictions: dict[str, np.ndarray], sel: np.ndarray):
+    """(served probabilities, labels, member spreads) of the rows `sel`."""
+    members = np.column_stack([predictions[m][sel] for m in MEMBER_COLUMNS])
+    return predictions[SERVED][sel], rows.y[sel], members.std(axis=1)
+
+
+def interval_check(rows: Rows, predictions: dict[str, np.ndarray], echo) -> dict:
+    """Coverage of v3's interval forward in time: each origin's trials judged by the scale fitted on the
+    other origins' trials; a trial is covered when its bin's observed success rate lies inside."""
+    from engine.model.ensemble import INTERVAL_FLOOR
+    from engine.training.ensemble_fit import INTERVAL_LEVEL, conformal_scale, interval_scores
+
+    out = {}
+    for p in PHASES:
+        sel = np.flatnonzero(rows.in_phase[p] & ~np.isnan(predictions[SERVED]))
+        probs, y, spread = interval_inputs(rows, predictions, sel)
+        scores = interval_scores(probs, y, spread, INTERVAL_FLOOR)
+        years = rows.years[sel]
+        covered, widths = np.zeros(len(sel), bool), np.zeros(len(sel))
+        for year in np.unique(years):
+            q = conformal_scale(scores[years != year])
+            covered[years == year] = scores[years == year] <= q
+            widths[years == year] = 2 * q * (spread[years == year] + INTERVAL_FLOOR)
+        out[p] = {"coverage": float(covered.mean()), "nominal": INTERVAL_LEVEL, "n": int(len(sel)),
+                  "median_width": float(np.median(widths))}
+        echo(f"  interval, phase {p}: coverage {covered.mean():.3f} (nominal {INTERVAL_LEVEL:.2f}, each origin "
+             f"judged by the others' scale), median width {np.median(widths):.3f}, n {len(sel)}")
+    return out
+
+
+def write_interval(rows: Rows, predictions: dict[str, np.ndarray], model: Path, echo) -> None:
+    """Fit the interval on every origin's trials and store it in `model`'s ensemble.json."""
+    from engine.model.checkpoint import ModelManifest
+    from engine.model.ensemble import Ensemble
+    from engine.training.ensemble_fit import fit_interval
+
+    ensemble = Ensemble.load(model)
+    if ensemble is None:
+        raise SystemExit(f"{model}: no ensemble.json to add the interval to")
+    by_phase = {p: interval_inputs(rows, predictions, np.flatnonzero(rows.in_phase[p] & ~np.isnan(predictions[SERVED])))
+                for p in PHASES}
+    ensemble.interval = fit_interval(by_phase)
+    ensemble.save(model)
+    ModelManifest.read(model).write(model)
+    echo(f"interval written into {model}: {ensemble.interval}")
+
+
 def score(rows: Rows, predictions: dict[str, np.ndarray], seed: int, echo) -> dict:
     results = {}
     for p in PHASES:
@@ -242,6 +296,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--limit", type=int, default=None, help="subsample (smoke runs only)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--interval-into", type=Path, default=None,
+                    help="fit v3's interval on every origin's trials and write it into this model's ensemble.json")
     ap.add_argument("--work", type=Path, default=None, help="where the origins' models go (default: a temp folder)")
     args = ap.parse_args(argv)
     args.patience, args.lr, args.monitor, args.head_epochs, args.head_lr = 1, None, None, None, None
@@ -261,10 +317,14 @@ def main(argv=None) -> dict:
         novelty.update(zip(test.tolist(), novelty_of(rows, np.flatnonzero(rows.years < year), test)))
     results = score(rows, predictions, args.seed, echo)
     novelty_results = novelty_check(rows, predictions, novelty, echo)
+    interval_results = interval_check(rows, predictions, echo) if "temporal" in args.recipes else {}
+    if args.interval_into:
+        write_interval(rows, predictions, args.interval_into, echo)
     summary = {"command": "temporal.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "origins": args.origins, "recipes": args.recipes, "seed": args.seed, "base": str(args.base),
                "finetune": dataclasses.asdict(finetune_config(args)), "n_rows": len(rows.y),
                "minutes": round((time.time() - started) / 60, 1), "results": results, "novelty": novelty_results,
+               "interval": interval_results,
                "rows": [{"nct_id": rows.trials[i].nct_id, "year": int(rows.years[i]), "label": int(rows.y[i]),
                          "phases": sorted(rows.member[i]), "novelty": round(novelty[i].score, 4),
                          "unusual": novelty[i].unusual,

@@ -190,6 +190,8 @@ def prediction_json(pred) -> dict:
                     for s in pred.similar],
         "similar_success_rate": pred.neighbour_success_rate,
         "members": {name: round(p, 6) for name, p in pred.members.items()},
+        "interval": None if pred.interval is None else {
+            "level": pred.interval_level, "low": round(pred.interval[0], 6), "high": round(pred.interval[1], 6)},
     }
 
 
@@ -199,7 +201,8 @@ def _short(text: str, n: int = 90) -> str:
 
 
 def format_prediction(pred, top: int = 5) -> str:
-    lines = [f"{pred.nct_id}  phase {pred.phase}  P(success) = {pred.probability:.3f}  "
+    interval = f" ({pred.interval_text})" if pred.interval else ""
+    lines = [f"{pred.nct_id}  phase {pred.phase}  P(success) = {pred.probability:.3f}{interval}  "
              f"(base rate {pred.base_rate:.2f}, {pred.probability - pred.base_rate:+.3f})  [{pred.model_name}]"]
     if pred.notice:
         lines.append(f"  NOTE: {pred.notice}")

@@ -20,7 +20,7 @@ from engine.scoring import ScoredTrial
 
 CSV_COLUMNS = ("nct_id", "title", "record_phase", "model_phase", "probability", "base_rate", "vs_base_rate",
                "what_if_probability", "what_if_change", "top_criteria_by_attention", "top_items_by_ablation",
-               "novelty", "similar_success_rate", "similar_trials", "unresolved", "warnings", "error", "model", "scored_at", "source_path")
+               "interval", "novelty", "similar_success_rate", "similar_trials", "unresolved", "warnings", "error", "model", "scored_at", "source_path")
 LIST_SEPARATOR = " | "
 ATTENTION_NOTE = "Attention: where the model looked (fine level); it is not attribution."
 ABLATION_NOTE = ("Ablation (exact leave-one-out): the change in probability when the item is left out; "
@@ -51,7 +51,7 @@ def top_ablation(prediction: Prediction, k: int = 5) -> list[tuple[str, str, flo
 
 def evidence_cells(p: Prediction) -> dict[str, str]:
     """The novelty and similar-trial columns of one prediction ("" when its model has no learning index)."""
-    return {"novelty": p.novelty.summary if p.novelty is not None else "",
+    return {"interval": p.interval_text, "novelty": p.novelty.summary if p.novelty is not None else "",
             "similar_success_rate": _fmt(p.neighbour_success_rate, 2),
             "similar_trials": LIST_SEPARATOR.join(f"{s.nct_id} {s.outcome} ({s.similarity:.2f})" for s in p.similar)}
 
@@ -237,7 +237,8 @@ def _trial_section(s: ScoredTrial, anchor: str, k: int) -> str:
                 + (f"<h3>Unresolved</h3><ul>{unresolved}</ul>" if unresolved else "") + "</section>")
     what_if = s.what_if_prediction.probability if s.what_if_prediction else None
     vs = p.probability - p.base_rate
-    lines = [f"<p class='prob'><b>{p.probability:.2f}</b> probability of success "
+    interval = f" ({escape(p.interval_text)})" if p.interval else ""
+    lines = [f"<p class='prob'><b>{p.probability:.2f}</b>{interval} probability of success "
              f"<span class='muted'>(phase {escape(p.phase)} model; base rate {p.base_rate:.2f}, "
              f"{vs:+.2f} vs base)</span></p>", _probability_bar(p.probability, p.base_rate, what_if)]
     if what_if is not None:

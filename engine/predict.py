@@ -143,6 +143,8 @@ class Predictor:
         probs, members = self._serve(logits, scored, embeddings, phase)
         pred = self._assemble(trial, feats[0], phase, float(probs[0]), outputs, notes)
         pred.members = members
+        if self.ensemble is not None and (span := self.ensemble.interval_for(pred.probability, members, phase)):
+            pred.interval, pred.interval_level = span, self.ensemble.interval["level"]
         pred.trial_hash = full_hash  # the record as given: its cached prediction is found again
         pred.notice = notice
         pred.criteria_read, pred.criteria_total = len(trial.active_criteria), total

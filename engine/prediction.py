@@ -67,6 +67,16 @@ class Prediction:
     #: each member's own probability when the model is a combination (engine/model/ensemble.py):
     #: {"cladmop": ..., "probe": ..., "history": ...}; {} when CLaDMoP alone is served
     members: dict[str, float] = field(default_factory=dict)
+    #: (low, high) around `probability` at `interval_level` (engine/model/ensemble.py); None without one
+    interval: tuple[float, float] | None = None
+    interval_level: float = 0.0
+
+    @property
+    def interval_text(self) -> str:
+        """"80%: 0.48–0.74" ("" without an interval)."""
+        if self.interval is None:
+            return ""
+        return f"{self.interval_level:.0%}: {self.interval[0]:.2f}–{self.interval[1]:.2f}"
 
     @property
     def members_text(self) -> str:

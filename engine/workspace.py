@@ -454,6 +454,7 @@ def prediction_from_dict(data: dict):
                                for t in data.get("molecule_tokens", [])]
     data["similar"] = [SimilarTrial(**s) for s in data.get("similar", [])]
     data["novelty"] = Novelty(**data["novelty"]) if data.get("novelty") else None
+    data["interval"] = tuple(data["interval"]) if data.get("interval") else None
     return Prediction(**data)
 
 

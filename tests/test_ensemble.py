@@ -150,3 +150,30 @@ def test_ablation_goes_through_the_whole_combination(shipped_copy):
     assert first.delta == pytest.approx(predictor.predict(without, ablate=False).probability - pred.probability,
                                         abs=1e-6)
     assert first.delta != 0.0
+
+
+def test_the_interval_widens_with_the_members_disagreement_and_stays_within_0_and_1():
+    ensemble = Ensemble(probe=linear([0.0]), history=linear([0.0] * 4), stack=linear([1.0, 0.0, 0.0]),
+                        interval={"level": 0.8, "floor": 0.05, "scale": {"II": 2.0}})
+    agree = ensemble.interval_for(0.6, {"cladmop": 0.6, "probe": 0.6, "history": 0.6}, "II")
+    assert agree == pytest.approx((0.5, 0.7))  # 2 x the floor
+    split = ensemble.interval_for(0.6, {"cladmop": 0.4, "probe": 0.6, "history": 0.8}, "II")
+    half = 2.0 * (np.std([0.4, 0.6, 0.8]) + 0.05)
+    assert split == pytest.approx((0.6 - half, 1.0))  # 0.6 + half > 1: clipped
+    assert ensemble.interval_for(0.95, {"a": 0.5, "b": 0.99}, "II")[1] == 1.0
+    assert ensemble.interval_for(0.6, {}, "III") is None  # no scale fitted for the phase
+
+
+def test_the_interval_scale_is_the_conformal_quantile_of_distances_to_the_observed_rate():
+    from engine.training.ensemble_fit import conformal_scale, fit_interval, observed_rates
+
+    probs = np.linspace(0.1, 0.9, 80)
+    labels = (np.arange(80) % 2 == 0).astype(int)  # every bin succeeds half the time
+    np.testing.assert_allclose(observed_rates(probs, labels, min_rows=40), 0.5)
+    scores = np.arange(1, 11, dtype=float)
+    assert conformal_scale(scores, 0.8) == 9.0  # the ceil(11 x 0.8) = 9th smallest
+    interval = fit_interval({"I": (probs, labels, np.zeros(80))}, floor=0.1)
+    distances = np.abs(0.5 - probs) / 0.1
+    assert interval["scale"]["I"] == pytest.approx(conformal_scale(distances, 0.8))
+    covered = np.abs(0.5 - probs) <= interval["scale"]["I"] * 0.1
+    assert covered.mean() >= 0.8

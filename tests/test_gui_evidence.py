@@ -16,6 +16,7 @@ def with_evidence(prediction, unusual: bool):
                           SimilarTrial("NCT00000013", 1, "II", 0, 0.80, 0.80)]
     reasons = ["the criteria carry no eligibility content"] if unusual else []
     prediction.novelty = Novelty(0.97 if unusual else 0.3, 0.6, reasons)
+    prediction.interval, prediction.interval_level = (0.62, 0.79), 0.8
     return prediction
 
 
@@ -37,6 +38,7 @@ def test_the_panel_shows_novelty_the_neighbours_and_their_success_rate(qtbot, pr
     assert "Unusual trial" in evidence.novelty.text() and "no eligibility content" in evidence.novelty.text()
     assert "67% of these 3 succeeded" in evidence.heading.text()
     assert "similar past trials 67% succeeded" in panel.caption.text()
+    assert "80%: 0.62–0.79" in panel.caption.text()
     table = evidence.table
     assert table.rowCount() == 3
     assert [table.item(0, c).text() for c in range(table.columnCount())] == [
@@ -73,7 +75,8 @@ def test_evidence_survives_the_workspace_and_reaches_the_csv_and_html_exports(pr
     assert back.neighbour_success_rate == pytest.approx(2 / 3)
     row = csv_rows([ScoredTrial(make_trial(), back)])[0]
     assert row["novelty"].startswith("unlike the learning data: the criteria carry no eligibility content")
-    assert row["similar_success_rate"] == "0.67"
+    assert row["similar_success_rate"] == "0.67" and row["interval"] == "80%: 0.62–0.79"
+    assert back.interval == (0.62, 0.79)
     assert row["similar_trials"].split(" | ")[0] == "NCT00000011 success (0.91)"
     html = html_report([ScoredTrial(make_trial(), back)])
     assert "Similar past trials (67% succeeded)" in html and "NCT00000012" in html

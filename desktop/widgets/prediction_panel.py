@@ -149,7 +149,9 @@ class PredictionPanel(QScrollArea):
         vs_base = shown.probability - shown.base_rate
         rate = shown.neighbour_success_rate if getattr(shown, "similar", None) else None
         neighbours = f" · similar past trials {rate:.0%} succeeded" if rate is not None else ""
-        self.caption.setText(f"{'What-if' if modified and shown is edited else 'As recorded'} · {base} · "
+        interval = getattr(shown, "interval_text", "")
+        interval = f"{escape(interval)} · " if interval else ""
+        self.caption.setText(f"{'What-if' if modified and shown is edited else 'As recorded'} · {interval}{base} · "
                              f"{delta_html(vs_base)} vs base{neighbours}")
         if modified and original is not None and edited is not None:
             self.whatif.setText(f"As recorded {original.probability:.2f} → what-if {edited.probability:.2f} "

@@ -25,6 +25,16 @@ COLUMNS = ("NCT id", "Phase", "P(success)", "What-if", "Title")
 COL_ID, COL_PHASE, COL_PROB, COL_WHATIF, COL_TITLE = range(len(COLUMNS))
 
 
+def trust_text(prediction) -> str:
+    """The list's tooltip: the number with its interval, novelty and the similar trials' success rate."""
+    parts = [f"{prediction.probability:.2f}" + (f" ({prediction.interval_text})" if prediction.interval else "")]
+    if prediction.novelty is not None:
+        parts.append(prediction.novelty.summary)
+    if prediction.similar:
+        parts.append(f"similar past trials: {prediction.neighbour_success_rate:.0%} succeeded")
+    return "\n".join(parts)
+
+
 def format_probability(p: float | None) -> str:
     return "" if p is None else f"{p:.2f}"
 
@@ -119,6 +129,8 @@ class TrialListModel(QAbstractTableModel):
                 failure = self.session.current_failure(key, "original") if p_original is None else ""
                 if failure:
                     return failure if role == Qt.ItemDataRole.ToolTipRole else "–"
+                if role == Qt.ItemDataRole.ToolTipRole and p_original is not None:
+                    return trust_text(self.session.current_prediction(key, "original"))
                 return format_probability(p_original)
             if col == COL_WHATIF:
                 if role == SORT_ROLE:

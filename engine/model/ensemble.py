@@ -7,7 +7,12 @@ predictions of members that learned from the years before (engine/training/ensem
 calibrates the stacked logit (temperature + bias). CLaDMoP stays the explanation: attention maps are its
 own, and every member's probability is kept on the Prediction (`members`).
 
-    <model>/ensemble.json    members, their linear models, the stack, per-phase calibration
+    <model>/ensemble.json    members, their linear models, the stack, per-phase calibration, interval
+
+The interval around the number is conformal on the temporal validation: it widens with the members'
+disagreement, scaled per phase so that the success rate observed among trials given similar numbers,
+on trials later than the model's learning data, fell inside it for the stated share of trials
+(engine/training/ensemble_fit.py: fit_interval; coverage printed by benchmarks/temporal.py).
 """
 from __future__ import annotations
 
@@ -23,6 +28,16 @@ ENSEMBLE_JSON = "ensemble.json"
 MEMBERS = ("cladmop", "probe", "history")
 #: how each member is named to the analyst
 MEMBER_LABELS = {"cladmop": "CLaDMoP", "probe": "criteria-text model", "history": "drug/disease history"}
+
+
+#: added to the members' spread, so members that agree still leave the calibration's own uncertainty
+INTERVAL_FLOOR = 0.05
+
+
+def member_spread(members: dict[str, float]) -> float:
+    """The standard deviation of the members' probabilities: how much the three ways of reading the trial
+    disagree (the interval widens with it)."""
+    return float(np.std(list(members.values()))) if members else 0.0
 
 
 @dataclass
@@ -52,6 +67,17 @@ class Ensemble:
     stack: LinearModel  # on the members' logits, in MEMBERS order
     calibration: dict[str, list[float]] = field(default_factory=dict)  # phase -> [temperature, bias]
     fitted_on: str = ""
+    #: the interval around the served probability (engine/training/ensemble_fit.py: fit_interval):
+    #: {"level": 0.8, "floor": 0.05, "scale": {phase: q}}; {} when none was fitted
+    interval: dict = field(default_factory=dict)
+
+    def interval_for(self, probability: float, members: dict[str, float], phase: str) -> tuple[float, float] | None:
+        """(low, high): probability -/+ q x (the members' spread + floor), within [0, 1]; None without one."""
+        scale = self.interval.get("scale", {}).get(phase)
+        if scale is None:
+            return None
+        half = scale * (member_spread(members) + self.interval.get("floor", INTERVAL_FLOOR))
+        return max(0.0, probability - half), min(1.0, probability + half)
 
     def member_logits(self, cladmop: np.ndarray, embeddings: np.ndarray, history: np.ndarray) -> np.ndarray:
         """(n, 3) logits in MEMBERS order: CLaDMoP's raw adapter logits, the probe's, the history's."""
@@ -78,6 +104,7 @@ class Ensemble:
         try:
             data = json.loads(path.read_text())
             return cls(**{k: LinearModel(**data[k]) for k in ("probe", "history", "stack")},
-                       calibration=data.get("calibration", {}), fitted_on=data.get("fitted_on", ""))
+                       calibration=data.get("calibration", {}), fitted_on=data.get("fitted_on", ""),
+                       interval=data.get("interval", {}))
         except (ValueError, KeyError, TypeError) as e:
             raise ModelError(f"{path}: unreadable ensemble description ({e})") from e

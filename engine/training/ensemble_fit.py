@@ -59,3 +59,43 @@ def fit_ensemble(trials, labels: np.ndarray, member: list, embeddings: np.ndarra
                     history=fit_linear(history_inputs(trials, labels, every, every), labels, seed),
                     stack=stack, calibration=calibration, fitted_on=fitted_on)
 
+
+
+#: share of trials whose interval should hold the success rate observed among similarly scored trials
+INTERVAL_LEVEL = 0.8
+#: the observed success rate of a trial's neighbours in score: bins of at least this many trials
+MIN_BIN_ROWS = 40
+
+
+def observed_rates(probs: np.ndarray, labels: np.ndarray, min_rows: int = MIN_BIN_ROWS) -> np.ndarray:
+    """Each trial's observed success rate among the trials in its bin of served probability (equal-count
+    bins of at least `min_rows`): what the number claims to be, measured."""
+    order = np.argsort(probs, kind="stable")
+    rates = np.empty(len(probs))
+    for chunk in np.array_split(order, max(1, len(probs) // min_rows)):
+        rates[chunk] = labels[chunk].mean()
+    return rates
+
+
+def interval_scores(probs, labels, spreads, floor: float) -> np.ndarray:
+    """Nonconformity: the distance from the number to its bin's observed rate, per unit of spread."""
+    return np.abs(observed_rates(probs, labels) - probs) / (np.asarray(spreads) + floor)
+
+
+def conformal_scale(scores: np.ndarray, level: float = INTERVAL_LEVEL) -> float:
+    """The split-conformal quantile: the ceil((n + 1) level)-th smallest score (the largest when n is small)."""
+    ordered = np.sort(np.asarray(scores, dtype=np.float64))
+    k = min(len(ordered), int(np.ceil((len(ordered) + 1) * level)))
+    return float(ordered[k - 1])
+
+
+def fit_interval(by_phase: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], level: float = INTERVAL_LEVEL,
+                 floor: float | None = None) -> dict:
+    """{phase: (served probabilities, labels, member spreads)} of trials later than the learning data ->
+    the Ensemble's `interval`."""
+    from engine.model.ensemble import INTERVAL_FLOOR
+
+    floor = INTERVAL_FLOOR if floor is None else floor
+    scale = {p: conformal_scale(interval_scores(probs, y, spread, floor), level)
+             for p, (probs, y, spread) in by_phase.items()}
+    return {"level": level, "floor": floor, "scale": scale}
