@@ -48,7 +48,19 @@ def default_workspace_path() -> Path:
 
 
 def app_settings() -> QSettings:
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "CLaDMoP", "CLaDMoP Studio")
+    """`<user data>/settings.ini` ($CLADMOP_HOME, else ~/.cladmop): each home has its own last workspace,
+    so a test run or a second home never reads, nor redirects, another's (the shared ~/.config file did)."""
+    settings = QSettings(str(user_data_dir() / "settings.ini"), QSettings.Format.IniFormat)
+    if not settings.allKeys() and not os.environ.get("CLADMOP_HOME"):
+        _copy_legacy_settings(settings)
+    return settings
+
+
+def _copy_legacy_settings(settings: QSettings) -> None:
+    """Once, into the default home: what earlier versions kept in ~/.config/CLaDMoP/CLaDMoP Studio.ini."""
+    legacy = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "CLaDMoP", "CLaDMoP Studio")
+    for key in legacy.allKeys():
+        settings.setValue(key, legacy.value(key))
 
 
 class MainWindow(QMainWindow):
@@ -711,7 +723,8 @@ class MainWindow(QMainWindow):
 
     # -- status, errors, about -------------------------------------------------------------------
     def _update_title(self) -> None:
-        self.setWindowTitle(f"CLaDMoP Studio — {self.session.workspace.path.name}")
+        path = self.session.workspace.path  # the folder too: the analyst sees where the data lives
+        self.setWindowTitle(f"CLaDMoP Studio — {path.name} — {path.parent}")
 
     def _update_status(self) -> None:
         service = self.predictions

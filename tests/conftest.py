@@ -23,6 +23,9 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="cladmop-tests-"))
 SESSION_HOME = str(_SESSION_DIR / "cladmop-home")
 SESSION_CACHE = os.environ.get("CLADMOP_TEST_CACHE") or str(_SESSION_DIR / "cladmop-cache")
 os.environ["CLADMOP_HOME"], os.environ["CLADMOP_CACHE"] = SESSION_HOME, SESSION_CACHE
+# Qt's settings and any other per-user configuration: never the user's ~/.config (issue 20.2: a GUI test
+# once left the shared settings pointing the analyst's workspace into a pytest folder); children inherit it
+os.environ["XDG_CONFIG_HOME"] = str(_SESSION_DIR / "config")
 atexit.register(shutil.rmtree, _SESSION_DIR, True)
 
 REAL_USER_DIR = str(Path.home() / ".cladmop")
