@@ -82,8 +82,22 @@ def _link_unnamed(fd: int, path: Path) -> str:
             with contextlib.suppress(FileExistsError):
                 os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder, follow_symlinks=True)
                 return str(path.with_name(name))
+    except OSError:  # a file system that makes unnamed files but cannot name them: copy
+        return _copy_to_named(fd, path)
     finally:
         os.close(folder)
+
+
+def _copy_to_named(fd: int, path: Path) -> str:
+    """The contents of `fd` in a hidden named file beside `path` (synced), for the swap."""
+    named, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(named, 0o666 & ~_UMASK)
+    with open(fd, "rb", closefd=False) as source, os.fdopen(named, "wb") as copy:
+        source.seek(0)
+        shutil.copyfileobj(source, copy, 1 << 20)
+        copy.flush()
+        os.fsync(copy.fileno())
+    return tmp
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -40,3 +40,15 @@ def test_every_swap_passes_the_seam_the_kill_tests_replace(monkeypatch, tmp_path
     with Workspace.open(tmp_path / "w.cladmop") as ws:
         ws.save_as(tmp_path / "copy.cladmop").close()
     assert swapped == ["report.csv", "adapter", "copy.cladmop"]
+
+
+def test_a_file_system_that_cannot_name_an_unnamed_file_gets_a_copy(monkeypatch, tmp_path):
+    """atomic_file writes an unnamed file (O_TMPFILE: a killed writer leaves nothing, issue 20.8); where
+    linking it fails, its contents go to a hidden named file: the write still lands, nothing is left over."""
+    def refuse(*args, **kwargs):
+        raise OSError(18, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", refuse)
+    atomic_write_text(tmp_path / "report.csv", "nct_id\n" * 1000)
+    assert (tmp_path / "report.csv").read_text() == "nct_id\n" * 1000
+    assert os.listdir(tmp_path) == ["report.csv"]
