@@ -69,7 +69,7 @@ class Rows:
 
         top = top_dir(args.data)
         trials, self.y, self.member = union_rows(top, limit=args.limit, seed=args.seed)
-        self.years = completion_years(top, [t.nct_id for t in trials])
+        self.years = completion_years(trials)
         config = ModelManifest.read(args.base).config
         featurizer = make_featurizer(config.backbone, config.granularity, args.device)
         resolver = Resolver.default()

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     p.add_argument("--top", type=non_negative_int, default=5, help="how many criteria to list (default 5)")
     p.add_argument("--no-ablation", action="store_true", help="skip leave-one-out ablation (faster)")
+    p.add_argument("--similar-from", nargs="+", metavar="FILE",
+                   help="your labelled trials (TOP CSV or records with --labels), searched for similar past trials too")
+    p.add_argument("--labels", type=Path, help="CSV nct_id,label for the --similar-from records")
     _model_args(p)
 
     p = sub.add_parser("evaluate", help="F1, PR-AUC, ROC-AUC with 10 x 80%% bootstrap on labelled trials")
@@ -153,6 +156,8 @@ def cmd_predict(args) -> int:
     from engine.records import RecordError, iter_records
 
     predictor = _load_predictor(args)
+    if args.similar_from:
+        _use_own_trials(predictor, args.similar_from, args.labels)
     read = failures = 0
     for trial in iter_records(args.files, on_error=lambda err: print(f"cladmop: skipped {err}", file=sys.stderr)):
         read += 1
@@ -166,6 +171,16 @@ def cmd_predict(args) -> int:
     if not read:
         print("cladmop: error: no readable trial records", file=sys.stderr)
     return 0 if failures < read else 2
+
+
+def _use_own_trials(predictor, files, labels) -> None:
+    from engine.training.dataset import load_labelled
+
+    own, notes = load_labelled(files, labels)
+    for note in notes:
+        print(f"cladmop: {note}", file=sys.stderr)
+    joined = predictor.use_own_trials(own.trials)
+    print(f"cladmop: {joined} labelled trial(s) of yours join the search for similar past trials", file=sys.stderr)
 
 
 def prediction_json(pred) -> dict:
@@ -233,8 +248,9 @@ def format_evidence(pred) -> list[str]:
     if pred.similar:
         lines.append(f"  similar past trials ({pred.neighbour_success_rate:.0%} succeeded):")
         for s in pred.similar:
+            mark = "  [yours]" if s.is_own else ""
             lines.append(f"    {s.nct_id}  {s.outcome:<7}  phase {s.phases:<6} {s.completion_year or '?'}  "
-                         f"similarity {s.similarity:.2f}  {_short(s.shares, 60)}")
+                         f"similarity {s.similarity:.2f}  {_short(s.shares, 60)}{mark}")
     return lines
 
 

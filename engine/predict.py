@@ -156,6 +156,16 @@ class Predictor:
         state.progress(2, 2, "done")
         return pred
 
+    def use_own_trials(self, trials: Sequence[Trial]) -> int:
+        """The analyst's labelled trials (`label` 1/0) join the search for similar past trials; novelty and
+        the outcome history stay those of the model's learning data. Returns how many joined."""
+        if self.evidence is None:
+            raise CladmopError(f"{self.folder}: this model has no learning index, so it finds no similar "
+                               f"past trials; add one with `cladmop index`")
+        labelled = [self.prepare(t) for t in trials if t.label in (0, 1)]
+        self.evidence.use_own_trials(labelled, self._embeddings(labelled) if labelled else None)
+        return len(labelled)
+
     def _embeddings(self, trials: list[Trial]) -> np.ndarray | None:
         """Whole-text embeddings (engine/features/document.py) when the evidence or the ensemble reads them."""
         if self.evidence is None:

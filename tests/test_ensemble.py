@@ -6,7 +6,8 @@ import pytest
 
 from engine.model.ensemble import Ensemble, LinearModel
 from engine.records.trial import Condition, Criterion, Drug, Trial
-from engine.training.temporal import completion_years, latest_year_split, rolling_origins, year_of
+from engine.records.trial import year_of
+from engine.training.temporal import completion_years, latest_year_split, rolling_origins
 
 
 def linear(coef, intercept=0.0, mean=None, scale=None) -> LinearModel:
@@ -45,14 +46,14 @@ def test_rolling_origins_learn_from_earlier_years_only():
     assert year_of("March 1999") == 1999 and year_of("2004-01-31") == 2004 and year_of("") is None
 
 
-def test_a_learning_trial_without_a_completion_date_is_named(tmp_path):
+def test_a_learning_trial_without_a_completion_date_is_named():
     from engine.errors import CladmopError
 
-    (tmp_path / "nctid_date.tsv").write_text("nctid\tstart_date\tcompletion_date\nNCT1\tMay 2001\tJune 2003\n"
-                                              "NCT2\t\t\n", encoding="utf-8")
-    assert completion_years(tmp_path, ["NCT1"]).tolist() == [2003]
+    dated = Trial("NCT1", start_date="May 2001", completion_date="June 2003")
+    assert (dated.start_year, dated.completion_year) == (2001, 2003)
+    assert completion_years([dated]).tolist() == [2003]
     with pytest.raises(CladmopError, match="no completion date for 1 learning trial.*NCT2"):
-        completion_years(tmp_path, ["NCT1", "NCT2"])
+        completion_years([dated, Trial("NCT2")])
 
 
 def labelled(n: int, seed: int = 0):

@@ -162,3 +162,31 @@ def test_a_learning_trial_is_never_its_own_neighbour(shipped):
     assert trial.nct_id in shipped.evidence.index.nct_ids
     assert trial.nct_id not in [s.nct_id for s in pred.similar]
     assert pred.novelty.score < 1.0
+
+
+@needs_data
+def test_your_own_labelled_trials_join_the_similar_trial_search(shipped, tmp_path, capsys):
+    """A TOP file of 'in-house' labelled trials: the trial's own copy comes back first, marked as yours."""
+    import pandas as pd
+
+    from engine.cli import main
+    from engine.records.top_csv import read_top_csv
+
+    source = DATA / "top" / "phase_II_valid.csv"
+    mine = tmp_path / "inhouse.csv"
+    frame = pd.read_csv(source).head(20)
+    frame["nctid"] = [f"NCT9{i:07d}" for i in range(20)]  # in-house ids: not the learning rows' own
+    frame.to_csv(mine, index=False)
+    assert shipped.use_own_trials(list(read_top_csv(mine))) == 20
+    query = next(iter(read_top_csv(source)))
+    pred = shipped.predict(query, phase="II", ablate=False)
+    assert pred.similar[0].nct_id == "NCT90000000" and pred.similar[0].is_own
+    assert pred.similar[0].text_similarity == pytest.approx(1.0, abs=1e-3)
+    assert len(pred.similar) == 5
+    assert [s.similarity for s in pred.similar] == sorted((s.similarity for s in pred.similar), reverse=True)
+    shipped.use_own_trials([])
+
+    main(["predict", str(DATA / "ctgov_xml" / "NCT00000187.xml"), "--phase", "III", "--no-ablation",
+          "--similar-from", str(mine)])
+    out = capsys.readouterr()
+    assert "20 labelled trial(s) of yours join" in out.err and "similar past trials" in out.out

@@ -8,7 +8,7 @@ import pytest
 
 from engine.paths import shared_data_dir
 from engine.records.trial import Criterion, Drug, Trial
-from engine.training.corpus import drug_key, marketed_drug_trials, read_atc_names, start_year
+from engine.training.corpus import drug_key, marketed_drug_trials, read_atc_names
 from tests.model_fixtures import make_features, small_config
 
 DATA = shared_data_dir()
@@ -31,7 +31,7 @@ def test_marketed_corpus_keeps_only_old_marketed_drug_trials_outside_the_learnin
     assert report.read == 8 and report.kept == 2
     assert report.skipped == {"started 2014 or later (or no start date)": 2, "no drug with an ATC code": 1,
                               "in the TOP learning rows": 1, "duplicate": 1, "no criteria": 1}
-    assert start_year(trial("X", start="January 1999")) == 1999
+    assert trial("X", start="January 1999").start_year == 1999
 
 
 @needs_data
@@ -44,7 +44,7 @@ def test_marketed_corpus_from_real_records():
     kept, report = marketed_drug_trials(load_records(files).trials,
                                         read_atc_names(DATA / "lookups" / "pytrial_atc_drug.csv"), learning)
     assert report.read == 400 and 50 < len(kept) < 400, report
-    assert all(start_year(t) < 2014 and t.nct_id not in learning and t.active_criteria for t in kept)
+    assert all(t.start_year < 2014 and t.nct_id not in learning and t.active_criteria for t in kept)
 
 
 @needs_data

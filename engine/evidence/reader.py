@@ -8,7 +8,10 @@ import numpy as np
 from engine.evidence.history import trial_names
 from engine.evidence.index import LearningIndex
 from engine.evidence.novelty import Novelty, assess
-from engine.evidence.similar import SimilarTrial, similar_trials
+from engine.evidence.similar import NEIGHBOURS, SimilarTrial, similar_trials
+
+#: how a similar trial from the analyst's own labelled records is marked (SimilarTrial.source)
+OWN_SOURCE = "your trials"
 
 
 class EvidenceReader:
@@ -19,6 +22,7 @@ class EvidenceReader:
         self.reference = index.nearest_similarity  # once: an n x n product
         self.drug_history = OutcomeHistory([set(d) for d in index.drugs], index.labels)
         self.condition_history = OutcomeHistory([set(c) for c in index.conditions], index.labels)
+        self.own: LearningIndex | None = None  # the analyst's own labelled trials, searched beside the index
 
     @classmethod
     def load(cls, model_folder: Path) -> "EvidenceReader | None":
@@ -30,4 +34,18 @@ class EvidenceReader:
         """Similar past trials and novelty of a *resolved* `trial` with this whole-text embedding."""
         drugs, conditions = trial_names(trial)
         similar = similar_trials(self.index, embedding, drugs, conditions, exclude=trial.nct_id)
+        if self.own is not None:  # the most similar of both, the analyst's own marked as such
+            own = similar_trials(self.own, embedding, drugs, conditions, exclude=trial.nct_id)
+            for s in own:
+                s.source = OWN_SOURCE
+            similar = sorted(similar + own, key=lambda s: -s.similarity)[:NEIGHBOURS]
         return similar, assess(self.index, trial, embedding, self.reference)
+
+    def use_own_trials(self, trials, embeddings: np.ndarray) -> None:
+        """The analyst's labelled trials (resolved, `label` set) join the search for similar past trials;
+        novelty and the outcome history stay those of the model's learning data."""
+        from engine.evidence.index import build_index
+
+        self.own = build_index(trials, [t.label for t in trials], [t.phase_label for t in trials],
+                               [(t.start_year, t.completion_year) for t in trials],
+                               embeddings, self.index.backbone) if trials else None

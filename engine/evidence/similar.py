@@ -14,6 +14,8 @@ import numpy as np
 #: weight of the Jaccard overlap of drug names and of condition names beside the text similarity
 NAME_WEIGHT = 0.15
 NEIGHBOURS = 5
+#: SimilarTrial.source of a trial from the model's learning index; the analyst's own are marked otherwise
+LEARNING_SOURCE = "learning data"
 
 
 @dataclass
@@ -26,7 +28,12 @@ class SimilarTrial:
     text_similarity: float  # cosine of the whole-text embeddings
     shared_drugs: list[str] = field(default_factory=list)
     shared_conditions: list[str] = field(default_factory=list)
-    source: str = "learning data"
+    source: str = LEARNING_SOURCE
+
+    @property
+    def is_own(self) -> bool:
+        """One of the analyst's own labelled trials, not of the model's learning data."""
+        return self.source != LEARNING_SOURCE
 
     @property
     def outcome(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,6 +15,13 @@ CriterionKind = Literal["inclusion", "exclusion"]
 DrugKind = Literal["small_molecule", "biologic", "placebo", "unresolved", "unknown"]
 #: Phases as the model knows them; a record of mixed phases ("Phase 1/Phase 2") lists two.
 PHASES = ("I", "II", "III", "IV")
+_YEAR = re.compile(r"\b(19|20)\d\d\b")
+
+
+def year_of(date_text: str) -> int | None:
+    """The year of a ClinicalTrials.gov date such as "March 1999" or "2004-01"; None when it has none."""
+    match = _YEAR.search(date_text or "")
+    return int(match.group(0)) if match else None
 
 
 @dataclass
@@ -82,6 +90,14 @@ class Trial:
     @property
     def phase_label(self) -> str:
         return "/".join(self.phases) if self.phases else "?"
+
+    @property
+    def start_year(self) -> int | None:
+        return year_of(self.start_date)
+
+    @property
+    def completion_year(self) -> int | None:
+        return year_of(self.completion_date)
 
     @property
     def active_criteria(self) -> list[Criterion]:

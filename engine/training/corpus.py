@@ -17,7 +17,6 @@ from typing import Iterable
 from engine.records.trial import Trial
 
 BEFORE_YEAR = 2014
-_YEAR = re.compile(r"\b(19|20)\d{2}\b")
 
 
 @dataclass
@@ -44,17 +43,12 @@ def read_atc_names(path: Path) -> set[str]:
         return {drug_key(row["DRUG"]) for row in csv.DictReader(f) if row.get("DRUG") and row.get("atc4")}
 
 
-def start_year(trial: Trial) -> int | None:
-    m = _YEAR.search(trial.start_date or "")
-    return int(m.group(0)) if m else None
-
-
 def marketed_drug_trials(trials: Iterable[Trial], atc_names: set[str], exclude: set[str] = frozenset(),
                          before_year: int = BEFORE_YEAR) -> tuple[list[Trial], CorpusReport]:
     report, kept, seen = CorpusReport(), [], set()
     for t in trials:
         report.read += 1
-        year = start_year(t)
+        year = t.start_year
         if t.nct_id in exclude:
             report.skip("in the TOP learning rows")
         elif t.nct_id in seen:

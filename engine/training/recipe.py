@@ -105,17 +105,15 @@ def learning_index(top: Path, featurizer, resolver, state: TaskState | None = No
     rows, member = learning_rows(top, state)
     rows = LabelledSet([resolver.resolve(t) for t in rows.trials], rows.labels)
     embeddings = document_embeddings(rows.trials, featurizer.encoder, featurizer.criteria.cache)
-    return index_of(top, rows, member, embeddings, featurizer)
+    return index_of(rows, member, embeddings, featurizer)
 
 
-def index_of(top: Path, rows: LabelledSet, member, embeddings: np.ndarray, featurizer):
+def index_of(rows: LabelledSet, member, embeddings: np.ndarray, featurizer):
     """The learning index of resolved `rows` with their phase sets and whole-text `embeddings`."""
     from engine.evidence.index import build_index
-    from engine.training.temporal import read_years
 
-    years = read_years(top)
     return build_index(rows.trials, rows.labels, ["/".join(p for p in PHASES if p in m) for m in member],
-                       [years.get(t.nct_id, (None, None)) for t in rows.trials], embeddings,
+                       [(t.start_year, t.completion_year) for t in rows.trials], embeddings,
                        featurizer.encoder.backbone_id)
 
 
@@ -252,14 +250,14 @@ class _Steps:
 
         rows, member = learning_rows(top, self.state)
         rows = self.featurize(rows)
-        years = completion_years(top, [t.nct_id for t in rows.trials])
+        years = completion_years(rows.trials)
         learn, last = latest_year_split(years)
         self.echo(f"learning from {len(learn)} trials completed before {years.max()}, "
                   f"validating on the {len(last)} completed in {years.max()}")
         phases = self._adapters(out, rows, member, learn, last, mode, epochs)
         embeddings = document_embeddings(rows.trials, self.featurizer.encoder, self.featurizer.criteria.cache)
         self._ensemble(out, rows, member, embeddings, learn, last, years.max())
-        write_learning_index(out, index_of(top, rows, member, embeddings, self.featurizer))
+        write_learning_index(out, index_of(rows, member, embeddings, self.featurizer))
         return phases
 
     def _adapters(self, out, rows, member, learn, last, mode, epochs) -> dict:
