@@ -1,11 +1,11 @@
-"""Fit the combined model (engine/model/ensemble.py) forward in time.
+"""Fit the combined model (engine/model/ensemble.py) forward in time, and its interval.
 
-The stack (a fitted or an equal-weight combination of the members' logits) must be learnt from predictions made the way analysts get them: by members that
-learned only from earlier trials. So the probe and the history learn from the trials completed before
-the latest year and predict that year; CLaDMoP's adapter must have been fine-tuned the same way (the
-v3 recipe: early-stopped and calibrated on that year). The stack is fitted on those predictions, each
-phase calibrates the stacked logit on its rows of that year, and the probe and the history are then
-refitted on every learning trial for serving (the weights stay).
+The combination of the members' logits (an equal-weight mean or a fitted stack) must be learnt from
+predictions made the way analysts get them: by members that learned only from earlier trials. So the
+probe and the history learn from the trials completed before the latest year and predict that year;
+CLaDMoP's adapter must have been fine-tuned the same way (the v3 recipe: early-stopped and calibrated on
+that year). The combination is fitted on those predictions, each phase calibrates it on its rows of that
+year, and the probe and the history are then refitted on every learning trial for serving.
 """
 from __future__ import annotations
 
@@ -58,7 +58,6 @@ def fit_ensemble(trials, labels: np.ndarray, member: list, embeddings: np.ndarra
     return Ensemble(probe=fit_linear(embeddings, labels, seed),
                     history=fit_linear(history_inputs(trials, labels, every, every), labels, seed),
                     stack=stack, calibration=calibration, fitted_on=fitted_on)
-
 
 
 #: share of trials whose interval should hold the success rate observed among similarly scored trials
