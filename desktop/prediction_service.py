@@ -151,9 +151,23 @@ class PredictionService(QObject):
         if self.status in ("loading", "ready"):
             return
         self._set_status("loading", "loading model…")
-        self.runner.start(self._loader, name="Loading model", pass_state=False,
+        self.runner.start(self._load, self._labelled_trials(), name="Loading model", pass_state=False,
                           on_result=self._model_loaded, on_error=self._model_failed)
         self._update_busy()
+
+    def _load(self, own_trials: list[Trial]):
+        """(worker thread) The model, with the analyst's labelled trials joining its similar-trial search."""
+        predictor = self._loader()
+        if own_trials and getattr(predictor, "evidence", None) is not None:
+            predictor.use_own_trials(own_trials)
+        return predictor
+
+    def _labelled_trials(self) -> list[Trial]:
+        """The workspace's records that carry an outcome label (read on the GUI thread, which owns it)."""
+        workspace = self._workspace()
+        if workspace is None:
+            return []
+        return [t.record for t in workspace.load_trials() if t.record.label in (0, 1)]
 
     def use_predictor(self, predictor) -> None:
         """Adopt an already loaded predictor (model manager, tests)."""

@@ -205,3 +205,29 @@ def test_the_probability_comes_first_then_the_ablation_and_a_stale_ablation_is_c
     svc.request("T1", "original", trial, immediate=True)
     qtbot.waitUntil(lambda: not svc.busy, timeout=5000)
     assert not has_ablation(results[-1][2]) and results[-1][0] == "original"
+
+
+def test_labelled_records_of_the_workspace_join_the_similar_trial_search_when_the_model_loads(qtbot, tmp_path):
+    """Read on the GUI thread, handed to the loading task: the model's evidence searches them too."""
+    class IndexedPredictor(ActiveCriteriaPredictor):
+        evidence = object()  # a model with a learning index
+
+        def __init__(self):
+            super().__init__()
+            self.own: list = []
+
+        def use_own_trials(self, trials):
+            self.own = list(trials)
+            return len(self.own)
+
+    workspace = Workspace.open(tmp_path / "w.cladmop")
+    workspace.add_trials([make_trial().replace(nct_id="NCT00000001", label=1),
+                          make_trial().replace(nct_id="NCT00000002"),  # no outcome: not a precedent
+                          make_trial().replace(nct_id="NCT00000003", label=0)])
+    predictor = IndexedPredictor()
+    svc = PredictionService(lambda: workspace, loader=lambda: predictor)
+    with qtbot.waitSignal(svc.modelStatusChanged, check_params_cb=lambda s: s == "ready", timeout=5000):
+        svc.load_model()
+    assert [(t.nct_id, t.label) for t in predictor.own] == [("NCT00000001", 1), ("NCT00000003", 0)]
+    svc.runner.wait(5000)
+    workspace.close()
