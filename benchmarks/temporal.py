@@ -234,6 +234,9 @@ def interval_check(rows: Rows, predictions: dict[str, np.ndarray], echo) -> dict
     from engine.training.ensemble_fit import INTERVAL_LEVEL, conformal_scale, interval_scores
 
     out = {}
+    if len(np.unique(rows.years[~np.isnan(predictions[SERVED])])) < 2:
+        echo("  interval: its coverage needs two origins or more (each judged by the others' scale)")
+        return out
     for p in PHASES:
         sel = np.flatnonzero(rows.in_phase[p] & ~np.isnan(predictions[SERVED]))
         probs, y, spread = interval_inputs(rows, predictions, sel)
@@ -291,7 +294,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--origins", type=int, nargs="+", default=list(ORIGINS))
     ap.add_argument("--recipes", nargs="+", choices=("temporal", "v2"), default=["temporal", "v2"])
-    ap.add_argument("--epochs", type=int, default=3, help="stage 2 (LoRA + head) epochs at most")
+    ap.add_argument("--epochs", type=int, default=3, help="stage 2 (LoRA + head) epochs at most (v3: 0)")
+    ap.add_argument("--head-epochs", type=int, default=None, help="stage 1: the head alone (default: the recipe's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="subsample (smoke runs only)")
     ap.add_argument("--device", default="auto")
@@ -300,7 +304,7 @@ def main(argv=None) -> dict:
                     help="fit v3's interval on every origin's trials and write it into this model's ensemble.json")
     ap.add_argument("--work", type=Path, default=None, help="where the origins' models go (default: a temp folder)")
     args = ap.parse_args(argv)
-    args.patience, args.lr, args.monitor, args.head_epochs, args.head_lr = 1, None, None, None, None
+    args.patience, args.lr, args.monitor, args.head_lr = 1, None, None, None
     from engine.device import resolve_device
 
     args.device = str(resolve_device(args.device))

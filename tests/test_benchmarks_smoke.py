@@ -258,6 +258,43 @@ def test_cv_model_script_runs_on_a_subsample(tmp_path):
         assert sum(b["n"] for b in tables["temperature-scaled"]["bins"]) == res["CLaDMoP"]["n"]
 
 
+@pytest.mark.slow
+@needs_top
+def test_temporal_script_runs_on_a_subsample(tmp_path):
+    """Temporal validation end to end on 300 rows and two origins: a tiny pre-trained folder, CLaDMoP by
+    both recipes, the baselines, both combinations through the shipped code, novelty and interval checks,
+    and the interval written into a model."""
+    import shutil
+
+    from engine.model.checkpoint import BASE_WEIGHTS, ModelManifest, save_state
+    from engine.model.cladmop import CLaDMoP
+    from engine.model.config import ModelConfig
+    from engine.model.ensemble import Ensemble
+
+    config = ModelConfig(d_model=16, n_heads=2, enrich_layers=1, group_sizes=(8, 4, 2), group_self_layers=1,
+                         proj_dim=8, head_hidden=16, crit_pool="token", head_members=2)
+    base = tmp_path / "base"
+    base.mkdir()
+    save_state(CLaDMoP(config), base / BASE_WEIGHTS)
+    ModelManifest(config=config, name="tiny").write(base)
+    target = tmp_path / "target"
+    shutil.copytree(REPO / "resources" / "models" / "default", target)
+    out = tmp_path / "temporal.json"
+    done = run_script("temporal.py", "--base", str(base), "--limit", "300", "--origins", "2012", "2013", "--epochs", "0",
+                      "--head-epochs", "3", "--device", "cpu", "--json", str(out), "--interval-into", str(target),
+                      timeout=1200)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "novelty:" in done.stdout and "interval, phase I: coverage" in done.stdout
+    saved = json.loads(out.read_text())
+    models = {"linear probe", "items probe", "gbt", "history", "CLaDMoP", "combined, mean", "combined, stack",
+              "CLaDMoP v2 recipe"}
+    assert set(saved["results"]["I"]) == models
+    assert {r["year"] for r in saved["rows"]} == {2012, 2013} and {"unusual", "novelty"} <= set(saved["rows"][0])
+    assert 0 <= saved["interval"]["I"]["coverage"] <= 1
+    assert set(Ensemble.load(target).interval["scale"]) == {"I", "II", "III"}
+    ModelManifest.read(target).verify(target)  # the rewritten ensemble.json is listed
+
+
 @needs_top
 def test_reproduce_default_compares_models_on_the_recipes_held_out_rows(tmp_path):
     """The shipped model against a copy whose phase III calibration is pushed to "failure" everywhere:
