@@ -228,21 +228,26 @@ def test_whole_text_embedding_is_sentence_transformers_pooling():
     assert not np.allclose(got[1], expected[1], atol=2e-3)  # 400+ tokens: not cut at 256
 
 
-@pytest.mark.slow
-@needs_top
-def test_cv_model_script_runs_on_a_subsample(tmp_path):
-    """Model selection end to end on 90 rows: a tiny pre-trained folder, both stages, all three models,
-    the per-phase reliability tables, the published numbers beside them."""
+def tiny_pretrained_folder(base: Path) -> Path:
+    """A model folder with a tiny random branch: what the fine-tuning benchmarks start from in seconds."""
     from engine.model.checkpoint import BASE_WEIGHTS, ModelManifest, save_state
     from engine.model.cladmop import CLaDMoP
     from engine.model.config import ModelConfig
 
     config = ModelConfig(d_model=16, n_heads=2, enrich_layers=1, group_sizes=(8, 4, 2), group_self_layers=1,
                          proj_dim=8, head_hidden=16, crit_pool="token", head_members=2)
-    base = tmp_path / "base"
     base.mkdir()
     save_state(CLaDMoP(config), base / BASE_WEIGHTS)
     ModelManifest(config=config, name="tiny").write(base)
+    return base
+
+
+@pytest.mark.slow
+@needs_top
+def test_cv_model_script_runs_on_a_subsample(tmp_path):
+    """Model selection end to end on 90 rows: a tiny pre-trained folder, both stages, all three models,
+    the per-phase reliability tables, the published numbers beside them."""
+    base = tiny_pretrained_folder(tmp_path / "base")
     out = tmp_path / "cv.json"
     done = run_script("cv_model.py", "--base", str(base), "--limit", "90", "--folds", "2", "--epochs", "1",
                       "--head-epochs", "3", "--device", "cpu", "--json", str(out), timeout=1200)
@@ -266,22 +271,15 @@ def test_temporal_script_runs_on_a_subsample(tmp_path):
     and the interval written into a model."""
     import shutil
 
-    from engine.model.checkpoint import BASE_WEIGHTS, ModelManifest, save_state
-    from engine.model.cladmop import CLaDMoP
-    from engine.model.config import ModelConfig
+    from engine.model.checkpoint import ModelManifest
     from engine.model.ensemble import Ensemble
 
-    config = ModelConfig(d_model=16, n_heads=2, enrich_layers=1, group_sizes=(8, 4, 2), group_self_layers=1,
-                         proj_dim=8, head_hidden=16, crit_pool="token", head_members=2)
-    base = tmp_path / "base"
-    base.mkdir()
-    save_state(CLaDMoP(config), base / BASE_WEIGHTS)
-    ModelManifest(config=config, name="tiny").write(base)
+    base = tiny_pretrained_folder(tmp_path / "base")
     target = tmp_path / "target"
     shutil.copytree(REPO / "resources" / "models" / "default", target)
     out = tmp_path / "temporal.json"
-    done = run_script("temporal.py", "--base", str(base), "--limit", "300", "--origins", "2012", "2013", "--epochs", "0",
-                      "--head-epochs", "3", "--device", "cpu", "--json", str(out), "--interval-into", str(target),
+    done = run_script("temporal.py", "--base", str(base), "--limit", "300", "--origins", "2012", "2013",
+                      "--epochs", "0", "--head-epochs", "3", "--device", "cpu", "--json", str(out), "--interval-into", str(target),
                       timeout=1200)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "novelty:" in done.stdout and "interval, phase I: coverage" in done.stdout
