@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.validation import main_guard, parse_args, run_baseline  # noqa: E402
+from engine.evidence.index import criteria_text  # noqa: E402
 from engine.lookups.icd_chapters import ICD10_CHAPTERS, icd10_chapter  # noqa: E402
 from engine.records.trial import Trial  # noqa: E402
 
@@ -60,7 +61,7 @@ def feature_names() -> list[str]:
 def trial_features(trial: Trial) -> list[float]:
     """The feature row of one *resolved* trial, in `feature_names()` order."""
     items = trial.active_criteria
-    text = trial.criteria_text or "\n".join(c.text for c in items)
+    text = criteria_text(trial)
     kinds = {k: set() for k in DRUG_KINDS}
     for d in trial.drugs:
         kinds[d.kind if d.kind in kinds else "unresolved"].add(d.name.strip().lower())

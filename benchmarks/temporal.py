@@ -44,7 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.cv_model import calibrated, finetune_config, inner_split, union_rows  # noqa: E402
-from engine.evidence.history import outcome_history, trial_names  # noqa: E402
+from engine.evidence.history import trial_names  # noqa: E402
 from benchmarks.validation import PHASES, main_guard, top_dir  # noqa: E402
 from engine.training.metrics import bootstrap_metrics, format_table  # noqa: E402
 from engine.training.ensemble_fit import COMBINATIONS  # noqa: E402
@@ -79,12 +79,13 @@ class Rows:
         self.text = document_embeddings(self.trials, featurizer.encoder, cache, text_of=raw_text)
         self.items = document_embeddings(self.trials, featurizer.encoder, cache)  # what v3 and the index read
         self.gbt = baseline_gbt.feature_matrix(self.trials, resolver)
-        self.names = list(zip(*(trial_names(t) for t in self.trials)))
         self.in_phase = {p: np.array([p in m for m in self.member]) for p in PHASES}
         echo(f"{len(self.y)} learning rows featurized; completion years {self.years.min()}-{self.years.max()}")
 
     def history(self, train: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return np.hstack([outcome_history(list(names), self.y, train, rows) for names in self.names])
+        from engine.training.ensemble_fit import history_inputs
+
+        return history_inputs(self.trials, self.y, train, rows)
 
 
 def baseline_predictions(rows: Rows, train: np.ndarray, test: np.ndarray, seed: int) -> dict[str, np.ndarray]:
