@@ -60,7 +60,7 @@ class Rows:
 
     def __init__(self, args, echo):
         from benchmarks import baseline_gbt
-        from engine.features.document import document_embeddings, raw_text
+        from engine.features.document import document_embeddings, pooled_item_embeddings, raw_text
         from engine.features.encoder_cache import EncoderCache
         from engine.lookups.resolve import Resolver
         from engine.model.checkpoint import ModelManifest
@@ -78,6 +78,7 @@ class Rows:
         cache = EncoderCache()
         self.text = document_embeddings(self.trials, featurizer.encoder, cache, text_of=raw_text)
         self.items = document_embeddings(self.trials, featurizer.encoder, cache)  # what v3 and the index read
+        self.pooled = pooled_item_embeddings(self.features)  # the same view composed of CLaDMoP's item states
         self.gbt = baseline_gbt.feature_matrix(self.trials, resolver)
         self.in_phase = {p: np.array([p in m for m in self.member]) for p in PHASES}
         echo(f"{len(self.y)} learning rows featurized; completion years {self.years.min()}-{self.years.max()}")
@@ -96,6 +97,8 @@ def baseline_predictions(rows: Rows, train: np.ndarray, test: np.ndarray, seed: 
     y = rows.y
     return {"linear probe": baseline_linear_probe.fit_predict(rows.text[train], y[train], rows.text[test], seed),
             "items probe": baseline_linear_probe.fit_predict(rows.items[train], y[train], rows.items[test], seed),
+            "pooled-items probe": baseline_linear_probe.fit_predict(rows.pooled[train], y[train],
+                                                                    rows.pooled[test], seed),
             "gbt": baseline_gbt.fit_predict(rows.gbt[train], y[train], rows.gbt[test], seed),
             "history": baseline_linear_probe.fit_predict(rows.history(train, train), y[train],
                                                          rows.history(train, test), seed)}

@@ -27,10 +27,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from engine.errors import Cancelled, CladmopError
+from engine.model.checkpoint import ADAPTERS
 from engine.records.trial import Trial
 from engine.tasks import TaskState
 
-ADAPTERS = "adapters"
 MIN_PER_CLASS = 2  # each outcome needs a trial in training and one in validation
 MIN_EVALUATION = 5  # bootstrap metrics need at least this many scored trials
 _DRUG_LINE = re.compile(r"^drug '(.+?)':")

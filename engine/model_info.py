@@ -12,10 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import ModelError
-from engine.model.checkpoint import BASE_WEIGHTS, MODEL_JSON, ModelManifest
-
-ADAPTERS = "adapters"
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
+from engine.model.checkpoint import ADAPTER_WEIGHTS, ADAPTERS, BASE_WEIGHTS, MODEL_JSON, ModelManifest
 
 
 @dataclass

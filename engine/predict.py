@@ -6,27 +6,30 @@ The CLI and the GUI both go through `Predictor`: it resolves drugs and condition
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from engine.errors import CladmopError, ModelError
 from engine.evidence.novelty import is_vacuous
 from engine.features.types import MOL_SEGMENT, TrialFeatures
-from engine.model.checkpoint import ModelManifest, load_base, readable_weights
+from engine.model.checkpoint import ModelManifest, load_base
 from engine.paths import resources_dir
 from engine.prediction import LEVELS, Ablation, LevelAttention, Prediction
 from engine.records.errors import RecordError
 from engine.records.trial import Criterion, Trial
 from engine.tasks import TaskState
 
-ADAPTERS = "adapters"
 #: criteria items the model reads of one record, in record order; the rest are left out and the
 #: Prediction says so (`Prediction.notice`). Real records hold at most 91 (corpora of 7,509 trials);
 #: the cap bounds the cost of a record of thousands of items (attention, one ablation per item).
 MAX_MODEL_CRITERIA = 128
 _PHASE_FALLBACK = {"IV": "III"}  # no phase IV model: a phase IV record is scored as phase III
+#: the phase model for a batch: one for all, a function of the trial, one per trial, or None (each
+#: record's own phase)
+PhaseChoice = str | Callable[[Trial], str | None] | Sequence[str | None] | None
 
 
 def default_model_dir() -> Path:
@@ -34,13 +37,14 @@ def default_model_dir() -> Path:
 
 
 class Predictor:
-    def __init__(self, folder: Path, manifest: ModelManifest, model, featurizer, resolver, device, evidence=None,
-                 ensemble=None):
-        self.folder, self.manifest, self.model = Path(folder), manifest, model
+    def __init__(self, folder: Path, manifest: ModelManifest, models: dict, featurizer, resolver, device,
+                 evidence=None, ensemble=None):
+        self.folder, self.manifest = Path(folder), manifest
+        self.models = models  # phase -> CLaDMoP with that phase's adapter merged (engine/model/adapters.py)
         self.featurizer, self.resolver, self.device = featurizer, resolver, device
         self.evidence = evidence  # an EvidenceReader over the model's learning index, or None
         self.ensemble = ensemble  # engine.model.ensemble.Ensemble, or None: CLaDMoP alone is served
-        self._lock = threading.Lock()  # one forward at a time: the active adapter is model state
+        self._lock = threading.Lock()  # one forward at a time (the GUI's threads share the models)
 
     # -- loading ------------------------------------------------------------------------------------
     @classmethod
@@ -50,6 +54,8 @@ class Predictor:
         from engine.device import resolve_device
         from engine.features.featurizer import Featurizer
         from engine.features.icd import IcdTable
+        from engine.model.adapters import merged_model
+        from engine.model.checkpoint import ADAPTERS
         from engine.model_store import open_backbone
 
         folder = Path(model_dir) if model_dir else default_model_dir()
@@ -59,7 +65,7 @@ class Predictor:
             raise ModelError(f"{folder}: the model has no fine-tuned phase adapter; run `cladmop finetune`")
         dev = resolve_device(device)
         base, _ = load_base(folder, verify=False)
-        model = _attach_adapters(base, folder, list(manifest.phases)).to(dev).eval()
+        models = {phase: merged_model(base, folder / ADAPTERS / phase).to(dev) for phase in manifest.phases}
         encoder = open_backbone(backbone or manifest.config.backbone, device=dev)
         if encoder.hidden_size != manifest.config.text_dim:
             raise ModelError(f"{folder}: the model reads {manifest.config.text_dim}-wide language-model states "
@@ -70,7 +76,7 @@ class Predictor:
 
             resolver = Resolver.default()
         evidence = _evidence(folder, encoder)
-        return cls(folder, manifest, model, featurizer, resolver, dev, evidence, _ensemble(folder, evidence))
+        return cls(folder, manifest, models, featurizer, resolver, dev, evidence, _ensemble(folder, evidence))
 
     # -- facts --------------------------------------------------------------------------------------
     @property
@@ -125,36 +131,40 @@ class Predictor:
         """`ablate=False` gives the probability and attention only (one forward): the GUI shows that at
         once and asks for the ablation after. `chunk_size` trials go through the model at a time, and
         `state` may cancel between chunks (a smaller chunk lets a stale ablation stop sooner)."""
-        from engine.records.scorable import require_drug_trial
-
         state = state or TaskState()
-        require_drug_trial(trial)
-        phase, notes = self.choose_phase(trial, phase)
-        trial = self.prepare(trial)
-        full_hash, total = trial.content_hash(), len(trial.active_criteria)
-        trial, notice = limit_criteria(trial)
-        variants = ablation_variants(trial) if ablate else []
+        plan = self._plan(trial, phase)
         state.progress(0, 2, "encoding criteria")
-        scored = [trial] + [v for _, v in variants]
-        feats = self.featurizer.featurize_many(scored, state=None)
-        state.progress(1, 2, "running the model")
-        logits, outputs = self._forward(feats, phase, keep_attention=1, batch_size=chunk_size, state=state)
-        embeddings = self._embeddings(scored if self.ensemble is not None else scored[:1])
-        probs, members = self._serve(logits, scored, embeddings, phase)
-        pred = self._assemble(trial, feats[0], phase, float(probs[0]), outputs, notes)
-        pred.members = members
-        if self.ensemble is not None and (span := self.ensemble.interval_for(pred.probability, members, phase)):
-            pred.interval, pred.interval_level = span, self.ensemble.interval["level"]
-        pred.trial_hash = full_hash  # the record as given: its cached prediction is found again
-        pred.notice = notice
-        pred.criteria_read, pred.criteria_total = len(trial.active_criteria), total
-        pred.ablations = [Ablation(kind, index, label, float(p - probs[0]),
-                                   content_free=kind == "criterion" and is_vacuous(label))
-                          for ((kind, index, label), _), p in zip(variants, probs[1:])]
-        if self.evidence is not None:  # similar past trials and novelty of the criteria the model read
-            pred.similar, pred.novelty = self.evidence.read(trial, embeddings[0])
+        prediction = self._predict_plans([plan], ablate, state, chunk_size)[0]
         state.progress(2, 2, "done")
-        return pred
+        return prediction
+
+    def predict_many(self, trials: Sequence[Trial], phase: "PhaseChoice" = None, ablate: bool = False,
+                     state: TaskState | None = None, batch_size: int = 32) -> list[Prediction | Exception]:
+        """Score many trials, `batch_size` at a time through the encoder and the model; a trial that cannot
+        be scored yields its error in place, the rest go on. `phase`: one for all, a function of the trial,
+        one per trial, or None (each record's own). Memory is bounded by `batch_size`, whatever the number
+        of trials."""
+        state, phases = state or TaskState(), phases_of(trials, phase)
+        results: list[Prediction | Exception] = []
+        for start in range(0, len(trials), batch_size):
+            state.check()
+            state.progress(start, len(trials), f"scoring {start + 1}–{min(start + batch_size, len(trials))}")
+            plans, slots = [], []
+            for trial, chosen in zip(trials[start:start + batch_size], phases[start:start + batch_size]):
+                try:
+                    plans.append(self._plan(trial, chosen))
+                    slots.append(len(results))
+                    results.append(None)
+                except (CladmopError, RecordError) as e:
+                    results.append(e)
+            try:
+                predictions = self._predict_plans(plans, ablate, None, 64) if plans else []
+            except (CladmopError, RecordError) as e:  # e.g. a damaged phase model: every trial says so
+                predictions = [e] * len(plans)
+            for slot, prediction in zip(slots, predictions):
+                results[slot] = prediction
+        state.progress(len(trials), len(trials), "done")
+        return results
 
     def use_own_trials(self, trials: Sequence[Trial]) -> int:
         """The analyst's labelled trials (`label` 1/0) join the search for similar past trials; novelty and
@@ -166,6 +176,64 @@ class Predictor:
         self.evidence.use_own_trials(labelled, self._embeddings(labelled) if labelled else None)
         return len(labelled)
 
+    # -- the batched core ---------------------------------------------------------------------------
+    def _plan(self, trial: Trial, phase: str | None) -> "_Plan":
+        """What one prediction needs before any encoder runs; the user's errors are raised here."""
+        from engine.records.scorable import require_drug_trial
+
+        require_drug_trial(trial)
+        phase, notes = self.choose_phase(trial, phase)
+        resolved = self.prepare(trial)
+        read, notice = limit_criteria(resolved)
+        return _Plan(read, phase, notes, trial_hash=resolved.content_hash(),
+                     criteria_total=len(resolved.active_criteria), notice=notice)
+
+    def _predict_plans(self, plans: list["_Plan"], ablate: bool, state: TaskState | None,
+                       chunk_size: int) -> list[Prediction]:
+        """One Prediction per plan: every trial and its ablation variants featurized together, then each
+        phase's rows through that phase's model in chunks."""
+        variants = [ablation_variants(plan.trial) if ablate else [] for plan in plans]
+        scored = [plan.trial for plan in plans] + [v for vs in variants for _, v in vs]
+        owner = list(range(len(plans))) + [i for i, vs in enumerate(variants) for _ in vs]
+        feats = self.featurizer.featurize_many(scored, state=None)
+        if state is not None:
+            state.progress(1, 2, "running the model")
+        embeddings = self._embeddings(scored if self.ensemble is not None else scored[:len(plans)])
+        probs, members = np.zeros(len(scored)), [{} for _ in plans]
+        kept: dict[int, tuple] = {}  # plan index -> (its batch, the model output, its row in the batch)
+        for phase in dict.fromkeys(plan.phase for plan in plans):
+            rows = [k for k, i in enumerate(owner) if plans[i].phase == phase]  # the plans' own rows first
+            mains = sum(k < len(plans) for k in rows)
+            logits, outputs = self._forward([feats[k] for k in rows], phase, keep_attention=mains,
+                                            batch_size=chunk_size, state=state)
+            served, first_members = self._serve(logits, [scored[k] for k in rows],
+                                                embeddings[rows] if self.ensemble is not None else None, phase)
+            probs[rows] = served
+            for j, k in enumerate(rows[:mains]):
+                members[k] = first_members[j]
+                batch, out = outputs[j // chunk_size]
+                kept[k] = (batch, out, j % chunk_size)
+        first = np.cumsum([len(plans)] + [len(vs) for vs in variants])  # plan i's variants: first[i]...
+        return [self._finish(plan, feats[i], float(probs[i]), variants[i], probs[first[i]:first[i + 1]], kept[i],
+                             members[i], None if embeddings is None else embeddings[i])
+                for i, plan in enumerate(plans)]
+
+    def _finish(self, plan: "_Plan", feats: TrialFeatures, own: float, variants, variant_probs, output, members,
+                embedding) -> Prediction:
+        pred = self._assemble(plan.trial, feats, plan.phase, own, output, plan.notes)
+        pred.members = members
+        if self.ensemble is not None and (span := self.ensemble.interval_for(own, members, plan.phase)):
+            pred.interval, pred.interval_level = span, self.ensemble.interval["level"]
+        pred.trial_hash = plan.trial_hash  # the record as given: its cached prediction is found again
+        pred.notice = plan.notice
+        pred.criteria_read, pred.criteria_total = len(plan.trial.active_criteria), plan.criteria_total
+        pred.ablations = [Ablation(kind, k, label, float(p - own),
+                                   content_free=kind == "criterion" and is_vacuous(label))
+                          for ((kind, k, label), _), p in zip(variants, variant_probs)]
+        if self.evidence is not None:  # similar past trials and novelty of the criteria the model read
+            pred.similar, pred.novelty = self.evidence.read(plan.trial, embedding)
+        return pred
+
     def _embeddings(self, trials: list[Trial]) -> np.ndarray | None:
         """Whole-text embeddings (engine/features/document.py) when the evidence or the ensemble reads them."""
         if self.evidence is None:
@@ -176,70 +244,57 @@ class Predictor:
 
     def _serve(self, logits: np.ndarray, trials: list[Trial], embeddings, phase: str):
         """The probabilities served for CLaDMoP's raw `logits` of `trials`: calibrated alone, or through the
-        model's ensemble; and each member's probability for the first trial ({} without an ensemble)."""
+        model's ensemble; and each trial's members' probabilities ({} without an ensemble)."""
         from engine.model.calibration import apply_calibration
 
         info = self.manifest.phases[phase]
         alone = apply_calibration(logits, info.temperature, info.bias)
-        members: dict[str, float] = {}
         if self.ensemble is None:
-            probs = alone
+            probs, members = alone, [{} for _ in trials]
         else:
             from engine.evidence.history import history_matrix
 
             history = history_matrix(self.evidence.drug_history, self.evidence.condition_history, trials)
             member_logits = self.ensemble.member_logits(logits, embeddings, history)
             probs = self.ensemble.probabilities(member_logits, phase)
-            members = {"cladmop": float(alone[0]), "probe": float(1 / (1 + np.exp(-member_logits[0, 1]))),
-                       "history": float(1 / (1 + np.exp(-member_logits[0, 2])))}
+            sigmoid = 1 / (1 + np.exp(-member_logits))
+            members = [{"cladmop": float(a), "probe": float(m[1]), "history": float(m[2])}
+                       for a, m in zip(alone, sigmoid)]
         if not np.isfinite(probs).all():  # a damaged adapter or calibration; never show "nan" as a probability
             raise ModelError(f"{self.folder}: the phase {phase} model gives no finite probability "
                              f"(temperature {info.temperature}, bias {info.bias}); re-calibrate or re-train it")
         return probs, members
 
-    def predict_many(self, trials: Sequence[Trial], phase: str | None = None, ablate: bool = False,
-                     state: TaskState | None = None, batch_size: int = 32) -> list[Prediction | Exception]:
-        """Score many trials; a trial that cannot be scored yields its error in place, the rest go on."""
-        state = state or TaskState()
-        results: list[Prediction | CladmopError] = []
-        for start in range(0, len(trials), batch_size):
-            state.progress(start, len(trials), f"scoring {start + 1}–{min(start + batch_size, len(trials))}")
-            for trial in trials[start:start + batch_size]:
-                try:
-                    results.append(self.predict(trial, phase=phase, ablate=ablate))
-                except (CladmopError, RecordError) as e:
-                    results.append(e)
-        state.progress(len(trials), len(trials), "done")
-        return results
-
     def _forward(self, feats: list[TrialFeatures], phase: str, keep_attention: int = 0, batch_size: int = 64,
                  state: TaskState | None = None):
+        """Raw logits of `feats` through the phase's model; the (batch, output) pairs of the chunks that
+        hold the first `keep_attention` rows (their attention maps) are kept."""
         import torch
 
         from engine.device import autocast
         from engine.model.batch import collate
         from engine.model.cladmop import classify
         logits, outputs = [], []
+        model = self.models[phase]
         with self._lock, torch.inference_mode(), autocast(self.device):
-            self.model.set_adapter(phase)
             for start in range(0, len(feats), batch_size):
                 if state is not None:
                     state.check()
                 batch = collate(feats[start:start + batch_size]).to(self.device)
-                chunk, out = classify(self.model, batch)
+                chunk, out = classify(model, batch)
                 logits.append(chunk.float().cpu().numpy().astype(np.float64))
                 if start < keep_attention:
                     outputs.append((batch, out))
         return np.concatenate(logits), outputs
 
-    def _assemble(self, trial, feats: TrialFeatures, phase, prob, outputs, notes) -> Prediction:
-        batch, out = outputs[0]
+    def _assemble(self, trial, feats: TrialFeatures, phase, prob, output, notes) -> Prediction:
+        batch, out, row = output
         n_m, n_d, n_c = len(feats.mol_kind), len(feats.icd_kind), len(feats.crit_item)
         width_m, width_d = out.sizes[0], out.sizes[1]
         n_items = len(trial.active_criteria)
         levels = []
         for name, w in zip(LEVELS, out.token_weights):
-            w = w[0].float().cpu().numpy()
+            w = w[row].float().cpu().numpy()
             crit_tokens = w[width_m + width_d: width_m + width_d + n_c]
             per_item = np.zeros(n_items)
             items = np.asarray(feats.crit_item[:len(crit_tokens)])
@@ -254,6 +309,18 @@ class Predictor:
             molecule_tokens=list(feats.mol_segments), molecule_labels=molecule_labels(trial, feats),
             disease_labels=list(feats.icd_codes), criteria_labels=[c.text for c in trial.active_criteria],
             warnings=notes + list(trial.warnings) + list(feats.warnings), unresolved=list(trial.unresolved))
+
+
+@dataclass
+class _Plan:
+    """One trial ready for the model: lookups resolved, criteria limited, phase chosen."""
+
+    trial: Trial  # as the model reads it
+    phase: str
+    notes: list[str]
+    trial_hash: str  # of the record as given
+    criteria_total: int
+    notice: str = ""
 
 
 def _evidence(folder: Path, encoder):
@@ -278,20 +345,15 @@ def _ensemble(folder: Path, evidence):
     return ensemble
 
 
-def _attach_adapters(base, folder: Path, phases: list[str]):
-    from peft import PeftModel
-
-    model = None
-    for phase in phases:
-        path = folder / ADAPTERS / phase
-        if not (path / "adapter_model.safetensors").is_file():
-            raise ModelError(f"{path}: phase {phase} adapter weights missing (adapter_model.safetensors)")
-        readable_weights(path / "adapter_model.safetensors")  # a pickle in its place: a named ModelError
-        if model is None:
-            model = PeftModel.from_pretrained(base, str(path), adapter_name=phase, is_trainable=False)
-        else:
-            model.load_adapter(str(path), adapter_name=phase, is_trainable=False)
-    return model
+def phases_of(trials: Sequence[Trial], phase: PhaseChoice) -> list[str | None]:
+    """One phase choice per trial from `phase`: one for all, a function of the trial, or one per trial."""
+    if phase is None or isinstance(phase, str):
+        return [phase] * len(trials)
+    if callable(phase):
+        return [phase(t) for t in trials]
+    if len(phase) != len(trials):
+        raise ValueError(f"{len(trials)} trials but {len(phase)} phase choices")
+    return list(phase)
 
 
 def limit_criteria(trial: Trial, limit: int = MAX_MODEL_CRITERIA) -> tuple[Trial, str]:

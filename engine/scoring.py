@@ -8,16 +8,16 @@ record as recorded beside the what-if.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from engine.errors import Cancelled, CladmopError
+from engine.predict import PhaseChoice, phases_of
 from engine.prediction import Prediction
 from engine.records.errors import RecordError
 from engine.records.trial import Trial
 from engine.tasks import TaskState
 
-#: a function giving the phase model for a trial (None: the predictor's own choice)
-PhaseChooser = Callable[[Trial], "str | None"]
+
 
 
 @dataclass
@@ -65,10 +65,10 @@ def _resolved(predictor, trial: Trial) -> Trial | None:
         return None
 
 
-def score_trials(predictor, trials: Sequence[Trial], phase: str | PhaseChooser | None = None,
+def score_trials(predictor, trials: Sequence[Trial], phase: PhaseChoice = None,
                  what_ifs: Sequence[Trial | None] | None = None, ablate: bool = True,
                  state: TaskState | None = None) -> list[ScoredTrial]:
-    """Score every trial (and its what-if, if given at the same position) with `predictor`.
+    """Score every trial (and its what-if, if given at the same position) with `predictor`, in batches.
 
     `phase`: one phase for all, a function choosing per trial, or None (each record's own phase; a
     mixed-phase record uses the later phase's model). Progress goes to `state`, which may cancel
@@ -77,31 +77,44 @@ def score_trials(predictor, trials: Sequence[Trial], phase: str | PhaseChooser |
     what_ifs = list(what_ifs) if what_ifs is not None else [None] * len(trials)
     if len(what_ifs) != len(trials):
         raise ValueError(f"{len(trials)} trials but {len(what_ifs)} what-if versions")
-    total = len(trials) + sum(w is not None for w in what_ifs)
-    done = 0
-    out: list[ScoredTrial] = []
-    for trial, what_if in zip(trials, what_ifs):
-        state.progress(done, total, f"scoring {trial.nct_id or trial.source_path}")
-        chosen = phase(trial) if callable(phase) else phase
-        prediction, error = score_one(predictor, trial, chosen, ablate)
-        done += 1
-        scored = ScoredTrial(trial, prediction, error, resolved=_resolved(predictor, trial) if prediction else None)
-        if what_if is not None:
-            state.progress(done, total, f"scoring the what-if of {trial.nct_id}")
-            scored.what_if = what_if
-            scored.what_if_prediction, scored.what_if_error = score_one(predictor, what_if, chosen, ablate)
-            done += 1
-        out.append(scored)
-    state.progress(total, total, f"scored {sum(s.ok for s in out)} of {len(out)} trials")
+    chosen = phases_of(trials, phase)
+    edited = [i for i, w in enumerate(what_ifs) if w is not None]
+    batch = list(trials) + [what_ifs[i] for i in edited]
+    phases = chosen + [chosen[i] for i in edited]
+    results = predictor.predict_many(batch, phase=phases, ablate=ablate, state=state)
+    out = [ScoredTrial(t, *_outcome(r)) for t, r in zip(trials, results)]
+    for i, result in zip(edited, results[len(trials):]):
+        out[i].what_if = what_ifs[i]
+        out[i].what_if_prediction, out[i].what_if_error = _outcome(result)
+    for scored in out:
+        scored.resolved = _resolved(predictor, scored.trial) if scored.ok else None
+    state.progress(len(batch), len(batch), f"scored {sum(s.ok for s in out)} of {len(out)} trials")
     return out
 
 
-def stream_scores(predictor, trials: Iterable[Trial], phase: str | PhaseChooser | None = None,
-                  ablate: bool = False) -> Iterator[ScoredTrial]:
-    """Score trials one at a time as they come (e.g. from `engine.records.iter_records`), yielding each
-    `ScoredTrial` for the caller to write and drop: memory stays flat whatever the number of records.
-    `resolved` is left None (the HTML report needs it; the CSV does not)."""
-    for trial in trials:
-        chosen = phase(trial) if callable(phase) else phase
-        prediction, error = score_one(predictor, trial, chosen, ablate)
-        yield ScoredTrial(trial, prediction, error)
+def stream_scores(predictor, trials: Iterable[Trial], phase: PhaseChoice = None,
+                  ablate: bool = False, batch_size: int = 32) -> Iterator[ScoredTrial]:
+    """Score trials as they come (e.g. from `engine.records.iter_records`), `batch_size` at a time,
+    yielding each `ScoredTrial` for the caller to write and drop: memory stays flat whatever the number
+    of records. `resolved` is left None (the HTML report needs it; the CSV does not)."""
+    for chunk in _chunks(trials, batch_size):
+        phases = phases_of(chunk, phase)
+        for trial, result in zip(chunk, predictor.predict_many(chunk, phase=phases, ablate=ablate)):
+            yield ScoredTrial(trial, *_outcome(result))
+
+
+def _outcome(result: Prediction | Exception) -> tuple[Prediction | None, str]:
+    if isinstance(result, Exception):
+        return None, str(result) or type(result).__name__
+    return result, ""
+
+
+def _chunks(items: Iterable[Trial], size: int) -> Iterator[list[Trial]]:
+    chunk: list[Trial] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -183,13 +183,14 @@ def test_the_shipped_model_and_its_adapters_load_without_unpickling(pickle_forbi
 
 def test_a_freshly_fine_tuned_adapter_loads_without_unpickling(tmp_path, pickle_forbidden):
     """An adapter saved by PEFT here (safetensors) reloads into a model with pickle forbidden."""
-    from peft import PeftModel, set_peft_model_state_dict  # noqa: F401
+    from peft import PeftModel
 
-    from engine.model.checkpoint import load_base
-    from engine.predict import default_model_dir, _attach_adapters
+    from engine.model.checkpoint import ADAPTERS, load_base
+    from engine.predict import default_model_dir
 
     base, _ = load_base(default_model_dir())
-    model = _attach_adapters(base, default_model_dir(), ["II"])
+    model = PeftModel.from_pretrained(base, str(default_model_dir() / ADAPTERS / "II"), adapter_name="II",
+                                      is_trainable=False)
     model.save_pretrained(str(tmp_path / "saved"), selected_adapters=["II"])
     saved = tmp_path / "saved" / "II" if (tmp_path / "saved" / "II").is_dir() else tmp_path / "saved"
     assert (saved / "adapter_model.safetensors").is_file() and not list(saved.glob("*.bin"))

@@ -62,3 +62,19 @@ def document_embeddings(trials: list[Trial], encoder, cache, echo=lambda s: None
              f"({len(keys) - len(missing)} cached)")
     vectors = np.stack([found[keys[text]].final[0] for text in texts]).astype(np.float64)
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def pooled_item_embeddings(features) -> np.ndarray:
+    """(n, H) L2-normalised token-weighted mean of the items' own last-layer states (`TrialFeatures`
+    at criterion granularity): the whole-text view composed of the items CLaDMoP already encodes, so an
+    edit or an ablation costs no new encoder pass."""
+    rows = []
+    for f in features:
+        final = np.asarray(f.crit_final, np.float64)
+        if not len(final):
+            rows.append(np.zeros(final.shape[1] if final.ndim == 2 else 0))
+            continue
+        weights = np.asarray(f.crit_tokens, np.float64) if f.crit_tokens is not None else np.ones(len(final))
+        rows.append(weights @ final / max(weights.sum(), 1e-12))
+    vectors = np.stack(rows)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -28,6 +28,9 @@ from engine.model.config import ModelConfig
 MODEL_JSON = "model.json"
 BASE_WEIGHTS = "base.safetensors"
 ADAPTERS = "adapters"
+#: the files of one phase adapter (peft's `save_pretrained` names)
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
 FORMAT = "cladmop-model"
 
 

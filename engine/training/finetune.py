@@ -102,13 +102,12 @@ def branch_head_inputs(model, features: list[TrialFeatures], device, batch_size:
 
 
 def adapter_logits(folder: Path, phase: str, features: list[TrialFeatures], device="cpu") -> np.ndarray:
-    """Uncalibrated logits of the `phase` adapter in model `folder` (LoRA active) for `features`."""
-    from peft import PeftModel
+    """Uncalibrated logits of the `phase` adapter in model `folder` (merged, as served) for `features`."""
+    from engine.model.adapters import merged_model
 
     base, _ = load_base(folder)
     dev = resolve_device(device)
-    model = PeftModel.from_pretrained(base, str(Path(folder) / ADAPTERS / phase), is_trainable=False)
-    return predict_logits(model.to(dev).eval(), features, dev)
+    return predict_logits(merged_model(base, Path(folder) / ADAPTERS / phase).to(dev), features, dev)
 
 
 def share_adapter(folder: Path, source: str, phase: str, logits: np.ndarray, labels, base_rate: float,
