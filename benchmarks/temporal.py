@@ -15,11 +15,11 @@ Models, each fitted afresh per origin on the rows before Y:
   Recipe `temporal` (v3): early stopping and per-phase calibration on the latest year before Y (Y - 1),
   learning from the years before that; recipe `v2`: a random stratified 15% of the rows before Y.
 - `linear probe`: logistic regression on the whole-text MiniLM embedding of the record's criteria text
-  (the baseline); `items probe`: the same on the enabled items as the model reads them
-  (engine/features/document.py: what v3's probe member and the learning index read); `gbt`: gradient-boosted trees
-  on simple features; `history`: logistic regression on the drug and condition outcome history
-  (benchmarks/frozen_inputs.py).
-- combinations of CLaDMoP (temporal recipe), the items probe and the history, fitted by the shipped
+  (the baseline); `items probe`: the same on the enabled items as the model reads them (v3's probe
+  member); `pooled-items probe`: on the token-weighted mean of the items' own states (v4's member and
+  learning index; engine/features/document.py); `gbt`: gradient-boosted trees on simple features;
+  `history`: logistic regression on the drug and condition outcome history (benchmarks/frozen_inputs.py).
+- combinations of CLaDMoP (temporal recipe), the pooled-items probe and the history, fitted by the shipped
   model's own code (engine/training/ensemble_fit.py) on the rows before Y and served as the Predictor
   serves them: `combined, mean` (each member's logit standardized on year Y - 1, then averaged; what v3
   serves) and `combined, stack` (logistic regression on the members' logits, fitted on year Y - 1's
@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.cv_model import calibrated, finetune_config, inner_split, union_rows  # noqa: E402
 from engine.evidence.history import trial_names  # noqa: E402
+from engine.features.document import POOLED_ITEMS  # noqa: E402
 from benchmarks.validation import PHASES, main_guard, top_dir  # noqa: E402
 from engine.training.metrics import bootstrap_metrics, format_table  # noqa: E402
 from engine.training.ensemble_fit import COMBINATIONS  # noqa: E402
@@ -77,8 +78,8 @@ class Rows:
         self.features, self.trials = data.features, data.trials
         cache = EncoderCache()
         self.text = document_embeddings(self.trials, featurizer.encoder, cache, text_of=raw_text)
-        self.items = document_embeddings(self.trials, featurizer.encoder, cache)  # what v3 and the index read
-        self.pooled = pooled_item_embeddings(self.features)  # the same view composed of CLaDMoP's item states
+        self.items = document_embeddings(self.trials, featurizer.encoder, cache)  # what v3 and its index read
+        self.pooled = pooled_item_embeddings(self.features)  # v4's: composed of CLaDMoP's item states
         self.gbt = baseline_gbt.feature_matrix(self.trials, resolver)
         self.in_phase = {p: np.array([p in m for m in self.member]) for p in PHASES}
         echo(f"{len(self.y)} learning rows featurized; completion years {self.years.min()}-{self.years.max()}")
@@ -138,7 +139,7 @@ def cladmop_predictions(rows: Rows, args, work: Path, name: str, train: np.ndarr
 
 def combined(rows: Rows, year: int, inner_logits: np.ndarray, test_logits: np.ndarray, seed: int,
              how: str) -> np.ndarray:
-    """v3's combined model, fitted as the recipe fits it (engine/training/ensemble_fit.py) on the rows
+    """The shipped combined model, fitted as the recipe fits it (engine/training/ensemble_fit.py) on the rows
     before `year` (the stack on year - 1), and served as the Predictor serves it, for the `year` rows."""
     from engine.evidence.history import OutcomeHistory, history_matrix
     from engine.training.ensemble_fit import fit_ensemble
@@ -146,12 +147,13 @@ def combined(rows: Rows, year: int, inner_logits: np.ndarray, test_logits: np.nd
     before, test = np.flatnonzero(rows.years < year), np.flatnonzero(rows.years == year)
     trials, labels = [rows.trials[i] for i in before], rows.y[before]
     last_year = rows.years[before] == year - 1
-    ensemble = fit_ensemble(trials, labels, [rows.member[i] for i in before], rows.items[before], inner_logits,
-                            np.flatnonzero(~last_year), np.flatnonzero(last_year), seed, how=how)
+    ensemble = fit_ensemble(trials, labels, [rows.member[i] for i in before], rows.pooled[before], inner_logits,
+                            np.flatnonzero(~last_year), np.flatnonzero(last_year), seed, how=how,
+                            embedding=POOLED_ITEMS)
     drugs, conditions = zip(*(trial_names(t) for t in trials))
     history = history_matrix(OutcomeHistory(list(drugs), labels), OutcomeHistory(list(conditions), labels),
                              [rows.trials[i] for i in test])
-    member_logits = ensemble.member_logits(test_logits, rows.items[test], history)
+    member_logits = ensemble.member_logits(test_logits, rows.pooled[test], history)
     probs = np.full(len(test), np.nan)
     for p in PHASES:  # a mixed-phase row takes its later phase's calibration
         sel = rows.in_phase[p][test]
@@ -186,9 +188,9 @@ def novelty_of(rows: Rows, learn: np.ndarray, test: np.ndarray) -> list:
 
     phases = ["/".join(p for p in PHASES if p in rows.member[i]) for i in learn]
     index = build_index([rows.trials[i] for i in learn], rows.y[learn], phases, [(0, 0)] * len(learn),
-                        rows.items[learn], "benchmark")
+                        rows.pooled[learn], "benchmark", POOLED_ITEMS)
     reference = index.nearest_similarity
-    return [assess(index, rows.trials[i], rows.items[i], reference) for i in test]
+    return [assess(index, rows.trials[i], rows.pooled[i], reference) for i in test]
 
 
 def novelty_check(rows: Rows, predictions: dict[str, np.ndarray], novelty: dict[int, object], echo) -> dict:
@@ -222,7 +224,7 @@ def novelty_check(rows: Rows, predictions: dict[str, np.ndarray], novelty: dict[
     return out
 
 
-SERVED, MEMBER_COLUMNS = "combined, mean", ("CLaDMoP", "items probe", "history")
+SERVED, MEMBER_COLUMNS = "combined, mean", ("CLaDMoP", "pooled-items probe", "history")
 
 
 def interval_inputs(rows: Rows, predictions: dict[str, np.ndarray], sel: np.ndarray):

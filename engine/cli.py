@@ -412,10 +412,14 @@ def _export_parser(sub) -> None:
     p = sub.add_parser("export", help="score records and write an HTML report and/or a CSV")
     p.add_argument("files", nargs="+", help="ClinicalTrials.gov XML/JSON, TOP CSV, folders or globs")
     p.add_argument("--html", type=output_file, help="HTML report to write (molecules drawn inline)")
-    p.add_argument("--csv", type=output_file, help="CSV to write (one row per trial)")
+    p.add_argument("--csv", type=output_file, help="CSV to write (one row per trial); alone, a killed run "
+                                                  "continues where it stopped when run again (CSV.partial)")
     p.add_argument("--phase", type=str.upper, choices=PHASE_CHOICES, help="phase model (default: the record's)")
     p.add_argument("--top", type=non_negative_int, default=5, help="criteria and items to list per trial (default 5)")
     p.add_argument("--no-ablation", action="store_true", help="skip leave-one-out ablation (faster)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="records scored together (CSV alone; default 32)")
+    p.add_argument("--restart", action="store_true",
+                   help="CSV alone: discard an interrupted run's rows (CSV.partial) and score every record again")
     _model_args(p)
 
 
@@ -449,32 +453,115 @@ def cmd_export(args) -> int:
 
 
 def _export_csv_streamed(args) -> int:
-    """CSV only: read, score and write one record at a time, so any number of records fits in memory."""
+    """CSV alone: records are read, scored and journaled a batch at a time, so any number of them fits
+    in memory, and a killed run continues where it stopped (engine/export_journal.py)."""
+    from engine.export_journal import ExportJournal
+
+    trials = _streamed_records(args.files)
+    if trials is None:  # nothing to score: the previous report, if any, stays as it was
+        return 2
+    predictor = _load_predictor(args)
+    with ExportJournal(args.csv, _export_description(args, predictor), restart=args.restart) as journal:
+        total = _estimated_records(args.files)
+        _say_whether_resumed(journal, total)
+        order, fresh = _score_journaled(args, predictor, trials, journal, total)
+        rows, ok = journal.finish(order)
+    resumed = f"; {rows - fresh} from the interrupted run, {fresh} now" if journal.resumed else ""
+    print(f"wrote {args.csv} ({ok} of {rows} trials scored){resumed}")
+    return 0 if ok else 2
+
+
+def _streamed_records(files):
+    """The records of `files`, read lazily; None (said on stderr) when not even one can be read."""
     import itertools
 
-    from engine.export import write_csv_stream
     from engine.records import iter_records
-    from engine.scoring import stream_scores
 
-    predictor = _load_predictor(args)
-    counts = {"ok": 0, "all": 0}
-
-    def tally(scored) -> None:
-        counts["all"] += 1
-        counts["ok"] += scored.ok
-        if not scored.ok:
-            print(f"cladmop: {scored.trial.source_path or scored.trial.nct_id}: {scored.error}", file=sys.stderr)
-
-    trials = iter_records(args.files, on_error=lambda err: print(f"cladmop: skipped {err}", file=sys.stderr))
+    trials = iter_records(files, on_error=lambda err: print(f"cladmop: skipped {err}", file=sys.stderr))
     first = next(trials, None)
-    if first is None:  # nothing to score: the previous report, if any, stays as it was
+    if first is None:
         print("cladmop: error: no readable trial records", file=sys.stderr)
-        return 2
-    trials = itertools.chain([first], trials)
-    write_csv_stream(stream_scores(predictor, trials, phase=_phase(args.phase), ablate=not args.no_ablation),
-                     args.csv, top=args.top, on_row=tally)
-    print(f"wrote {args.csv} ({counts['ok']} of {counts['all']} trials scored)")
-    return 0 if counts["ok"] else 2
+        return None
+    return itertools.chain([first], trials)
+
+
+def _export_description(args, predictor) -> dict:
+    """What the CSV's rows depend on: an interrupted run's rows are reused only when all of it is the same."""
+    import hashlib
+
+    manifest = getattr(predictor, "manifest", None)  # the checksums of every file of the model folder
+    model = {"name": predictor.model_name, "device": predictor.device_name, "backbone": args.backbone,
+             "folder": str(Path(getattr(predictor, "folder", "")).resolve()),
+             "sha256": hashlib.sha256(manifest.to_json().encode()).hexdigest() if manifest is not None else ""}
+    options = {"phase": _phase(args.phase), "ablation": not args.no_ablation, "top": args.top}
+    return {"inputs": [os.path.abspath(os.path.expanduser(f)) for f in args.files], "model": model,
+            "options": options}
+
+
+def _estimated_records(files) -> int:
+    """How many records `files` hold, for the progress bar, without parsing them: one per XML/JSON file
+    (a JSON file of many studies makes the bar outgrow its total), the rows of each TOP CSV."""
+    from engine.records.loader import _expand, _not_a_record  # the loader's own walk: the files it reads
+
+    paths = {p.resolve(): p for source in files for p, explicit in _expand(source, lambda err: None)
+             if explicit or not _not_a_record(p)}
+    return sum(_csv_rows(p) if p.suffix.lower() in (".csv", ".tsv") else 1 for p in paths.values())
+
+
+def _csv_rows(path: Path) -> int:
+    """Data rows of a CSV/TSV (C-speed parsing, quoted line breaks counted right); 1 if unreadable."""
+    import csv
+
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            return max(0, sum(1 for _ in csv.reader(handle, delimiter=delimiter)) - 1)
+    except (OSError, csv.Error):
+        return 1
+
+
+def _say_whether_resumed(journal, total: int) -> None:
+    """One line on stderr when an interrupted run's rows are taken over, or why they are not."""
+    if journal.resumed:
+        of = f" of {total}" if total else ""
+        print(f"cladmop: resuming: {journal.resumed}{of} already scored ({journal.path.name}; "
+              f"--restart scores all again)", file=sys.stderr)
+    elif journal.discarded:
+        print(f"cladmop: not resuming from {journal.path.name}: {journal.discarded}; scoring every record "
+              f"afresh", file=sys.stderr)
+
+
+def _score_journaled(args, predictor, trials, journal, total: int) -> tuple:
+    """Score what the journal lacks under a progress bar; Ctrl-C says where the rows so far are kept.
+    (the rows' order, for `journal.finish`; how many records were scored now)"""
+    from engine.export_journal import score_resumably
+
+    bar, fresh = _export_bar(total, journal.resumed), [0]
+    try:
+        order = score_resumably(predictor, trials, journal, phase=_phase(args.phase), ablate=not args.no_ablation,
+                                top=args.top, batch_size=args.batch_size, on_row=lambda s: _tally(s, bar, fresh))
+    except KeyboardInterrupt:
+        bar.write(f"cladmop: {len(journal.index)} rows kept in {journal.path}; the same command continues",
+                  file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+    return order, fresh[0]
+
+
+def _export_bar(total: int, resumed: int):
+    """Records done (an interrupted run's included) of the estimated total, and the rate of this run."""
+    from tqdm import tqdm
+
+    return tqdm(total=max(total, resumed) or None, initial=resumed, desc="scoring", unit=" trials",
+                file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+def _tally(scored, bar, fresh: list[int]) -> None:
+    fresh[0] += 1
+    bar.update()
+    if not scored.ok:
+        bar.write(f"cladmop: {scored.trial.source_path or scored.trial.nct_id}: {scored.error}", file=sys.stderr)
 
 
 COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "pretrain": cmd_pretrain,

@@ -92,21 +92,33 @@ def csv_text(scored: Sequence[ScoredTrial], top: int = 3, scored_at: str | None 
     return buffer.getvalue()
 
 
+def write_csv_rows(rows: Iterable[dict], path: Path | str) -> int:
+    """Write rows of `CSV_COLUMNS` as they come (never held whole) into a file that appears complete at
+    `path` only at the end (atomic); the one CSV writer of the streamed and the resumed exports.
+    Returns the number of rows."""
+    count = 0
+    with atomic_text_writer(Path(path)) as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+    return count
+
+
 def write_csv_stream(scored: Iterable[ScoredTrial], path: Path | str, top: int = 3, scored_at: str | None = None,
                      on_row: Callable[[ScoredTrial], None] | None = None) -> int:
     """Write one row per trial as each arrives (the batch is never held whole); the file appears
     complete at `path` only at the end (atomic). Returns the number of rows."""
     scored_at = scored_at or now_text()
-    count = 0
-    with atomic_text_writer(Path(path)) as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, lineterminator="\n")
-        writer.writeheader()
+
+    def rows():
         for item in scored:
-            writer.writerows(csv_rows([item], top, scored_at))
-            count += 1
+            yield csv_rows([item], top, scored_at)[0]
             if on_row is not None:
                 on_row(item)
-    return count
+
+    return write_csv_rows(rows(), path)
 
 
 def write_csv(scored: Sequence[ScoredTrial], path: Path | str, top: int = 3, scored_at: str | None = None) -> Path:

@@ -198,7 +198,8 @@ class Predictor:
         feats = self.featurizer.featurize_many(scored, state=None)
         if state is not None:
             state.progress(1, 2, "running the model")
-        embeddings = self._embeddings(scored if self.ensemble is not None else scored[:len(plans)])
+        upto = len(scored) if self.ensemble is not None else len(plans)
+        embeddings = self._embeddings(scored[:upto], feats[:upto])
         probs, members = np.zeros(len(scored)), [{} for _ in plans]
         kept: dict[int, tuple] = {}  # plan index -> (its batch, the model output, its row in the batch)
         for phase in dict.fromkeys(plan.phase for plan in plans):
@@ -234,13 +235,14 @@ class Predictor:
             pred.similar, pred.novelty = self.evidence.read(plan.trial, embedding)
         return pred
 
-    def _embeddings(self, trials: list[Trial]) -> np.ndarray | None:
-        """Whole-text embeddings (engine/features/document.py) when the evidence or the ensemble reads them."""
+    def _embeddings(self, trials: list[Trial], features=None) -> np.ndarray | None:
+        """Whole-text embeddings of the index's kind (engine/features/document.py) when the evidence or the
+        ensemble reads them; `features` of the trials spare the pooled kind any work."""
         if self.evidence is None:
             return None
-        from engine.features.document import document_embeddings
+        from engine.features.document import trial_embeddings
 
-        return document_embeddings(trials, self.featurizer.encoder, self.featurizer.criteria.cache)
+        return trial_embeddings(self.evidence.index.embedding, trials, self.featurizer, features)
 
     def _serve(self, logits: np.ndarray, trials: list[Trial], embeddings, phase: str):
         """The probabilities served for CLaDMoP's raw `logits` of `trials`: calibrated alone, or through the
@@ -342,6 +344,9 @@ def _ensemble(folder: Path, evidence):
     if ensemble is not None and evidence is None:
         raise ModelError(f"{folder}: the model combines CLaDMoP with the outcome history, which needs its "
                          f"learning index (evidence/), missing or of another language model")
+    if ensemble is not None and ensemble.embedding != evidence.index.embedding:
+        raise ModelError(f"{folder}: the combined model reads '{ensemble.embedding}' embeddings but the learning "
+                         f"index holds '{evidence.index.embedding}' ones; rebuild the index (`cladmop index`)")
     return ensemble
 
 

@@ -284,7 +284,8 @@ def test_temporal_script_runs_on_a_subsample(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "novelty:" in done.stdout and "interval, phase I: coverage" in done.stdout
     saved = json.loads(out.read_text())
-    models = {"linear probe", "items probe", "gbt", "history", "CLaDMoP", "combined, mean", "combined, stack",
+    models = {"linear probe", "items probe", "pooled-items probe", "gbt", "history", "CLaDMoP", "combined, mean",
+              "combined, stack",
               "CLaDMoP v2 recipe"}
     assert set(saved["results"]["I"]) == models
     assert {r["year"] for r in saved["rows"]} == {2012, 2013} and {"unusual", "novelty"} <= set(saved["rows"][0])

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import ModelError
+from engine.features.document import DOCUMENT
 
 FOLDER = "evidence"
 ARRAYS = "learning_index.safetensors"
@@ -35,6 +36,7 @@ class LearningIndex:
     text_chars: np.ndarray  # (n,) characters of criteria text
     embeddings: np.ndarray  # (n, H) L2-normalised whole-text embeddings
     backbone: str = ""
+    embedding: str = DOCUMENT  # their kind (engine/features/document.py); indexes before v4: "document"
 
     def __len__(self) -> int:
         return len(self.nct_ids)
@@ -62,7 +64,7 @@ class LearningIndex:
         with atomic_file(folder / ARRAYS) as f:
             f.write(save(arrays))
         atomic_write_text(folder / TABLE, json.dumps(
-            {"backbone": self.backbone, "nct_ids": self.nct_ids, "phases": self.phases, "drugs": self.drugs,
+            {"backbone": self.backbone, "embedding": self.embedding, "nct_ids": self.nct_ids, "phases": self.phases, "drugs": self.drugs,
              "conditions": self.conditions, "chapters": self.chapters}))
 
     @classmethod
@@ -78,7 +80,8 @@ class LearningIndex:
             index = cls(table["nct_ids"], arrays["labels"].astype(np.int64), table["phases"],
                         arrays["start_years"].astype(int), arrays["completion_years"].astype(int),
                         table["drugs"], table["conditions"], table["chapters"], arrays["n_items"],
-                        arrays["text_chars"], arrays["embeddings"].astype(np.float32), table.get("backbone", ""))
+                        arrays["text_chars"], arrays["embeddings"].astype(np.float32), table.get("backbone", ""),
+                        table.get("embedding", DOCUMENT))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ModelError(f"{folder}: unreadable learning index ({e})") from e
         if len({len(index.nct_ids), len(index.labels), len(index.embeddings), len(index.drugs)}) != 1:
@@ -87,7 +90,7 @@ class LearningIndex:
 
 
 def build_index(trials, labels, phases: list[str], years: list[tuple[int | None, int | None]],
-                embeddings: np.ndarray, backbone: str) -> LearningIndex:
+                embeddings: np.ndarray, backbone: str, embedding: str = DOCUMENT) -> LearningIndex:
     """The index of *resolved* labelled `trials` (their drugs and conditions looked up)."""
     from engine.evidence.history import trial_names
     from engine.lookups.icd_chapters import icd10_chapter
@@ -101,7 +104,7 @@ def build_index(trials, labels, phases: list[str], years: list[tuple[int | None,
         drugs=[sorted(d) for d, _ in names], conditions=[sorted(c) for _, c in names], chapters=chapters,
         n_items=np.array([len(t.active_criteria) for t in trials]),
         text_chars=np.array([len(criteria_text(t)) for t in trials]),
-        embeddings=np.asarray(embeddings, dtype=np.float32), backbone=backbone)
+        embeddings=np.asarray(embeddings, dtype=np.float32), backbone=backbone, embedding=embedding)
 
 
 def criteria_text(trial) -> str:

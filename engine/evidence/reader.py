@@ -48,4 +48,4 @@ class EvidenceReader:
 
         self.own = build_index(trials, [t.label for t in trials], [t.phase_label for t in trials],
                                [(t.start_year, t.completion_year) for t in trials],
-                               embeddings, self.index.backbone) if trials else None
+                               embeddings, self.index.backbone, self.index.embedding) if trials else None

@@ -1,10 +1,17 @@
-"""The whole-text embedding of a trial's criteria: the sentence-transformers view of the record.
+"""The whole-text embedding of a trial's criteria, in two kinds (one vector per trial, L2-normalised).
 
 What similar past trials are found by and novelty is measured in (engine/evidence/), and what the
-linear probe reads: the mean of the encoder's last-layer states over the whole criteria text (special
-tokens included, as sentence-transformers' attention-mask pooling does), L2-normalised. Texts longer
-than the encoder's window are read in overlapping windows instead of being cut. Cached like the
-criteria states, so a learning set is encoded once.
+combined model's criteria-text member reads (engine/model/ensemble.py). A model folder names its kind
+(`EMBEDDINGS`); the index and the ensemble of one folder read the same.
+
+- "pooled-items" (models from v4 on): the token-weighted mean of the items' own last-layer states, the
+  states CLaDMoP already reads (TrialFeatures.crit_final). An edit or an ablation costs no encoder pass
+  beyond the edited item. On the temporal validation its probe ranked as the whole-text one did
+  (benchmarks/results/2026-12-06: PR-AUC .728/.627/.859 against .721/.616/.858 by phase).
+- "document" (v3): the mean of the encoder's last-layer states over the whole criteria text (special
+  tokens included, as sentence-transformers' attention-mask pooling does). Texts longer than the
+  encoder's window are read in overlapping windows instead of being cut. Cached like the criteria
+  states, so a learning set is encoded once.
 
 The text is `document_text`: the enabled items in the legacy layout, so a what-if edit or an ablation
 changes it exactly as it changes what CLaDMoP reads. (The linear-probe *baseline* of the benchmarks
@@ -17,6 +24,23 @@ import numpy as np
 from engine.records.trial import Trial
 
 _CHUNK = 32
+DOCUMENT, POOLED_ITEMS = "document", "pooled-items"
+EMBEDDINGS = (DOCUMENT, POOLED_ITEMS)
+#: what new learning indexes and combined models are built with
+DEFAULT_EMBEDDING = POOLED_ITEMS
+
+
+def trial_embeddings(kind: str, trials: list[Trial], featurizer, features=None) -> np.ndarray:
+    """(n, H) embeddings of `kind` for *resolved* `trials`; `features` (their TrialFeatures, when the
+    caller has them) spare the pooled kind any work."""
+    if kind == DOCUMENT:
+        return document_embeddings(trials, featurizer.encoder, featurizer.criteria.cache)
+    if kind != POOLED_ITEMS:
+        raise ValueError(f"unknown embedding kind {kind!r} (known: {', '.join(EMBEDDINGS)})")
+    if features is not None:
+        return pooled_item_embeddings(features)
+    return np.concatenate([pooled_item_embeddings(featurizer.featurize_many(trials[start:start + 256]))
+                           for start in range(0, len(trials), 256)] or [np.zeros((0, featurizer.text_dim))])
 
 
 def document_tag(encoder) -> str:

@@ -70,6 +70,8 @@ class Ensemble:
     #: the interval around the served probability (engine/training/ensemble_fit.py: fit_interval):
     #: {"level": 0.8, "floor": 0.05, "scale": {phase: q}}; {} when none was fitted
     interval: dict = field(default_factory=dict)
+    #: the kind of whole-text embedding the probe reads (engine/features/document.py); before v4 "document"
+    embedding: str = "document"
 
     def interval_for(self, probability: float, members: dict[str, float], phase: str) -> tuple[float, float] | None:
         """(low, high): probability -/+ q x (the members' spread + floor), within [0, 1]; None without one."""
@@ -105,6 +107,6 @@ class Ensemble:
             data = json.loads(path.read_text())
             return cls(**{k: LinearModel(**data[k]) for k in ("probe", "history", "stack")},
                        calibration=data.get("calibration", {}), fitted_on=data.get("fitted_on", ""),
-                       interval=data.get("interval", {}))
+                       interval=data.get("interval", {}), embedding=data.get("embedding", "document"))
         except (ValueError, KeyError, TypeError) as e:
             raise ModelError(f"{path}: unreadable ensemble description ({e})") from e

@@ -41,8 +41,9 @@ def combine(members: np.ndarray, labels: np.ndarray, how: str, seed: int) -> Lin
 
 def fit_ensemble(trials, labels: np.ndarray, member: list, embeddings: np.ndarray, cladmop_logits: np.ndarray,
                  learn: np.ndarray, last: np.ndarray, seed: int = 0, fitted_on: str = "",
-                 how: str = "mean") -> Ensemble:
-    """`trials` (resolved), their `labels`, phase sets (`member`) and whole-text `embeddings`;
+                 how: str = "mean", embedding: str = "document") -> Ensemble:
+    """`trials` (resolved), their `labels`, phase sets (`member`) and whole-text `embeddings` (of kind
+    `embedding`, engine/features/document.py);
     `cladmop_logits` of the `last`-year rows from an adapter that learned from the `learn` rows."""
     every = np.arange(len(labels))
     probe = fit_linear(embeddings[learn], labels[learn], seed)
@@ -57,7 +58,7 @@ def fit_ensemble(trials, labels: np.ndarray, member: list, embeddings: np.ndarra
         calibration[phase] = list(fit_calibration(stacked[rows], labels[last][rows]))
     return Ensemble(probe=fit_linear(embeddings, labels, seed),
                     history=fit_linear(history_inputs(trials, labels, every, every), labels, seed),
-                    stack=stack, calibration=calibration, fitted_on=fitted_on)
+                    stack=stack, calibration=calibration, fitted_on=fitted_on, embedding=embedding)
 
 
 #: share of trials whose interval should hold the success rate observed among similarly scored trials

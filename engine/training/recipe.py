@@ -100,21 +100,22 @@ def strata(labels: np.ndarray, member: list[frozenset[str]], min_count: int = 2)
 def learning_index(top: Path, featurizer, resolver, state: TaskState | None = None):
     """The learning index (engine/evidence/index.py) of every TOP learning row, embedded by
     `featurizer`'s language model: what similar past trials and novelty are read from."""
-    from engine.features.document import document_embeddings
+    from engine.features.document import DEFAULT_EMBEDDING, trial_embeddings
 
     rows, member = learning_rows(top, state)
     rows = LabelledSet([resolver.resolve(t) for t in rows.trials], rows.labels)
-    embeddings = document_embeddings(rows.trials, featurizer.encoder, featurizer.criteria.cache)
-    return index_of(rows, member, embeddings, featurizer)
+    return index_of(rows, member, trial_embeddings(DEFAULT_EMBEDDING, rows.trials, featurizer), featurizer)
 
 
 def index_of(rows: LabelledSet, member, embeddings: np.ndarray, featurizer):
-    """The learning index of resolved `rows` with their phase sets and whole-text `embeddings`."""
+    """The learning index of resolved `rows` with their phase sets and whole-text `embeddings` (of the
+    default kind)."""
     from engine.evidence.index import build_index
+    from engine.features.document import DEFAULT_EMBEDDING
 
     return build_index(rows.trials, rows.labels, ["/".join(p for p in PHASES if p in m) for m in member],
                        [(t.start_year, t.completion_year) for t in rows.trials], embeddings,
-                       featurizer.encoder.backbone_id)
+                       featurizer.encoder.backbone_id, DEFAULT_EMBEDDING)
 
 
 def write_learning_index(model: Path, index) -> None:
@@ -245,7 +246,7 @@ class _Steps:
     def finetune(self, top: Path, out: Path, mode: str, epochs: int) -> dict:
         """Adapters learn from the years before the latest completion year and are early-stopped and
         calibrated on it; then the combined model and the learning index are fitted and written."""
-        from engine.features.document import document_embeddings
+        from engine.features.document import DEFAULT_EMBEDDING, trial_embeddings
         from engine.training.temporal import completion_years, latest_year_split
 
         rows, member = learning_rows(top, self.state)
@@ -255,8 +256,8 @@ class _Steps:
         self.echo(f"learning from {len(learn)} trials completed before {years.max()}, "
                   f"validating on the {len(last)} completed in {years.max()}")
         phases = self._adapters(out, rows, member, learn, last, mode, epochs)
-        embeddings = document_embeddings(rows.trials, self.featurizer.encoder, self.featurizer.criteria.cache)
-        self._ensemble(out, rows, member, embeddings, learn, last, years.max())
+        embeddings = trial_embeddings(DEFAULT_EMBEDDING, rows.trials, self.featurizer, rows.features)
+        self._ensemble(out, rows, member, embeddings, learn, last, years.max(), DEFAULT_EMBEDDING)
         write_learning_index(out, index_of(rows, member, embeddings, self.featurizer))
         return phases
 
@@ -285,7 +286,7 @@ class _Steps:
                                          f"calibrated on the phase {phase} rows of the latest year")
         return phases
 
-    def _ensemble(self, out, rows, member, embeddings, learn, last, year) -> None:
+    def _ensemble(self, out, rows, member, embeddings, learn, last, year, kind: str) -> None:
         from engine.model.checkpoint import ModelManifest
         from engine.training.ensemble_fit import fit_ensemble
         from engine.training.finetune import adapter_logits
@@ -294,7 +295,8 @@ class _Steps:
         ensemble = fit_ensemble(rows.trials, rows.labels, member, embeddings, logits, learn, last, self.seed,
                                 fitted_on=f"{COMBINATION} of the members' logits, standardized and calibrated on "
                                           f"the {len(last)} TOP learning trials completed in {year} as predicted "
-                                          f"by members that learned from the earlier years", how=COMBINATION)
+                                          f"by members that learned from the earlier years", how=COMBINATION,
+                                embedding=kind)
         ensemble.save(out)
         ModelManifest.read(out).write(out)
         self.echo(f"combined model ({COMBINATION}): weights {np.round(ensemble.stack.coef, 3).tolist()} on the "
