@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.records.errors import RecordError
 
     args = build_parser().parse_args(argv)
+    _one_voice()
     try:
         return COMMANDS[args.command](args)
     except (CladmopError, RecordError, ValueError, FileNotFoundError) as e:
@@ -130,6 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cladmop: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_voice() -> None:
+    """Under torchrun/accelerate only rank 0 prints results (the others' errors still reach stderr)."""
+    from engine.distributed import is_writer
+
+    if not is_writer():
+        sys.stdout = open(os.devnull, "w")
 
 
 def _load_predictor(args):
@@ -255,6 +264,7 @@ def format_evidence(pred) -> list[str]:
 
 
 def cmd_evaluate(args) -> int:
+    from engine.distributed import is_writer
     from engine.training.evaluate import evaluate_files
     from engine.training.metrics import format_table
 
@@ -265,7 +275,7 @@ def cmd_evaluate(args) -> int:
         print(f"note: {note}", file=sys.stderr)
     print(format_table({f"phase {result['phase']}": result["metrics"]}))
     print(f"(mean ± sd over {args.bootstrap} bootstrap samples of 80%; prevalence = PR-AUC of a constant predictor)")
-    if args.json:
+    if args.json and is_writer():
         from engine.atomic import atomic_write_text
 
         atomic_write_text(args.json, json.dumps(result, indent=2))
@@ -275,25 +285,31 @@ def cmd_evaluate(args) -> int:
 def cmd_pretrain(args) -> int:
     from engine.training.pipeline import run_pretraining
 
-    result = run_pretraining(args.data, args.out, backbone=args.backbone, granularity=args.granularity,
-                             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                             valid_fraction=args.valid_fraction, device=args.device, echo=print)
+    from engine.distributed import private_output
+
+    with private_output(args.out) as out:
+        result = run_pretraining(args.data, out, backbone=args.backbone, granularity=args.granularity,
+                                 epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                                 valid_fraction=args.valid_fraction, device=args.device, echo=print)
     return 0 if result.stopped != "cancelled" else 130
 
 
 def cmd_finetune(args) -> int:
+    from engine.distributed import is_writer, private_output
     from engine.training.finetune import FinetuneConfig
     from engine.training.pipeline import run_finetuning
 
     config = FinetuneConfig()
     config.head_epochs = config.head_epochs if args.head_epochs is None else args.head_epochs
-    result = run_finetuning(args.base, _phase(args.phase), args.train, valid=args.valid, out=args.out,
-                            labels_csv=args.labels, epochs=args.epochs, batch_size=args.batch_size,
-                            seed=args.seed, device=args.device, echo=print, config=config, compare=True)
+    with private_output(args.out or (None if is_writer() else args.base)) as out:  # in place: rank 0 only
+        result = run_finetuning(args.base, _phase(args.phase), args.train, valid=args.valid, out=out,
+                                labels_csv=args.labels, epochs=args.epochs, batch_size=args.batch_size,
+                                seed=args.seed, device=args.device, echo=print, config=config, compare=True)
     return 0 if result.stopped != "cancelled" else 130
 
 
 def cmd_cache(args) -> int:
+    from engine import distributed
     from engine.features.text_encoder import build_cache
     from engine.model_store import open_backbone
     from engine.tasks import TqdmState
@@ -302,10 +318,11 @@ def cmd_cache(args) -> int:
     if not trials:
         return 2
     state = TqdmState("encoding criteria")
-    report = build_cache(trials, open_backbone(args.backbone, device=args.device), args.granularity,
-                         state=state)
+    report = build_cache(distributed.shard(trials), open_backbone(args.backbone, device=args.device),
+                         args.granularity, state=state)  # under a launcher: each process its share
     state.close()
-    print(report)
+    distributed.wait_for_all()
+    print(report if not distributed.workers().parallel else f"{report} (process 0's share)")
     return 0
 
 

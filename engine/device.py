@@ -12,12 +12,15 @@ from engine.errors import CladmopError
 
 
 def resolve_device(choice: str = "auto"):
-    """`"auto"` -> CUDA when available else CPU; `"cpu"`; `"cuda"` / `"cuda:N"` (an error without CUDA)."""
+    """`"auto"` -> CUDA when available else CPU; `"cpu"`; `"cuda"` / `"cuda:N"` (an error without CUDA).
+    Under torchrun/accelerate, "auto" and "cuda" are each process's own GPU (engine/distributed.py)."""
     import torch
+
+    from engine.distributed import local_device
 
     if isinstance(choice, torch.device):
         return choice
-    name = (choice or "auto").strip().lower()
+    name = local_device((choice or "auto").strip().lower())  # under a launcher: this process's own GPU
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":

@@ -58,12 +58,15 @@ class Predictor:
         from engine.model.checkpoint import ADAPTERS
         from engine.model_store import open_backbone
 
+        from engine import distributed
+
         folder = Path(model_dir) if model_dir else default_model_dir()
         manifest = ModelManifest.read(folder)
         manifest.verify(folder)  # every file, adapters included, before anything is deserialised
         if not manifest.phases:
             raise ModelError(f"{folder}: the model has no fine-tuned phase adapter; run `cladmop finetune`")
         dev = resolve_device(device)
+        distributed.start(dev)
         base, _ = load_base(folder, verify=False)
         models = {phase: merged_model(base, folder / ADAPTERS / phase).to(dev) for phase in manifest.phases}
         encoder = open_backbone(backbone or manifest.config.backbone, device=dev)
@@ -138,14 +141,25 @@ class Predictor:
         state.progress(2, 2, "done")
         return prediction
 
-    def predict_many(self, trials: Sequence[Trial], phase: "PhaseChoice" = None, ablate: bool = False,
+    def predict_many(self, trials: Sequence[Trial], phase: PhaseChoice = None, ablate: bool = False,
                      state: TaskState | None = None, batch_size: int = 32) -> list[Prediction | Exception]:
-        """Score many trials, `batch_size` at a time through the encoder and the model; a trial that cannot
+        """Score many trials, `batch_size` at a time through the encoder and the models; a trial that cannot
         be scored yields its error in place, the rest go on. `phase`: one for all, a function of the trial,
         one per trial, or None (each record's own). Memory is bounded by `batch_size`, whatever the number
-        of trials."""
-        state, phases = state or TaskState(), phases_of(trials, phase)
-        results: list[Prediction | Exception] = []
+        of trials. Under a launcher (engine/distributed.py) each process scores its share and every process
+        gets all predictions, in order."""
+        from engine import distributed
+
+        phases = phases_of(trials, phase)
+        if not distributed.workers().parallel:
+            return self._predict_batches(trials, phases, ablate, state or TaskState(), batch_size)
+        return distributed.map_in_order(lambda rows: [_portable(r) for r in self._predict_batches(
+            [trials[i] for i in rows], [phases[i] for i in rows], ablate, state or TaskState(), batch_size)],
+            range(len(trials)))
+
+    def _predict_batches(self, trials: Sequence[Trial], phases: list[str | None], ablate: bool, state: TaskState,
+                         batch_size: int) -> list[Prediction | Exception]:
+        results: list[Prediction | Exception | None] = []
         for start in range(0, len(trials), batch_size):
             state.check()
             state.progress(start, len(trials), f"scoring {start + 1}–{min(start + batch_size, len(trials))}")
@@ -348,6 +362,12 @@ def _ensemble(folder: Path, evidence):
         raise ModelError(f"{folder}: the combined model reads '{ensemble.embedding}' embeddings but the learning "
                          f"index holds '{evidence.index.embedding}' ones; rebuild the index (`cladmop index`)")
     return ensemble
+
+
+def _portable(result: Prediction | Exception) -> Prediction | Exception:
+    """A result that crosses processes intact: errors as plain CladmopError with their message (their own
+    classes may not rebuild from pickled arguments)."""
+    return CladmopError(str(result) or type(result).__name__) if isinstance(result, Exception) else result
 
 
 def phases_of(trials: Sequence[Trial], phase: PhaseChoice) -> list[str | None]:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.atomic import atomic_directory
+from engine import distributed
 from engine.device import resolve_device
 from engine.features.types import TrialFeatures
 from engine.model.batch import collate
@@ -107,6 +108,7 @@ def adapter_logits(folder: Path, phase: str, features: list[TrialFeatures], devi
 
     base, _ = load_base(folder)
     dev = resolve_device(device)
+    distributed.start(dev)  # under a launcher: data-parallel (engine/training/loop.py)
     return predict_logits(merged_model(base, Path(folder) / ADAPTERS / phase).to(dev), features, dev)
 
 

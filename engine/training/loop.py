@@ -94,6 +94,8 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, n_train: int,
     start_epoch = 0
     if resume and (resume_dir / "progress.json").is_file():
         start_epoch, best_score, best_epoch, history = _load_resume(model, optimizer, resume_dir)
+    start_epoch, best_score, best_epoch, history = _same_start(model, optimizer, start_epoch, best_score,
+                                                               best_epoch, history)
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed + start_epoch)
     stopped = "epochs"
@@ -105,17 +107,7 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, n_train: int,
             losses = []
             for step, idx in enumerate(batches(n_train, config.batch_size, rng)):
                 state.check()
-                optimizer.zero_grad(set_to_none=True)
-                loss = train_loss(idx)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"training loss became {loss.item()} at epoch {epoch + 1}; "
-                                             "lower the learning rate")
-                loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(
-                        [p for g in optimizer.param_groups for p in g["params"]], config.grad_clip)
-                optimizer.step()
-                losses.append(float(loss.detach()))
+                losses.append(_step(model, optimizer, train_loss, idx, config, epoch))
                 state.progress(epoch * steps_per_epoch + step + 1, total_steps,
                                f"epoch {epoch + 1}/{config.epochs} loss {np.mean(losses):.4f}")
             model.eval()
@@ -135,6 +127,41 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, n_train: int,
     except (KeyboardInterrupt, Cancelled):
         stopped = "cancelled"
     return FitResult(history=history, best_epoch=best_epoch, best_score=best_score, stopped=stopped)
+
+
+def _step(model, optimizer, train_loss, idx: np.ndarray, config: FitConfig, epoch: int) -> float:
+    """One optimizer step on the batch `idx`; the batch's mean loss. Data-parallel under a launcher: each
+    process takes its slice, weighted by its share of the batch, and the gradients are summed across
+    processes, which makes the step that of the whole batch (engine/distributed.py)."""
+    from engine import distributed
+
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    mine = distributed.shard(idx)
+    optimizer.zero_grad(set_to_none=True)
+    loss = train_loss(np.asarray(mine)) * (len(mine) / len(idx)) if mine else sum(p.sum() * 0 for p in params)
+    (total,) = distributed.sum_across([float(loss.detach())])
+    if not math.isfinite(total):
+        raise FloatingPointError(f"training loss became {total} at epoch {epoch + 1}; lower the learning rate")
+    loss.backward()
+    distributed.sum_gradients(params)
+    if config.grad_clip:
+        torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+    optimizer.step()
+    return total
+
+
+def _same_start(model, optimizer, *progress):
+    """Every process starts from rank 0's weights, optimizer state and progress (its checkpoint, which a
+    run with any number of processes wrote); one process: `progress` as it is."""
+    from engine import distributed
+
+    if not distributed.workers().parallel:
+        return progress
+    weights, opt_state, progress = distributed.from_writer(
+        (_trainable_state(model), optimizer.state_dict(), progress))
+    model.load_state_dict(weights, strict=False)
+    optimizer.load_state_dict(opt_state)
+    return progress
 
 
 def _save_resume(model, optimizer, folder: Path, epoch, best_score, best_epoch, history) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from engine import distributed
 from engine.device import resolve_device
 from engine.features.types import TrialFeatures
 from engine.model.batch import collate
@@ -36,6 +37,7 @@ def pretrain(train: list[TrialFeatures], valid: list[TrialFeatures], model_confi
         raise ValueError(f"pre-training needs at least 2 training and 2 validation trials "
                          f"(got {len(train)} and {len(valid)})")
     dev = resolve_device(device)
+    distributed.start(dev)  # under a launcher: data-parallel (engine/training/loop.py)
     torch.manual_seed(config.fit.seed)
     model = build_model(model_config)
     set_branch_dropout(model, config.dropout)
