@@ -37,10 +37,10 @@ def default_model_dir() -> Path:
 
 
 class Predictor:
-    def __init__(self, folder: Path, manifest: ModelManifest, models: dict, featurizer, resolver, device,
+    def __init__(self, folder: Path, manifest: ModelManifest, models, featurizer, resolver, device,
                  evidence=None, ensemble=None):
         self.folder, self.manifest = Path(folder), manifest
-        self.models = models  # phase -> CLaDMoP with that phase's adapter merged (engine/model/adapters.py)
+        self.models = models  # every phase's merged weights over one network (engine/model/adapters.py)
         self.featurizer, self.resolver, self.device = featurizer, resolver, device
         self.evidence = evidence  # an EvidenceReader over the model's learning index, or None
         self.ensemble = ensemble  # engine.model.ensemble.Ensemble, or None: CLaDMoP alone is served
@@ -54,7 +54,7 @@ class Predictor:
         from engine.device import resolve_device
         from engine.features.featurizer import Featurizer
         from engine.features.icd import IcdTable
-        from engine.model.adapters import merged_model
+        from engine.model.adapters import PhaseWeights
         from engine.model.checkpoint import ADAPTERS
         from engine.model_store import open_backbone
 
@@ -68,7 +68,7 @@ class Predictor:
         dev = resolve_device(device)
         distributed.start(dev)
         base, _ = load_base(folder, verify=False)
-        models = {phase: merged_model(base, folder / ADAPTERS / phase).to(dev) for phase in manifest.phases}
+        models = PhaseWeights(base, {phase: folder / ADAPTERS / phase for phase in manifest.phases}).to(dev)
         encoder = open_backbone(backbone or manifest.config.backbone, device=dev)
         if encoder.hidden_size != manifest.config.text_dim:
             raise ModelError(f"{folder}: the model reads {manifest.config.text_dim}-wide language-model states "
@@ -291,8 +291,8 @@ class Predictor:
         from engine.model.batch import collate
         from engine.model.cladmop import classify
         logits, outputs = [], []
-        model = self.models[phase]
         with self._lock, torch.inference_mode(), autocast(self.device):
+            model = self.models.use(phase)
             for start in range(0, len(feats), batch_size):
                 if state is not None:
                     state.check()

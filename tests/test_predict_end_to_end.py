@@ -153,8 +153,8 @@ def test_adapter_round_trip_is_bit_exact(model_dir):
 
     from engine.model.checkpoint import load_base
 
-    a = Predictor.load(model_dir, device="cpu").models["I"].state_dict()
-    b = Predictor.load(model_dir, device="cpu").models["I"].state_dict()
+    a = Predictor.load(model_dir, device="cpu").models.use("I").state_dict()
+    b = Predictor.load(model_dir, device="cpu").models.use("I").state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     saved = load_file(str(model_dir / "adapters" / "I" / "adapter_model.safetensors"))
     assert any("lora_B" in k and float(v.abs().sum()) > 0 for k, v in saved.items())  # LoRA learned

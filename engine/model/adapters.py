@@ -1,17 +1,16 @@
-"""A phase's LoRA adapter merged into its own copy of the network, read without peft.
+"""The phases' LoRA adapters merged into the network's weights, read without peft.
 
 Fine-tuning saves adapters with peft (`engine/training/finetune.py`: LoRA on the attention projections,
 the head saved whole). Serving needs none of peft's machinery: W' = W + (alpha / r) B A for every adapted
-projection and the adapter's head in place of the base's give the same function, one plain module per
-phase. No adapter switching at run time, no LoRA branches in the forward, and no `import peft` (about
-7 s of a cold start on a 2-core machine).
+projection and the adapter's head in place of the base's give the same function with plain modules: no
+LoRA branches in the forward, and no `import peft` (about 7 s of a cold start on a 2-core machine).
+Each phase keeps only the tensors it changes; switching phase swaps them in by reference.
 
     <adapter>/adapter_config.json     r, lora_alpha, target_modules, modules_to_save (peft's format)
     <adapter>/adapter_model.safetensors   "base_model.model.<module>.lora_A.weight", ... and the head
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 from pathlib import Path
@@ -29,43 +28,68 @@ _UNSUPPORTED = {"use_dora": False, "lora_bias": False, "fan_in_fan_out": False, 
 
 
 def merged_model(base: nn.Module, adapter_dir: Path) -> nn.Module:
-    """A copy of `base` (in eval mode) with the adapter in `adapter_dir` merged in; `base` is untouched."""
-    adapter_dir = Path(adapter_dir)
+    """`base` itself (in eval mode) with the adapter in `adapter_dir` merged into it."""
+    phases = PhaseWeights(base, {"only": adapter_dir})
+    return phases.use("only")
+
+
+class PhaseWeights:
+    """One network serving every phase: each phase's merged weights are computed once and swapped in by
+    reference (`use`), so no phase costs a copy of the network, and switching costs nothing."""
+
+    def __init__(self, base: nn.Module, adapters: dict[str, Path]):
+        self.model = base.eval()
+        self._params = dict(base.named_parameters())
+        self.weights = {phase: _merged_weights(self._params, Path(folder)) for phase, folder in adapters.items()}
+        changed = {name for w in self.weights.values() for name in w}
+        self._base = {name: self._params[name].data for name in changed}
+        self.active: str | None = None
+
+    def use(self, phase: str) -> nn.Module:
+        """The network with `phase`'s weights in place (callers serialise: one phase at a time)."""
+        if phase != self.active:
+            own = self.weights[phase]
+            for name, tensor in self._base.items():
+                self._params[name].data = own.get(name, tensor)
+            self.active = phase
+        return self.model
+
+    def to(self, device) -> "PhaseWeights":
+        self.model.to(device)
+        self._params = dict(self.model.named_parameters())
+        self.weights = {p: {n: t.to(device) for n, t in w.items()} for p, w in self.weights.items()}
+        self._base = {n: t.to(device) for n, t in self._base.items()}
+        self.active = None
+        return self
+
+
+def _merged_weights(params: dict[str, nn.Parameter], adapter_dir: Path) -> dict[str, torch.Tensor]:
+    """The parameters the adapter changes, merged: W + (alpha / r) B A for each adapted projection (none
+    where B is still zero), and the adapter's saved modules (the head) whole."""
     config = _adapter_config(adapter_dir)
-    weights = _adapter_weights(adapter_dir)
-    model = copy.deepcopy(base).eval()
-    modules = dict(model.named_modules())
+    saved = _adapter_weights(adapter_dir)
     scale = config["lora_alpha"] / (math.sqrt(config["r"]) if config.get("use_rslora") else config["r"])
-    plain: dict[str, torch.Tensor] = {}
+    out: dict[str, torch.Tensor] = {}
     with torch.no_grad():
-        for key, tensor in weights.items():
+        for key, tensor in saved.items():
             name = key.removeprefix(_PREFIX)
-            if ".lora_B." in name:
-                continue
             if ".lora_A." in name:
-                _merge(modules, adapter_dir, name.split(".lora_A.")[0], tensor,
-                       weights.get(key.replace(".lora_A.", ".lora_B.")), scale)
-            else:
-                plain[name] = tensor
-        _load_plain(model, adapter_dir, plain)
-    return model
+                module = name.split(".lora_A.")[0]
+                delta = _delta(params, adapter_dir, module, tensor, saved.get(key.replace(".lora_A.", ".lora_B.")))
+                if delta.any():
+                    out[f"{module}.weight"] = params[f"{module}.weight"].data + delta * scale
+            elif ".lora_B." not in name:
+                if name not in params or params[name].shape != tensor.shape:
+                    raise ModelError(f"{adapter_dir}: the adapter holds '{name}', which this model does not have")
+                out[name] = tensor.to(params[name].dtype)
+    return out
 
 
-def _merge(modules: dict, adapter_dir: Path, name: str, a: torch.Tensor, b: torch.Tensor | None, scale: float):
-    layer = modules.get(name)
-    if not isinstance(layer, nn.Linear) or b is None or b.shape[1] != a.shape[0] or \
-            (b.shape[0], a.shape[1]) != tuple(layer.weight.shape):
-        raise ModelError(f"{adapter_dir}: the adapter's LoRA weights for '{name}' do not fit this model")
-    layer.weight += (b.to(layer.weight.dtype) @ a.to(layer.weight.dtype)) * scale
-
-
-def _load_plain(model: nn.Module, adapter_dir: Path, plain: dict[str, torch.Tensor]) -> None:
-    """The adapter's saved modules (the head) replace the base's; every tensor must have its place."""
-    state = model.state_dict()
-    for name, tensor in plain.items():
-        if name not in state or state[name].shape != tensor.shape:
-            raise ModelError(f"{adapter_dir}: the adapter holds '{name}', which this model does not have")
-        state[name].copy_(tensor)
+def _delta(params: dict, adapter_dir: Path, module: str, a: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    weight = params.get(f"{module}.weight")
+    if weight is None or b is None or b.shape[1] != a.shape[0] or (b.shape[0], a.shape[1]) != tuple(weight.shape):
+        raise ModelError(f"{adapter_dir}: the adapter's LoRA weights for '{module}' do not fit this model")
+    return b.to(weight.dtype) @ a.to(weight.dtype)
 
 
 def _adapter_config(adapter_dir: Path) -> dict:
