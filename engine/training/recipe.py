@@ -97,25 +97,25 @@ def strata(labels: np.ndarray, member: list[frozenset[str]], min_count: int = 2)
     return np.array([k if counts[k] >= min_count else f"rare:{k[-1]}" for k in keys])
 
 
-def learning_index(top: Path, featurizer, resolver, state: TaskState | None = None):
+def learning_index(top: Path, featurizer, resolver, state: TaskState | None = None, kind: str | None = None):
     """The learning index (engine/evidence/index.py) of every TOP learning row, embedded by
-    `featurizer`'s language model: what similar past trials and novelty are read from."""
+    `featurizer`'s language model (`kind`: engine/features/document.py, default the current one): what
+    similar past trials and novelty are read from."""
     from engine.features.document import DEFAULT_EMBEDDING, trial_embeddings
 
+    kind = kind or DEFAULT_EMBEDDING
     rows, member = learning_rows(top, state)
     rows = LabelledSet([resolver.resolve(t) for t in rows.trials], rows.labels)
-    return index_of(rows, member, trial_embeddings(DEFAULT_EMBEDDING, rows.trials, featurizer), featurizer)
+    return index_of(rows, member, trial_embeddings(kind, rows.trials, featurizer), featurizer, kind)
 
 
-def index_of(rows: LabelledSet, member, embeddings: np.ndarray, featurizer):
-    """The learning index of resolved `rows` with their phase sets and whole-text `embeddings` (of the
-    default kind)."""
+def index_of(rows: LabelledSet, member, embeddings: np.ndarray, featurizer, kind: str):
+    """The learning index of resolved `rows` with their phase sets and whole-text `embeddings` of `kind`."""
     from engine.evidence.index import build_index
-    from engine.features.document import DEFAULT_EMBEDDING
 
     return build_index(rows.trials, rows.labels, ["/".join(p for p in PHASES if p in m) for m in member],
                        [(t.start_year, t.completion_year) for t in rows.trials], embeddings,
-                       featurizer.encoder.backbone_id, DEFAULT_EMBEDDING)
+                       featurizer.encoder.backbone_id, kind)
 
 
 def write_learning_index(model: Path, index) -> None:
@@ -127,8 +127,12 @@ def write_learning_index(model: Path, index) -> None:
 
 
 def add_learning_index(model: Path, top: Path, featurizer, resolver, state: TaskState | None = None):
-    """Build the learning index of a model folder (`cladmop index`)."""
-    index = learning_index(top, featurizer, resolver, state)
+    """Build the learning index of a model folder (`cladmop index`), of the embedding kind its combined
+    model reads when it has one (a v3 folder keeps reading whole-text embeddings)."""
+    from engine.model.ensemble import Ensemble
+
+    ensemble = Ensemble.load(model)
+    index = learning_index(top, featurizer, resolver, state, ensemble.embedding if ensemble else None)
     write_learning_index(model, index)
     return index
 
@@ -259,7 +263,7 @@ class _Steps:
         phases = self._adapters(out, rows, member, learn, last, mode, epochs)
         embeddings = trial_embeddings(DEFAULT_EMBEDDING, rows.trials, self.featurizer, rows.features)
         self._ensemble(out, rows, member, embeddings, learn, last, years.max(), DEFAULT_EMBEDDING)
-        write_learning_index(out, index_of(rows, member, embeddings, self.featurizer))
+        write_learning_index(out, index_of(rows, member, embeddings, self.featurizer, DEFAULT_EMBEDDING))
         return phases
 
     def _adapters(self, out, rows, member, learn, last, mode, epochs) -> dict:
