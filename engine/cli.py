@@ -472,13 +472,13 @@ def cmd_export(args) -> int:
 def _export_csv_streamed(args) -> int:
     """CSV alone: records are read, scored and journaled a batch at a time, so any number of them fits
     in memory, and a killed run continues where it stopped (engine/export_journal.py)."""
-    from engine.export_journal import ExportJournal
+    from engine.export_journal import open_journal
 
     trials = _streamed_records(args.files)
     if trials is None:  # nothing to score: the previous report, if any, stays as it was
         return 2
     predictor = _load_predictor(args)
-    with ExportJournal(args.csv, _export_description(args, predictor), restart=args.restart) as journal:
+    with open_journal(args.csv, _export_description(args, predictor), restart=args.restart) as journal:
         total = _estimated_records(args.files)
         _say_whether_resumed(journal, total)
         order, fresh = _score_journaled(args, predictor, trials, journal, total)
@@ -539,6 +539,10 @@ def _csv_rows(path: Path) -> int:
 
 def _say_whether_resumed(journal, total: int) -> None:
     """One line on stderr when an interrupted run's rows are taken over, or why they are not."""
+    from engine.distributed import is_writer
+
+    if not is_writer():
+        return
     if journal.resumed:
         of = f" of {total}" if total else ""
         print(f"cladmop: resuming: {journal.resumed}{of} already scored ({journal.path.name}; "
@@ -558,8 +562,9 @@ def _score_journaled(args, predictor, trials, journal, total: int) -> tuple:
         order = score_resumably(predictor, trials, journal, phase=_phase(args.phase), ablate=not args.no_ablation,
                                 top=args.top, batch_size=args.batch_size, on_row=lambda s: _tally(s, bar, fresh))
     except KeyboardInterrupt:
-        bar.write(f"cladmop: {len(journal.index)} rows kept in {journal.path}; the same command continues",
-                  file=sys.stderr)
+        if not bar.disable:
+            bar.write(f"cladmop: {len(journal.index)} rows kept in {journal.path}; the same command continues",
+                      file=sys.stderr)
         raise
     finally:
         bar.close()
@@ -567,17 +572,20 @@ def _score_journaled(args, predictor, trials, journal, total: int) -> tuple:
 
 
 def _export_bar(total: int, resumed: int):
-    """Records done (an interrupted run's included) of the estimated total, and the rate of this run."""
+    """Records done (an interrupted run's included) of the estimated total, and the rate of this run;
+    under a launcher rank 0's only."""
     from tqdm import tqdm
 
+    from engine.distributed import is_writer
+
     return tqdm(total=max(total, resumed) or None, initial=resumed, desc="scoring", unit=" trials",
-                file=sys.stderr, dynamic_ncols=True, leave=False)
+                file=sys.stderr, dynamic_ncols=True, leave=False, disable=not is_writer())
 
 
 def _tally(scored, bar, fresh: list[int]) -> None:
     fresh[0] += 1
     bar.update()
-    if not scored.ok:
+    if not scored.ok and not bar.disable:  # under a launcher every process has every result: rank 0 says it
         bar.write(f"cladmop: {scored.trial.source_path or scored.trial.nct_id}: {scored.error}", file=sys.stderr)
 
 

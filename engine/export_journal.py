@@ -10,7 +10,8 @@ line (engine.atomic), never as an empty file. Rows are flushed and fsynced after
 kill loses at most the batch in flight; a line torn by the kill is cut off on reading. A run whose
 description is the same reuses the row of every record whose key (source path, NCT id, content hash)
 it meets again; any other description starts afresh. At the end the CSV is written atomically, rows
-in input order, and the journal removed.
+in input order, and the journal removed. Under a launcher (engine/distributed.py) rank 0 keeps the
+journal and the other processes follow its keys, so a run resumes with any number of processes.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from collections import deque
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from engine import distributed
 from engine.atomic import atomic_write_bytes
 from engine.errors import CladmopError
 from engine.export import CSV_COLUMNS, csv_rows, now_text, write_csv_rows
@@ -110,7 +112,7 @@ class ExportJournal:
         written = write_csv_rows(rows(), self.target)
         self.close()
         self.path.unlink()
-        return written, scored[0]
+        return _shared((written, scored[0]))
 
     def _row_at(self, offset: int) -> dict:
         self._handle.seek(offset)
@@ -120,6 +122,43 @@ class ExportJournal:
         if self._handle is not None and not self._handle.closed:
             self.sync()
             self._handle.close()
+
+
+class FollowerJournal:
+    """The journal of a process other than rank 0 under a launcher (engine/distributed.py): it writes
+    nothing but knows rank 0's keys, so that it skips the same records and scores the same batches
+    (every process takes its share of each batch, and the batches must match)."""
+
+    discarded = ""
+
+    def __init__(self, target: Path | str, keys: list[str]):
+        self.path = journal_path(target)
+        self.index = dict.fromkeys(keys, 0)
+        self.resumed = len(self.index)
+
+    def __enter__(self) -> "FollowerJournal":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def append(self, key: str, row: dict) -> int:
+        self.index[key] = 0  # as rank 0 does: a repeat of the record later on is not scored again
+        return 0
+
+    def sync(self) -> None:
+        pass
+
+    def finish(self, order: Iterable[int]) -> tuple[int, int]:
+        return distributed.from_writer(None)  # rank 0's counts: every process ends with the same status
+
+
+def open_journal(target: Path | str, description: dict, restart: bool = False):
+    """This process's journal: the file itself in one process, and on rank 0 under a launcher, whose
+    other processes follow its keys (`FollowerJournal`)."""
+    journal = ExportJournal(target, description, restart) if distributed.is_writer() else None
+    keys = distributed.from_writer(list(journal.index) if journal is not None else None)
+    return journal if journal is not None else FollowerJournal(target, keys)
 
 
 def score_resumably(predictor, trials: Iterable[Trial], journal: ExportJournal, phase=None, ablate: bool = False,
@@ -150,6 +189,11 @@ def _unjournaled(trials: Iterable[Trial], journal: ExportJournal, order: array, 
         if order[-1] < 0:
             pending.append((len(order) - 1, key))
             yield trial
+
+
+def _shared(counts: tuple[int, int]) -> tuple[int, int]:
+    """`counts` told to the other processes under a launcher (FollowerJournal.finish waits for them)."""
+    return distributed.from_writer(counts)
 
 
 def _index_rows(handle) -> tuple[dict[str, int], int]:

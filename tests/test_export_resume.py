@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -172,9 +171,9 @@ REAL_CHILD = f"""
 import sys, time
 from engine.predict import Predictor
 real, calls = Predictor.predict_many, []
-def pausing(self, *args, **kwargs):  # SIGKILLed in its second batch, the first one journaled
+def pausing(self, *args, **kwargs):  # SIGKILLed in its third batch, the first two journaled
     calls.append(1)
-    if len(calls) == 2:
+    if len(calls) == 3:
         print("{PAUSED}", flush=True)
         time.sleep(600)
     return real(self, *args, **kwargs)
@@ -182,25 +181,59 @@ Predictor.predict_many = pausing
 from engine.cli import main
 sys.exit(main(sys.argv[1:]))
 """
+REAL_RECORDS = ["NCT00000102.xml", "NCT00460603.xml", "NCT02465060.xml", "NCT00004074.xml", "NCT00000800.xml",
+                "NCT00000110.xml"]  # the last states no phase: a row with its error
+needs_data = pytest.mark.skipif(DATA is None, reason="needs ../shared/data (real records)")
 
 
-@pytest.mark.skipif(DATA is None, reason="needs ../shared/data (real records)")
-def test_the_real_export_killed_and_run_again_matches_an_uninterrupted_one(tmp_path):
-    names = ["NCT00000102.xml", "NCT00460603.xml", "NCT02465060.xml", "NCT00004074.xml", "NCT00000800.xml",
-             "NCT00000110.xml"]
-    records = [str(DATA / "ctgov_xml" / name) for name in names]
-    args = lambda out: ["export", *records, "--csv", str(out), "--no-ablation", "--device", "cpu",  # noqa: E731
-                        "--batch-size", "2"]
-    child = Child(["-c", REAL_CHILD, *args(tmp_path / "out.csv")])
+def real_export(out: Path, processes: int = 1, child: str = "") -> list[str]:
+    """The command line of `cladmop export` (the shipped model, CPU, one record a batch, so that every
+    forward pass holds one trial whatever the number of processes) over the real records."""
+    launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"] if processes > 1 else []
+    entry = ["-c", child] if child else ["-m", "engine.cli"]
+    return [*launcher, *entry, "export", *(str(DATA / "ctgov_xml" / name) for name in REAL_RECORDS), "--csv", str(out),
+            "--no-ablation", "--device", "cpu", "--batch-size", "1"]
+
+
+def run_real(out: Path, processes: int = 1) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, *real_export(out, processes)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def real_reference(tmp_path_factory) -> list[dict]:
+    """The rows of an uninterrupted one-process run."""
+    out = tmp_path_factory.mktemp("reference") / "reference.csv"
+    assert "(5 of 6 trials scored)" in run_real(out).stdout
+    return rows(out)
+
+
+def killed_real_run(out: Path) -> None:
+    child = Child(real_export(out, child=REAL_CHILD))
     child.wait_for(PAUSED, timeout=240)
     child.kill()
-    assert journal_rows(tmp_path / "out.csv") == 2 and not (tmp_path / "out.csv").exists()
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    run = lambda out: subprocess.run([sys.executable, "-m", "engine.cli", *args(out)], cwd=ROOT,  # noqa: E731
-                                     capture_output=True, text=True, timeout=300, env=env)
-    resumed, uninterrupted = run(tmp_path / "out.csv"), run(tmp_path / "reference.csv")
+    assert journal_rows(out) == 2 and not out.exists()
+
+
+@needs_data
+def test_the_real_export_killed_and_run_again_matches_an_uninterrupted_one(tmp_path, real_reference):
+    killed_real_run(tmp_path / "out.csv")
+    resumed = run_real(tmp_path / "out.csv")
     assert "cladmop: resuming: 2 of 6 already scored" in resumed.stderr, resumed.stderr[-2000:]
-    scored = re.search(r"\((\d) of 6 trials scored\); 2 from the interrupted run, 4 now", resumed.stdout)
-    assert scored and f"({scored.group(1)} of 6 trials scored)" in uninterrupted.stdout, resumed.stdout
-    assert rows(tmp_path / "out.csv") == rows(tmp_path / "reference.csv")  # probabilities included
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv", "reference.csv"]
+    assert "(5 of 6 trials scored); 2 from the interrupted run, 4 now" in resumed.stdout, resumed.stdout
+    assert rows(tmp_path / "out.csv") == real_reference  # probabilities included, in input order
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+@needs_data
+def test_two_processes_under_torchrun_resume_what_one_process_left(tmp_path, real_reference):
+    """Rank 0 keeps the journal and the others follow its keys, so all score the same batches
+    (engine/distributed.py); a journal does not depend on the number of processes."""
+    killed_real_run(tmp_path / "out.csv")
+    resumed = run_real(tmp_path / "out.csv", processes=2)
+    assert resumed.stderr.count("cladmop: resuming: 2 of 6 already scored") == 1, resumed.stderr[-2000:]
+    assert rows(tmp_path / "out.csv") == real_reference
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
