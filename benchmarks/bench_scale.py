@@ -2,11 +2,12 @@
 
 Each size is scored in a fresh child process (the shipped model, CPU): its peak RSS and trials/s are
 printed; memory should stay flat with the number of records. Then the largest size is run again to a
-second CSV, SIGKILLed after `--kill-after` seconds, and run once more: the run says how many records it
-took over from the journal (OUT.csv.partial) and scores only the rest; its CSV is compared row for row
-with the uninterrupted run's (`scored_at` aside: a resumed row keeps the time it was first scored).
+second CSV, SIGKILLed once `--kill-at` (default half) of its records are in its journal (OUT.csv.partial),
+and run once more: the run says how many records it took over from the journal and scores only the
+rest; its CSV is compared row for row with the uninterrupted run's (`scored_at` aside: a resumed row
+keeps the time it was first scored).
 
-    OMP_NUM_THREADS=1 installer/dev.sh python benchmarks/bench_scale.py [--sizes 1000 10000] [--kill-after 120]
+    OMP_NUM_THREADS=1 installer/dev.sh python benchmarks/bench_scale.py [--sizes 1000 10000] [--kill-at 0.5]
 
 Records are real drug trials of ../shared/data (`--distinct` of them, cycled, each copy with its own
 NCT id: benchmarks/bench_stream.py). Every size starts with an empty encoder cache of its own, so each
@@ -54,23 +55,29 @@ def run_export(folder: Path, out_csv: Path, env: dict) -> tuple[float, float, st
     return peak, seconds, wrote, resuming.group(0) if resuming else ""
 
 
-def killed_export(folder: Path, out_csv: Path, env: dict, after_s: float) -> tuple[int, bool]:
-    """Start an export child and SIGKILL it after `after_s` seconds: (rows in its journal, killed?)."""
+def killed_export(folder: Path, out_csv: Path, env: dict, rows_wanted: int) -> tuple[int, float, bool]:
+    """Start an export child and SIGKILL it once its journal holds `rows_wanted` rows:
+    (rows in its journal, seconds, killed? False when it finished first)."""
+    started = time.perf_counter()
     with open(out_csv.with_suffix(".killed.log"), "w") as log:
         child = subprocess.Popen(export_command(folder, out_csv), stdout=log, stderr=log, cwd=ROOT, env=env)
-        try:
-            child.wait(timeout=after_s)
-            return 0, False  # it finished first: no resume to show
-        except subprocess.TimeoutExpired:
-            os.kill(child.pid, signal.SIGKILL)
-            child.wait()
-    return journal_rows(out_csv), True
+        while child.poll() is None and journal_rows(out_csv) < rows_wanted:
+            time.sleep(1.0)
+        if child.poll() is not None:
+            return 0, time.perf_counter() - started, False
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    return journal_rows(out_csv), time.perf_counter() - started, True
 
 
 def journal_rows(out_csv: Path) -> int:
+    """Whole rows in the journal of `out_csv` so far (0 before it exists)."""
     journal = out_csv.with_name(out_csv.name + ".partial")
+    if not journal.exists():
+        return 0
     with journal.open("rb") as handle:
-        return sum(1 for _ in handle) - 1  # the first line describes the run
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    return max(0, lines - 1)  # the first line describes the run
 
 
 def csv_rows(path: Path):
@@ -90,15 +97,16 @@ def print_size(n: int, peak: float, seconds: float, wrote: str) -> None:
     print(f"{n:>8} {peak:>12.0f} {seconds:>8.1f} {n / seconds:>9.1f}   ({wrote})", flush=True)
 
 
-def demonstrate_resume(folder: Path, n: int, reference: Path, work: Path, env: dict, after_s: float,
+def demonstrate_resume(folder: Path, n: int, reference: Path, work: Path, env: dict, kill_at: float,
                        uninterrupted_s: float) -> None:
-    """Kill a run of `folder` part-way, run it again, and compare its CSV with the uninterrupted one."""
+    """Kill a run of `folder` once `kill_at` of its records are journaled, run it again, and compare its
+    CSV with the uninterrupted one's."""
     out = work / f"resumed-{n}.csv"
-    journaled, killed = killed_export(folder, out, env, after_s)
+    journaled, killed_s, killed = killed_export(folder, out, env, round(n * kill_at))
     if not killed:
-        print(f"resume: the run ended within {after_s:.0f} s; give a smaller --kill-after")
+        print(f"resume: the run ended before {kill_at:.0%} of its records were journaled")
         return
-    print(f"resume: {n} records, SIGKILLed after {after_s:.0f} s with {journaled} rows journaled", flush=True)
+    print(f"resume: {n} records, SIGKILLed after {killed_s:.1f} s with {journaled} rows journaled", flush=True)
     peak, seconds, wrote, resuming = run_export(folder, out, env)
     now = re.search(r", (\d+) now$", wrote)
     fresh = int(now.group(1)) if now else n
@@ -106,7 +114,7 @@ def demonstrate_resume(folder: Path, n: int, reference: Path, work: Path, env: d
     print(f"resume: {wrote}; {seconds:.1f} s, {fresh} scored ({fresh / seconds:.1f} trials/s with the model load), "
           f"peak RSS {peak:.0f} MB")
     equal, rows = same_rows(out, reference)
-    print(f"resume: killed + resumed {after_s + seconds:.1f} s in all (uninterrupted: {uninterrupted_s:.1f} s); "
+    print(f"resume: killed + resumed {killed_s + seconds:.1f} s in all (uninterrupted: {uninterrupted_s:.1f} s); "
           f"CSV equal to the uninterrupted run's row for row (scored_at aside): {'yes' if equal else 'NO'} "
           f"({rows} rows); journal left: {(work / (out.name + '.partial')).exists()}")
 
@@ -117,7 +125,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--distinct", type=int, default=400)
-    parser.add_argument("--kill-after", type=float, default=120.0, help="seconds before the SIGKILL")
+    parser.add_argument("--kill-at", type=float, default=0.5,
+                        help="SIGKILL the resume demo's first run once this share of its records is journaled")
     args = parser.parse_args()
     data = shared_data_dir()
     if data is None:
@@ -134,7 +143,7 @@ def main() -> None:
             print_size(n, peak, seconds[n], wrote)
         n = max(args.sizes)
         demonstrate_resume(work / f"r{n}", n, work / f"r{n}.csv", work, cache_env(work / "cache-resume"),
-                           args.kill_after, seconds[n])
+                           args.kill_at, seconds[n])
 
 
 if __name__ == "__main__":
