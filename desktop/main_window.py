@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
 from engine.depict import atom_weights_from_segments
 from engine.editing import TrialDraft
 from engine.paths import user_data_dir
+from engine.whatif import insensitivity_note
 from engine.workspace import SUFFIX, Workspace, WorkspaceError
 from desktop.dialogs import show_errors, show_message
 from desktop.loading import LoadOutcome, add_to_compound_library, load_and_resolve, prepare, split_already_open
@@ -668,9 +669,11 @@ class MainWindow(QMainWindow):
         modified = entry.draft.is_modified
         edited = self.session.current_prediction(key, "edited") if modified else original
         error = self.session.current_failure(key, "edited" if modified else "original")
+        note = (insensitivity_note(entry.draft, edited.probability - original.probability)
+                if modified and original is not None and edited is not None else "")
         self.prediction_panel.show_state(original, edited, modified, self.predictions.status,
                                          self.predictions.status_text, pending=self.predictions.busy and not error,
-                                         error=error)
+                                         error=error, note=note)
         self._show_phase_choice(key)
         shown = edited if modified else original
         shown_role = "edited" if modified else "original"

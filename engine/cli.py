@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=Path, help="CSV nct_id,label for the --similar-from records")
     _model_args(p)
 
+    _whatif_parser(sub)
+
     p = sub.add_parser("evaluate", help="F1, PR-AUC, ROC-AUC with 10 x 80%% bootstrap on labelled trials")
     p.add_argument("--data", nargs="+", required=True, help="TOP-format CSV(s) or records")
     p.add_argument("--labels", type=Path, help="CSV nct_id,label for records without labels")
@@ -180,6 +182,42 @@ def cmd_predict(args) -> int:
     if not read:
         print("cladmop: error: no readable trial records", file=sys.stderr)
     return 0 if failures < read else 2
+
+
+def _whatif_parser(sub) -> None:
+    p = sub.add_parser("whatif", help="edit one record's criteria and see the probability move (as the window does)")
+    p.add_argument("record", help="one ClinicalTrials.gov XML/JSON record (the first trial of the file)")
+    p.add_argument("--list", action="store_true", help="number the record's criteria items and stop")
+    p.add_argument("--drop", type=positive_int, action="append", default=[], metavar="N",
+                   help="leave item N out (disable it), as unticking it in the editor")
+    p.add_argument("--edit", nargs=2, action="append", default=[], metavar=("N", "TEXT"), help="replace item N's text")
+    p.add_argument("--add", action="append", default=[], metavar="TEXT", help="add an inclusion criterion")
+    p.add_argument("--add-exclusion", action="append", default=[], metavar="TEXT", help="add an exclusion criterion")
+    p.add_argument("--phase", type=str.upper, choices=PHASE_CHOICES, help="phase model (default: the record's)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--top", type=non_negative_int, default=5, help="how many criteria to list (default 5)")
+    p.add_argument("--no-ablation", action="store_true", help="skip leave-one-out ablation (faster)")
+    _model_args(p)
+
+
+def cmd_whatif(args) -> int:
+    from engine.records import read_record
+    from engine.whatif import numbered_items, parse_edits, what_if
+
+    trial = read_record(Path(args.record))[0]
+    if args.list:
+        print("\n".join(numbered_items(trial)))
+        return 0
+    edits = parse_edits(args.drop, args.edit, args.add, args.add_exclusion)
+    result = what_if(_load_predictor(args), trial, edits, _phase(args.phase), ablate=not args.no_ablation)
+    if args.json:
+        print(json.dumps({"before": prediction_json(result.before), "after": prediction_json(result.after),
+                          "change": round(result.change, 6), "edits": result.draft.diff().summary(),
+                          "note": result.summary.partition("\n")[2]}))
+    else:
+        print(f"{trial.nct_id}: {result.draft.diff().summary()}\nP(success) {result.summary}\n\nwhat-if:")
+        print(format_prediction(result.after, args.top))
+    return 0
 
 
 def _use_own_trials(predictor, files, labels) -> None:
@@ -590,7 +628,7 @@ def _tally(scored, bar, fresh: list[int]) -> None:
 
 
 COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "pretrain": cmd_pretrain,
-            "finetune": cmd_finetune, "cache": cmd_cache, "index": cmd_index, "info": cmd_info,
+            "whatif": cmd_whatif, "finetune": cmd_finetune, "cache": cmd_cache, "index": cmd_index, "info": cmd_info,
             "train-default": cmd_train_default, "import-backbone": cmd_import_backbone,
             "backbones": cmd_backbones, "remove-backbone": cmd_remove_backbone, "export": cmd_export}
 

@@ -2,6 +2,7 @@
 undo, scenarios, restart from the workspace, predictions through the service."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -331,3 +332,24 @@ def test_a_bad_file_alone_is_not_said_to_leave_others_open(qtbot, make_window, t
     assert "the others are open" not in text and "nothing else was opened" in text
     open_and_wait(qtbot, window, [bad, *real_xml_files(2)])
     assert "1 file(s) could not be opened; the others are open (2 trials)." in window.last_error_dialog.text()
+
+
+def test_a_numeric_edit_the_model_barely_registers_is_said_so(qtbot, make_window):
+    """The window says in words what `cladmop whatif` says (engine/whatif.py): a change of a number that
+    leaves the probability where it was is no evidence that the number does not matter."""
+    predictor = ActiveCriteriaPredictor()  # reads only how many criteria are active: numbers never count
+    window = make_window(load_model=True, model_loader=lambda: predictor)
+    qtbot.waitUntil(lambda: window.predictions.ready, timeout=10000)
+    open_and_wait(qtbot, window, [Path(__file__).resolve().parents[1] / "resources" / "examples" / "NCT09990001.xml"])
+    qtbot.waitUntil(lambda: window.idle, timeout=20000)
+    key = window.current_key
+    draft = window.session.entry(key).draft
+    row = next(i for i, c in enumerate(draft.criteria) if c.enabled and re.search(r"\d", c.text))
+    recorded = draft.criteria[row].text
+    draft.edit_text(row, re.sub(r"\d+", lambda m: str(int(m.group()) + 7), recorded, count=1))
+    qtbot.waitUntil(lambda: "change of numbers" in window.prediction_panel.whatif.text(), timeout=10000)
+    draft.edit_text(row, recorded + " (see protocol)")
+    qtbot.waitUntil(lambda: "barely reacts to this change" in window.prediction_panel.whatif.text(), timeout=10000)
+    draft.set_enabled(row, False)  # one criterion fewer: the double's number moves by 0.05
+    qtbot.waitUntil(lambda: "-0.05" in window.prediction_panel.whatif.text(), timeout=10000)
+    assert "barely" not in window.prediction_panel.whatif.text()

@@ -120,8 +120,9 @@ class PredictionPanel(QScrollArea):
         return self.phase_box.currentData() if self.phase_box.count() else None
 
     def show_state(self, original, edited, modified: bool, model_status: str, model_text: str,
-                   pending: bool = False, error: str = "") -> None:
-        """`original`/`edited`: the current Predictions (None when missing or stale)."""
+                   pending: bool = False, error: str = "", note: str = "") -> None:
+        """`original`/`edited`: the current Predictions (None when missing or stale); `note`: words on the
+        what-if's change (engine/whatif.py: insensitivity_note)."""
         shown = edited if modified and edited is not None else original
         self.evidence.show_prediction(shown)
         self.meter.setVisible(shown is not None)
@@ -155,7 +156,8 @@ class PredictionPanel(QScrollArea):
                              f"{delta_html(vs_base)} vs base{neighbours}")
         if modified and original is not None and edited is not None:
             self.whatif.setText(f"As recorded {original.probability:.2f} → what-if {edited.probability:.2f} "
-                                f"({delta_html(edited.probability - original.probability)})")
+                                f"({delta_html(edited.probability - original.probability)})"
+                                + (f"<br><span style='color:#7a5a00'>{escape(note)}</span>" if note else ""))
         elif modified:
             self.whatif.setText("<i>Updating the what-if…</i>" if pending else "")
         else:
