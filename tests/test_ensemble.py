@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine.features.document import DOCUMENT, POOLED_ITEMS
 from engine.model.ensemble import Ensemble, LinearModel
 from engine.records.trial import Condition, Criterion, Drug, Trial
 from engine.records.trial import year_of
@@ -115,7 +116,7 @@ def serve(folder, stack_coef, calibration):
 
     dim = 384
     Ensemble(probe=linear(list(np.linspace(-1, 1, dim))), history=linear([1.0, 0.0, 0.0, 0.0]),
-             stack=linear(stack_coef), calibration=calibration).save(folder)
+             stack=linear(stack_coef), calibration=calibration, embedding=POOLED_ITEMS).save(folder)
     ModelManifest.read(folder).write(folder)
     return Predictor.load(folder, device="cpu")
 
@@ -178,3 +179,21 @@ def test_the_interval_scale_is_the_conformal_quantile_of_distances_to_the_observ
     assert interval["scale"]["I"] == pytest.approx(conformal_scale(distances, 0.8))
     covered = np.abs(0.5 - probs) <= interval["scale"]["I"] * 0.1
     assert covered.mean() >= 0.8
+
+
+def test_a_combined_model_refuses_an_index_of_another_embedding_kind(shipped_copy):
+    """ensemble.json and the learning index name their whole-text embedding's kind; a v3-style
+    ensemble (whole text) over a pooled-items index would read one kind as the other."""
+    from engine.errors import ModelError
+    from engine.model.checkpoint import ModelManifest
+    from engine.predict import Predictor
+
+    Ensemble(probe=linear([0.0] * 384), history=linear([1.0, 0.0, 0.0, 0.0]), stack=linear([1.0, 0.0, 0.0]),
+             embedding=DOCUMENT).save(shipped_copy)
+    ModelManifest.read(shipped_copy).write(shipped_copy)
+    try:
+        with pytest.raises(ModelError, match="reads 'document' embeddings but the learning index holds 'pooled-items'"):
+            Predictor.load(shipped_copy, device="cpu")
+    finally:
+        (shipped_copy / "ensemble.json").unlink()
+        ModelManifest.read(shipped_copy).write(shipped_copy)
