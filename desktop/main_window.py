@@ -20,12 +20,13 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
 
 from engine.depict import atom_weights_from_segments
 from engine.editing import TrialDraft
+from engine.export import write_report
 from engine.paths import user_data_dir
 from engine.whatif import insensitivity_note
+from engine.scoring import OpenTrial, score_missing
 from engine.workspace import SUFFIX, Workspace, WorkspaceError
 from desktop.dialogs import show_errors, show_message
 from desktop.loading import LoadOutcome, add_to_compound_library, load_and_resolve, prepare, split_already_open
-from desktop.batch import BatchItem, export_report, score_items
 from desktop.model_choice import remember_model, saved_device, saved_model
 from desktop.prediction_service import PredictionService, default_loader, has_ablation
 from desktop.session import Session, now_hms, store_trials
@@ -818,7 +819,7 @@ class MainWindow(QMainWindow):
         device = self.finetune_wizard.spec().device if self.finetune_wizard else saved_device(self.settings)
         self.adopt_model(predictor, folder, device)
 
-    def _batch_items(self) -> list[BatchItem]:
+    def _batch_items(self) -> list[OpenTrial]:
         """Every open trial (and its what-if), with its phase model and what is already scored (with
         its ablation: the report lists the items that move each probability most)."""
         items = []
@@ -829,7 +830,7 @@ class MainWindow(QMainWindow):
             what_if = self.session.trial_for(key, "edited") if entry.draft.is_modified else None
             scored = self.session.current_prediction(key, "original")
             scored_what_if = self.session.current_prediction(key, "edited") if what_if is not None else None
-            items.append(BatchItem(
+            items.append(OpenTrial(
                 key=key, trial=original, phase=phase, phase_problem=why if phase is None else "",
                 prediction=scored if has_ablation(scored) else None, what_if=what_if,
                 what_if_prediction=scored_what_if if has_ablation(scored_what_if) else None))
@@ -847,12 +848,12 @@ class MainWindow(QMainWindow):
         self.predictions.drop_background()  # the batch scores them; the trial in view keeps its own
         items = self._batch_items()
         predictor = self.predictions.predictor
-        return self.runner.start(score_items, predictor, items, name="Scoring all open trials",
+        return self.runner.start(score_missing, predictor, items, name="Scoring all open trials",
                                  on_result=lambda scored: self._adopt_scores(items, scored, then),
                                  on_cancel=lambda: self.statusBar().showMessage("Scoring cancelled", 5000),
                                  on_error=lambda exc: self._report_message("Score all", f"Scoring failed: {exc}"))
 
-    def _adopt_scores(self, items: list[BatchItem], scored, then=None) -> None:
+    def _adopt_scores(self, items: list[OpenTrial], scored, then=None) -> None:
         for item, result in zip(items, scored):
             if item.key not in self.session.entries:
                 continue
@@ -884,7 +885,7 @@ class MainWindow(QMainWindow):
 
         def write(scored):
             self.export_task = self.runner.start(
-                export_report, scored, html_path, csv_path, model_name, name="Writing the report",
+                write_report, scored, html_path, csv_path, model_name, name="Writing the report",
                 on_result=lambda paths: self.statusBar().showMessage(
                     f"Wrote {paths[0]} and {paths[1]}", 15000),
                 on_error=lambda exc: self._report("Export", "The report could not be written.",

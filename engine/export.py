@@ -17,6 +17,7 @@ from engine.atomic import atomic_text_writer, atomic_write_text
 from engine.prediction import Prediction
 from engine.records.trial import Trial
 from engine.scoring import ScoredTrial
+from engine.tasks import TaskState
 
 CSV_COLUMNS = ("nct_id", "title", "record_phase", "model_phase", "probability", "base_rate", "vs_base_rate",
                "what_if_probability", "what_if_change", "top_criteria_by_attention", "top_items_by_ablation",
@@ -339,3 +340,15 @@ def write_html(scored: Sequence[ScoredTrial], path: Path | str, model_name: str 
     path = Path(path)
     atomic_write_text(path, html_report(scored, model_name, created, top, title))
     return path
+
+
+def write_report(scored: Sequence[ScoredTrial], html_path: Path, csv_path: Path, model_name: str = "",
+                 state: TaskState | None = None) -> tuple[Path, Path]:
+    """The CSV and the HTML report of `scored` (the window's Tools → Export), with progress."""
+    state = state or TaskState()
+    state.progress(0, 2, "writing the CSV")
+    write_csv(scored, csv_path)
+    state.progress(1, 2, f"drawing {len(scored)} trial(s) into the HTML report")
+    write_html(scored, html_path, model_name=model_name)
+    state.progress(2, 2, "report written")
+    return Path(html_path), Path(csv_path)

@@ -92,6 +92,43 @@ def score_trials(predictor, trials: Sequence[Trial], phase: PhaseChoice = None,
     return out
 
 
+@dataclass
+class OpenTrial:
+    """A trial open in a session, what it is to be scored with, and what is scored already."""
+
+    key: str
+    trial: Trial  # the record as loaded (corrections included)
+    phase: str | None  # the phase model chosen for it
+    phase_problem: str = ""  # why no phase model fits (then it is not scored)
+    prediction: Prediction | None = None  # already scored (current), else None
+    what_if: Trial | None = None
+    what_if_prediction: Prediction | None = None
+
+
+def score_missing(predictor, items: Sequence[OpenTrial], ablate: bool = True,
+                  state: TaskState | None = None) -> list[ScoredTrial]:
+    """A ScoredTrial per item, in order; only what is not scored yet is predicted, all of it in one
+    batched run (`Predictor.predict_many`: progress, and a cancel between batches). What the window's
+    Score all and Export run."""
+    state = state or TaskState()
+    out = [ScoredTrial(i.trial, i.prediction, i.phase_problem, what_if=i.what_if,
+                       what_if_prediction=i.what_if_prediction) for i in items]
+    todo = [(k, "prediction", i.trial, i.phase) for k, i in enumerate(items)
+            if not i.phase_problem and i.prediction is None]
+    todo += [(k, "what_if_prediction", i.what_if, i.phase) for k, i in enumerate(items)
+             if not i.phase_problem and i.what_if is not None and i.what_if_prediction is None]
+    results = predictor.predict_many([t for _, _, t, _ in todo], phase=[p for *_, p in todo], ablate=ablate,
+                                     state=state) if todo else []
+    for (k, role, _, _), result in zip(todo, results):
+        prediction, error = _outcome(result)
+        setattr(out[k], role, prediction)
+        setattr(out[k], "error" if role == "prediction" else "what_if_error", error)
+    for scored in out:
+        scored.resolved = _resolved(predictor, scored.trial) if scored.ok else None
+    state.progress(len(todo), len(todo), f"scored {sum(s.ok for s in out)} of {len(out)} trial(s)")
+    return out
+
+
 def stream_scores(predictor, trials: Iterable[Trial], phase: PhaseChoice = None,
                   ablate: bool = False, batch_size: int = 32) -> Iterator[ScoredTrial]:
     """Score trials as they come (e.g. from `engine.records.iter_records`), `batch_size` at a time,

@@ -49,6 +49,21 @@ class ActiveCriteriaPredictor:
     def score(trial) -> float:
         return round(min(0.95, 0.2 + 0.05 * len(trial.active_criteria)), 4)
 
+    def predict_many(self, trials, phase=None, ablate=False, state=None):
+        """As the real one: one result per trial, an error in place of a trial that cannot be scored."""
+        from engine.errors import CladmopError
+        from engine.predict import phases_of
+
+        results = []
+        for trial, chosen in zip(trials, phases_of(trials, phase)):
+            if state is not None:
+                state.check()
+            try:
+                results.append(self.predict(trial, phase=chosen, ablate=ablate, state=state))
+            except CladmopError as e:
+                results.append(e)
+        return results
+
     def predict(self, trial, phase=None, ablate=True, state=None):
         import time
 
