@@ -159,25 +159,33 @@ class Predictor:
 
     def _predict_batches(self, trials: Sequence[Trial], phases: list[str | None], ablate: bool, state: TaskState,
                          batch_size: int) -> list[Prediction | Exception]:
-        results: list[Prediction | Exception | None] = []
+        results: list[Prediction | Exception] = []
         for start in range(0, len(trials), batch_size):
             state.check()
             state.progress(start, len(trials), f"scoring {start + 1}–{min(start + batch_size, len(trials))}")
-            plans, slots = [], []
-            for trial, chosen in zip(trials[start:start + batch_size], phases[start:start + batch_size]):
-                try:
-                    plans.append(self._plan(trial, chosen))
-                    slots.append(len(results))
-                    results.append(None)
-                except (CladmopError, RecordError) as e:
-                    results.append(e)
-            try:
-                predictions = self._predict_plans(plans, ablate, None, 64) if plans else []
-            except (CladmopError, RecordError) as e:  # e.g. a damaged phase model: every trial says so
-                predictions = [e] * len(plans)
-            for slot, prediction in zip(slots, predictions):
-                results[slot] = prediction
+            results += self._predict_chunk(trials[start:start + batch_size], phases[start:start + batch_size], ablate)
         state.progress(len(trials), len(trials), "done")
+        return results
+
+    def _predict_chunk(self, trials: Sequence[Trial], phases: Sequence[str | None],
+                       ablate: bool) -> list[Prediction | Exception]:
+        """One result per trial: its prediction, or the user's error that stops it (the others go on)."""
+        results: list = []
+        plans, slots = [], []
+        for trial, chosen in zip(trials, phases):
+            try:
+                plans.append(self._plan(trial, chosen))
+                slots.append(len(results))
+            except (CladmopError, RecordError) as e:
+                results.append(e)
+                continue
+            results.append(None)
+        try:
+            predictions = self._predict_plans(plans, ablate, None, 64) if plans else []
+        except (CladmopError, RecordError) as e:  # e.g. a damaged phase model: every trial says so
+            predictions = [e] * len(plans)
+        for slot, prediction in zip(slots, predictions):
+            results[slot] = prediction
         return results
 
     def use_own_trials(self, trials: Sequence[Trial]) -> int:
@@ -221,11 +229,11 @@ class Predictor:
             mains = sum(k < len(plans) for k in rows)
             logits, outputs = self._forward([feats[k] for k in rows], phase, keep_attention=mains,
                                             batch_size=chunk_size, state=state)
-            served, first_members = self._serve(logits, [scored[k] for k in rows],
-                                                embeddings[rows] if self.ensemble is not None else None, phase)
+            served, row_members = self._serve(logits, [scored[k] for k in rows],
+                                              embeddings[rows] if self.ensemble is not None else None, phase)
             probs[rows] = served
-            for j, k in enumerate(rows[:mains]):
-                members[k] = first_members[j]
+            for j, k in enumerate(rows[:mains]):  # the plans' own rows: members and attention outputs kept
+                members[k] = row_members[j]
                 batch, out = outputs[j // chunk_size]
                 kept[k] = (batch, out, j % chunk_size)
         first = np.cumsum([len(plans)] + [len(vs) for vs in variants])  # plan i's variants: first[i]...
