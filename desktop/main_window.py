@@ -24,7 +24,8 @@ from engine.export import write_report
 from engine.paths import user_data_dir
 from engine.whatif import insensitivity_note
 from engine.scoring import OpenTrial, score_missing
-from engine.workspace import SUFFIX, Workspace, WorkspaceError
+from engine.workspace import SUFFIX, Workspace, WorkspaceError, default_workspace_path
+from engine.workspace_view import phase_setting
 from desktop.dialogs import show_errors, show_message
 from desktop.loading import LoadOutcome, add_to_compound_library, load_and_resolve, prepare, split_already_open
 from desktop.model_choice import remember_model, saved_device, saved_model
@@ -43,10 +44,6 @@ from desktop.workers import TaskRunner
 RECORD_FILTER = "Trial records (*.xml *.json *.csv *.tsv);;All files (*)"
 WORKSPACE_FILTER = f"CLaDMoP workspaces (*{SUFFIX});;All files (*)"
 MAX_RECENT = 10
-
-
-def default_workspace_path() -> Path:
-    return user_data_dir() / f"workspace{SUFFIX}"
 
 
 def app_settings() -> QSettings:
@@ -574,7 +571,7 @@ class MainWindow(QMainWindow):
     def phase_override(self, key: str) -> str | None:
         """The analyst's phase model for this trial (kept in the workspace), or None for the default."""
         if key not in self._phase_overrides:
-            value = self.session.ui(f"phase/{key}")
+            value = self.session.ui(phase_setting(key))
             self._phase_overrides[key] = value if isinstance(value, str) and value else None
         return self._phase_overrides[key]
 
@@ -593,7 +590,7 @@ class MainWindow(QMainWindow):
         if key is None or self.phase_override(key) == phase:
             return
         self._phase_overrides[key] = phase
-        self.session.set_ui(f"phase/{key}", phase)
+        self.session.set_ui(phase_setting(key), phase)
         self.session.forget_predictions(key)
         self.request_predictions(key, immediate=True)
         self._refresh_prediction_panel()

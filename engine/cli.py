@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from engine.arg_types import non_negative_int, output_file, positive_int
+from engine.errors import CladmopError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
 
     _whatif_parser(sub)
+
+    _workspace_parser(sub)
 
     p = sub.add_parser("evaluate", help="F1, PR-AUC, ROC-AUC with 10 x 80%% bootstrap on labelled trials")
     p.add_argument("--data", nargs="+", required=True, help="TOP-format CSV(s) or records")
@@ -218,6 +221,76 @@ def cmd_whatif(args) -> int:
         print(f"{trial.nct_id}: {result.draft.diff().summary()}\nP(success) {result.summary}\n\nwhat-if:")
         print(format_prediction(result.after, args.top))
     return 0
+
+
+def _workspace_parser(sub) -> None:
+    p = sub.add_parser("workspace", help="the application's workspace: its trials, edits and scenarios; score and export them")
+    p.add_argument("action", choices=["list", "show", "export"])
+    p.add_argument("key", nargs="?", help="show: the trial's key (as `list` prints it)")
+    p.add_argument("--file", type=Path, help="workspace file (default: the application's first workspace)")
+    p.add_argument("--csv", type=output_file, help="export: CSV to write (one row per trial, what-ifs beside)")
+    p.add_argument("--html", type=output_file, help="export: HTML report to write")
+    p.add_argument("--top", type=non_negative_int, default=5, help="export: criteria and items listed per trial")
+    p.add_argument("--no-ablation", action="store_true", help="export: skip leave-one-out ablation (faster)")
+    _model_args(p)
+
+
+def cmd_workspace(args) -> int:
+    """Read-only: the window may have the workspace open meanwhile."""
+    from engine.workspace import Workspace, default_workspace_path
+
+    with Workspace.open_read_only(args.file or default_workspace_path()) as workspace:
+        return {"list": _workspace_list, "show": _workspace_show, "export": _workspace_export}[args.action](
+            workspace, args)
+
+
+def _workspace_list(workspace, args) -> int:
+    from engine.workspace_view import rows
+
+    found = rows(workspace)
+    print(f"{workspace.path}: {len(found)} trial(s)")
+    for row in found:
+        print(row.line())
+    return 0
+
+
+def _workspace_show(workspace, args) -> int:
+    from engine.whatif import numbered_items
+
+    stored = {s.key: s for s in workspace.load_trials()}
+    if args.key not in stored:
+        raise CladmopError(f"{workspace.path}: no trial '{args.key}' (keys: {', '.join(stored) or 'none'})")
+    draft = stored[args.key].draft
+    print(f"{args.key}: {draft.original.nct_id} {draft.original.title}\nwhat-if criteria "
+          f"({draft.diff().summary() if draft.is_modified else 'as recorded'}):")
+    print("\n".join("  " + line for line in numbered_items(draft.edited)))
+    for name in draft.scenario_names():
+        print(f"scenario “{name}”: {draft.compare(draft.ORIGINAL, name).summary()}")
+    return 0
+
+
+def _workspace_export(workspace, args) -> int:
+    from engine.export import write_csv, write_html
+    from engine.scoring import score_missing
+    from engine.tasks import TqdmState
+    from engine.workspace_view import open_trials
+
+    if not args.html and not args.csv:
+        raise CladmopError("give --csv TABLE.csv and/or --html REPORT.html")
+    predictor = _load_predictor(args)
+    state = TqdmState("scoring")
+    try:
+        scored = score_missing(predictor, open_trials(workspace), ablate=not args.no_ablation, state=state)
+    finally:
+        state.close()
+    for s in scored:
+        if not s.ok:
+            print(f"cladmop: {s.trial.nct_id or s.trial.source_path}: {s.error}", file=sys.stderr)
+    if args.csv:
+        print(f"wrote {write_csv(scored, args.csv, top=args.top)}")
+    if args.html:
+        print(f"wrote {write_html(scored, args.html, model_name=predictor.model_name, top=args.top)}")
+    return 0 if any(s.ok for s in scored) else 2
 
 
 def _use_own_trials(predictor, files, labels) -> None:
@@ -628,7 +701,7 @@ def _tally(scored, bar, fresh: list[int]) -> None:
 
 
 COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "pretrain": cmd_pretrain,
-            "whatif": cmd_whatif, "finetune": cmd_finetune, "cache": cmd_cache, "index": cmd_index, "info": cmd_info,
+            "whatif": cmd_whatif, "workspace": cmd_workspace, "finetune": cmd_finetune, "cache": cmd_cache, "index": cmd_index, "info": cmd_info,
             "train-default": cmd_train_default, "import-backbone": cmd_import_backbone,
             "backbones": cmd_backbones, "remove-backbone": cmd_remove_backbone, "export": cmd_export}
 

@@ -36,6 +36,13 @@ SCHEMA_VERSION = 1
 APPLICATION_ID = 0x434C4144  # "CLAD"
 SUFFIX = ".cladmop"
 
+
+def default_workspace_path() -> Path:
+    """The workspace a first start opens (and `cladmop workspace` reads without a FILE)."""
+    from engine.paths import user_data_dir
+
+    return user_data_dir() / f"workspace{SUFFIX}"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
@@ -132,6 +139,25 @@ class Workspace:
             raise
         return cls(path, conn, lock)
 
+    @classmethod
+    def open_read_only(cls, path) -> "Workspace":
+        """Read `path` without taking its lock, even while a window has it open (SQLite's WAL lets readers
+        in beside one writer): what `cladmop workspace` reads. Any write raises."""
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise WorkspaceError(path, "no such workspace file")
+        try:
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=10)
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(path, "not a CLaDMoP workspace (not an SQLite database)") from exc
+        if app_id != APPLICATION_ID or "records" not in tables:
+            conn.close()
+            raise WorkspaceError(path, "not a CLaDMoP workspace")
+        return cls(path, conn)
+
     @staticmethod
     def _prepare(path: Path, conn: sqlite3.Connection) -> None:
         try:
@@ -166,7 +192,7 @@ class Workspace:
                 try:
                     self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 except sqlite3.Error:
-                    pass
+                    pass  # (read-only: nothing to checkpoint)
                 self._conn.close()
                 self._conn = None
                 if self._process_lock is not None:

@@ -1,0 +1,56 @@
+"""A workspace as the analyst sees it, without a window: its trials with their edits, scenarios and phase
+choice, and the list Score all / Export works through. What `cladmop workspace` prints and exports, read
+from the same file the window saves (engine/workspace.py), so the CLI and the window agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.editing import TrialDraft
+from engine.scoring import OpenTrial
+from engine.workspace import StoredTrial, Workspace
+
+
+def phase_setting(key: str) -> str:
+    """The workspace setting that holds the analyst's phase model for trial `key` (the window writes it)."""
+    return f"phase/{key}"
+
+
+def chosen_phase(workspace: Workspace, key: str) -> str | None:
+    value = workspace.ui(phase_setting(key))
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass
+class TrialRow:
+    key: str
+    nct_id: str
+    phase: str  # the record's phases, and the analyst's choice when there is one
+    title: str
+    edits: str  # "2 edited, 1 added" or "as recorded"
+    scenarios: list[str]
+
+    def line(self) -> str:
+        scenarios = f"  scenarios: {', '.join(self.scenarios)}" if self.scenarios else ""
+        return f"{self.key:<16} {self.nct_id:<12} {self.phase:<14} {self.edits:<24} {self.title[:60]}{scenarios}"
+
+
+def rows(workspace: Workspace) -> list[TrialRow]:
+    return [_row(workspace, stored) for stored in workspace.load_trials()]
+
+
+def _row(workspace: Workspace, stored: StoredTrial) -> TrialRow:
+    chosen = chosen_phase(workspace, stored.key)
+    phase = stored.record.phase_label + (f" (model {chosen})" if chosen else "")
+    edits = stored.draft.diff().summary() if stored.draft.is_modified else "as recorded"
+    return TrialRow(stored.key, stored.record.nct_id, phase, stored.record.title or "", edits,
+                    stored.draft.scenario_names())
+
+
+def open_trials(workspace: Workspace) -> list[OpenTrial]:
+    """Every trial as the window scores it: the record with the analyst's corrections, its what-if (when
+    edited) and the phase choice; none scored yet."""
+    return [OpenTrial(key=s.key, trial=s.draft.scenario_trial(TrialDraft.ORIGINAL),
+                      phase=chosen_phase(workspace, s.key),
+                      what_if=s.draft.snapshot() if s.draft.is_modified else None)
+            for s in workspace.load_trials()]
