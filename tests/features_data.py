@@ -1,7 +1,7 @@
 """Real trials for the feature tests and benchmark, read from the shared TOP files (never copied).
 
 The records readers are written elsewhere; this helper keeps the feature tests independent of them
-with a small TOP-row parser: criteria split by `engine.criteria.split_criteria` (or, without it, a
+with a small TOP-row parser: criteria split by `engine.records.criteria.split_criteria` (or, without it, a
 plain legacy-layout split), drugs resolved from the file's own SMILES column.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ def top_file(name: str = "phase_I_valid.csv") -> Path:
 
 def split_legacy_criteria(text: str) -> list[Criterion]:
     try:
-        from engine.criteria import split_criteria
+        from engine.records.criteria import split_criteria
     except ImportError:
         pass
     else:

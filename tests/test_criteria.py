@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.criteria import join_criteria, split_criteria, tidy_criteria_text
+from engine.records.criteria import join_criteria, split_criteria, tidy_criteria_text
 from engine.records.trial import Criterion
 
 

@@ -203,7 +203,7 @@ def test_token_layout_spans_and_item_of_each_token(trials):
     for c, (s, e) in zip(items, spans):
         assert text[s:e] == " ".join(c.text.split())
     try:
-        from engine.criteria import join_criteria
+        from engine.records.criteria import join_criteria
     except ImportError:
         pass
     else:  # the layout records are written in

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.criteria import _FILLER
+from engine.records.criteria import _FILLER
 from engine.paths import shared_data_dir
 from engine.records import NotADrugTrial, load_records, normalise_phases, require_drug_trial, scorable_problem
 from engine.records.fields import distinct

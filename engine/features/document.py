@@ -51,8 +51,8 @@ def document_tag(encoder) -> str:
 
 
 def document_text(trial: Trial) -> str:
-    """The criteria as the model reads them: enabled items under their headers (engine.criteria)."""
-    from engine.criteria import join_criteria
+    """The criteria as the model reads them: enabled items under their headers (engine.records.criteria)."""
+    from engine.records.criteria import join_criteria
 
     return join_criteria(trial.criteria)
 

@@ -48,13 +48,13 @@ def item_text(criterion: Criterion) -> str:
 def criteria_layout(criteria: Sequence[Criterion]) -> tuple[str, list[tuple[int, int]]]:
     """The one text `token` granularity encodes, and each item's character span in it.
 
-    The layout is `engine.criteria.join_criteria`'s (the legacy record layout: an "Inclusion
+    The layout is `engine.records.criteria.join_criteria`'s (the legacy record layout: an "Inclusion
     Criteria:" block, then an "Exclusion Criteria:" block, one "  -  item" line each), so the model
     reads criteria as records write them. Spans follow the order of `criteria`, whatever the order
-    of the blocks. Without `engine.criteria`, the same layout is written here.
+    of the blocks. Without `engine.records.criteria`, the same layout is written here.
     """
     try:
-        from engine.criteria import join_criteria
+        from engine.records.criteria import join_criteria
     except ImportError:
         join_criteria = _join_legacy
     items = [Criterion(normalize_text(c.text), c.kind) for c in criteria]

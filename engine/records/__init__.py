@@ -16,9 +16,9 @@ from engine.records.errors import NotADrugTrial, RecordError
 from engine.records.trial import PHASES, Condition, Criterion, Drug, IcdCandidate, Trial
 
 _LAZY = {
-    "split_criteria": "engine.criteria",
-    "join_criteria": "engine.criteria",
-    "tidy_criteria_text": "engine.criteria",
+    "split_criteria": "engine.records.criteria",
+    "join_criteria": "engine.records.criteria",
+    "tidy_criteria_text": "engine.records.criteria",
     "read_record": "engine.records.loader",
     "load_records": "engine.records.loader",
     "iter_records": "engine.records.loader",
@@ -36,7 +36,7 @@ __all__ = ["PHASES", "Condition", "Criterion", "Drug", "IcdCandidate", "Trial", 
            "NotADrugTrial", *_LAZY]
 
 if TYPE_CHECKING:
-    from engine.criteria import join_criteria, split_criteria, tidy_criteria_text
+    from engine.records.criteria import join_criteria, split_criteria, tidy_criteria_text
     from engine.records.fields import normalise_phases
     from engine.records.json_reader import read_ctgov_json
     from engine.records.loader import LoadResult, iter_records, load_records, read_record, sniff_format

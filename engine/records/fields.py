@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from engine.criteria import split_criteria, tidy_criteria_text
+from engine.records.criteria import split_criteria, tidy_criteria_text
 from engine.records.errors import RecordError
 from engine.records.limits import (KEPT_CONDITIONS, KEPT_DRUGS, MAX_CONDITIONS, MAX_CRITERIA_CHARS,
                                    MAX_CRITERIA_ITEMS, MAX_DRUGS, MAX_LINE_CHARS, MAX_NAME_CHARS)
