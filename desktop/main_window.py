@@ -27,7 +27,8 @@ from engine.scoring import OpenTrial, score_missing
 from engine.workspace import SUFFIX, Workspace, WorkspaceError, default_workspace_path
 from engine.workspace_view import phase_setting
 from desktop.dialogs import show_errors, show_message
-from desktop.loading import LoadOutcome, add_to_compound_library, load_and_resolve, prepare, split_already_open
+from desktop.loading import (LoadOutcome, add_to_compound_library, default_resolver, load_and_resolve, prepare,
+                             split_already_open)
 from desktop.model_choice import remember_model, saved_device, saved_model
 from desktop.prediction_service import PredictionService, default_loader, has_ablation
 from desktop.session import Session, now_hms, store_trials
@@ -35,6 +36,7 @@ from desktop.widgets.about import show_about, show_shortcuts
 from desktop.widgets.attention_view import AttentionView
 from desktop.widgets.criteria_editor import CriteriaEditor
 from desktop.widgets.insight_panel import InsightPanel
+from desktop.widgets.new_trial import NewTrialDialog
 from desktop.widgets.prediction_panel import PredictionPanel
 from desktop.widgets.scenarios_panel import ScenariosPanel
 from desktop.widgets.trial_list import TrialListWidget
@@ -199,6 +201,8 @@ class MainWindow(QMainWindow):
         self.open_action = self._action("&Open records…", self._ask_open, QKeySequence.StandardKey.Open,
                                         "Open ClinicalTrials.gov XML/JSON records or a TOP-style CSV")
         file_menu.addAction(self.open_action)
+        file_menu.addAction(self._action("&New trial…", self.new_trial, QKeySequence.StandardKey.New,
+                                         "Type in an in-house protocol: title, phase, drugs, conditions, criteria"))
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addSeparator()
         file_menu.addAction(self._action("&New workspace…", self._ask_new_workspace))
@@ -308,6 +312,22 @@ class MainWindow(QMainWindow):
         if paths:
             self.settings.setValue("files/last_dir", str(Path(paths[0]).parent))
             self.open_files(paths)
+
+    def new_trial(self) -> str | None:
+        """File → New trial: the typed-in trial joins the workspace and is scored like an opened one."""
+        dialog = NewTrialDialog(self)
+        if dialog.exec() != NewTrialDialog.DialogCode.Accepted or dialog.trial is None:
+            return None
+        return self.add_typed_trial(dialog.trial)
+
+    def add_typed_trial(self, trial) -> str | None:
+        resolver = default_resolver()  # built at start-up; its drugs and conditions looked up as an opened record's
+        keys = self.session.add_trials([resolver.resolve(trial) if resolver is not None else trial])
+        if keys:
+            self.trial_list.select_key(keys[0])
+            self.request_predictions(keys[0], immediate=True)
+            self.statusBar().showMessage(f"Added {trial.title} ({keys[0]})", 8000)
+        return keys[0] if keys else None
 
     def open_files(self, paths) -> None:
         """Read, resolve and add records on a worker thread; errors are listed by file afterwards.
@@ -788,7 +808,6 @@ class MainWindow(QMainWindow):
                            service.status_text)
 
     def show_finetune_wizard(self):
-        from desktop.loading import default_resolver
         from desktop.widgets.finetune_wizard import FinetuneWizard
         from engine.predict import default_model_dir
 

@@ -225,23 +225,55 @@ def cmd_whatif(args) -> int:
 
 def _workspace_parser(sub) -> None:
     p = sub.add_parser("workspace", help="the application's workspace: its trials, edits and scenarios; score and export them")
-    p.add_argument("action", choices=["list", "show", "export"])
+    p.add_argument("action", choices=["list", "show", "export", "add"])
     p.add_argument("key", nargs="?", help="show: the trial's key (as `list` prints it)")
     p.add_argument("--file", type=Path, help="workspace file (default: the application's first workspace)")
     p.add_argument("--csv", type=output_file, help="export: CSV to write (one row per trial, what-ifs beside)")
     p.add_argument("--html", type=output_file, help="export: HTML report to write")
     p.add_argument("--top", type=non_negative_int, default=5, help="export: criteria and items listed per trial")
     p.add_argument("--no-ablation", action="store_true", help="export: skip leave-one-out ablation (faster)")
+    p.add_argument("--title", help="add: an in-house trial's title")
+    p.add_argument("--phase", help="add: I, II, III, IV, I/II or II/III")
+    p.add_argument("--drug", action="append", default=[], metavar="NAME[=SMILES]", help="add: a drug (repeat)")
+    p.add_argument("--condition", action="append", default=[], metavar="NAME[=ICD10]", help="add: a condition (repeat)")
+    p.add_argument("--criteria", metavar="FILE", help="add: the eligibility criteria as text ('-': standard input)")
+    p.add_argument("--nct-id", default="", help="add: its NCT number, if it has one")
     _model_args(p)
 
 
 def cmd_workspace(args) -> int:
-    """Read-only: the window may have the workspace open meanwhile."""
+    """Read-only but for `add`: the window may have the workspace open meanwhile."""
     from engine.workspace import Workspace, default_workspace_path
 
-    with Workspace.open_read_only(args.file or default_workspace_path()) as workspace:
+    path = args.file or default_workspace_path()
+    if args.action == "add":
+        with Workspace.open(path) as workspace:  # refused, by name, while a window holds it
+            return _workspace_add(workspace, args)
+    with Workspace.open_read_only(path) as workspace:
         return {"list": _workspace_list, "show": _workspace_show, "export": _workspace_export}[args.action](
             workspace, args)
+
+
+def _workspace_add(workspace, args) -> int:
+    """An in-house trial typed in, as File > New trial adds it (engine/records/typed.py)."""
+    from engine.records.typed import typed_trial
+
+    if not args.criteria:
+        raise CladmopError("give the criteria: --criteria FILE (or - to read them from standard input)")
+    text = sys.stdin.read() if args.criteria == "-" else _read_text(Path(args.criteria))
+    pairs = lambda values: [tuple((v.split("=", 1) + [""])[:2]) for v in values]  # noqa: E731
+    trial = typed_trial(args.title or "", args.phase or "", pairs(args.drug), pairs(args.condition), text,
+                        args.nct_id)
+    print(f"{workspace.path}: added {workspace.add_trial(trial)} ({trial.phase_label}, {len(trial.criteria)} "
+          f"criteria items, {len(trial.drugs)} drug(s))")
+    return 0
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise CladmopError(f"{path}: cannot read the criteria ({e})") from None
 
 
 def _workspace_list(workspace, args) -> int:
