@@ -849,7 +849,9 @@ class MainWindow(QMainWindow):
             items.append(OpenTrial(
                 key=key, trial=original, phase=phase, phase_problem=why if phase is None else "",
                 prediction=scored if has_ablation(scored) else None, what_if=what_if,
-                what_if_prediction=scored_what_if if has_ablation(scored_what_if) else None))
+                what_if_prediction=scored_what_if if has_ablation(scored_what_if) else None,
+                scenarios=[(name, self.session.trial_for(key, f"scenario:{name}"))
+                           for name in entry.draft.scenario_names()]))
         return items
 
     def score_all(self, then=None):

@@ -20,7 +20,7 @@ from engine.scoring import ScoredTrial
 from engine.tasks import TaskState
 
 CSV_COLUMNS = ("nct_id", "title", "record_phase", "model_phase", "probability", "base_rate", "vs_base_rate",
-               "what_if_probability", "what_if_change", "top_criteria_by_attention", "top_items_by_ablation",
+               "what_if_probability", "what_if_change", "scenarios", "top_criteria_by_attention", "top_items_by_ablation",
                "interval", "novelty", "similar_success_rate", "similar_trials", "unresolved", "warnings", "error", "model", "scored_at", "source_path")
 LIST_SEPARATOR = " | "
 ATTENTION_NOTE = "Attention: where the model looked (fine level); it is not attribution."
@@ -81,6 +81,7 @@ def csv_rows(scored: Sequence[ScoredTrial], top: int = 3, scored_at: str | None 
                        what_if_change=_fmt(s.what_if_change))
         elif s.what_if is not None and s.what_if_error:
             row["error"] = "; ".join(x for x in (row["error"], f"what-if: {s.what_if_error}") if x)
+        row["scenarios"] = LIST_SEPARATOR.join(scenario_cells(s))
         rows.append(row)
     return rows
 
@@ -238,6 +239,19 @@ def _what_if_changes(original: Trial, what_if: Trial | None) -> str:
     return f"<ul class='changes'>{''.join(items)}</ul>"
 
 
+def scenario_cells(s: ScoredTrial) -> list[str]:
+    """"name: 0.712 (+0.030 vs as recorded)" per saved scenario (or why it was not scored)."""
+    base = s.prediction.probability if s.prediction is not None else None
+    cells = []
+    for name, prediction, error in s.scenarios:
+        if prediction is None:
+            cells.append(f"{name}: not scored ({error})")
+        else:
+            vs = f" ({prediction.probability - base:+.3f} vs as recorded)" if base is not None else ""
+            cells.append(f"{name}: {prediction.probability:.3f}{vs}")
+    return cells
+
+
 def _trial_section(s: ScoredTrial, anchor: str, k: int) -> str:
     t, p = s.trial, s.prediction
     head = (f"<h2 id='{anchor}'><span class='id'>{escape(t.nct_id)}</span> {escape(t.title or 'untitled')}</h2>"
@@ -259,6 +273,9 @@ def _trial_section(s: ScoredTrial, anchor: str, k: int) -> str:
                      f"({s.what_if_change:+.3f} vs as recorded)</p>" + _what_if_changes(t, s.what_if))
     elif s.what_if is not None and s.what_if_error:
         lines.append(f"<p class='error'>What-if not scored: {escape(s.what_if_error)}</p>")
+    if s.scenarios:
+        lines.append("<h3>Saved scenarios</h3><ul>" + "".join(f"<li>{escape(c)}</li>" for c in scenario_cells(s))
+                     + "</ul>")
     unresolved = "".join(f"<li>{escape(u)}</li>" for u in p.unresolved) or "<li class='muted'>none</li>"
     notice = getattr(p, "notice", "")  # the model read only part of the record
     warnings = "".join(f"<li>{escape(w)}</li>" for w in ([notice] if notice else []) + list(p.warnings))

@@ -7,7 +7,7 @@ record as recorded beside the what-if.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
 from engine.errors import Cancelled, CladmopError
@@ -31,6 +31,8 @@ class ScoredTrial:
     #: the trial with its lookups filled as the predictor saw it (drug indices of the prediction's
     #: molecule segments refer to its drugs); None when unavailable
     resolved: Trial | None = None
+    #: the analyst's saved scenarios: (name, prediction or None, why not scored)
+    scenarios: list[tuple[str, Prediction | None, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -103,6 +105,7 @@ class OpenTrial:
     prediction: Prediction | None = None  # already scored (current), else None
     what_if: Trial | None = None
     what_if_prediction: Prediction | None = None
+    scenarios: list[tuple[str, Trial]] = field(default_factory=list)  # (name, criteria as saved), scored too
 
 
 def score_missing(predictor, items: Sequence[OpenTrial], ablate: bool = True,
@@ -117,12 +120,13 @@ def score_missing(predictor, items: Sequence[OpenTrial], ablate: bool = True,
             if not i.phase_problem and i.prediction is None]
     todo += [(k, "what_if_prediction", i.what_if, i.phase) for k, i in enumerate(items)
              if not i.phase_problem and i.what_if is not None and i.what_if_prediction is None]
-    results = predictor.predict_many([t for _, _, t, _ in todo], phase=[p for *_, p in todo], ablate=ablate,
-                                     state=state) if todo else []
-    for (k, role, _, _), result in zip(todo, results):
+    for (k, role, _, _), result in zip(todo, _predict(predictor, todo, ablate, state)):
         prediction, error = _outcome(result)
         setattr(out[k], role, prediction)
         setattr(out[k], "error" if role == "prediction" else "what_if_error", error)
+    saved = [(k, name, t, i.phase) for k, i in enumerate(items) if not i.phase_problem for name, t in i.scenarios]
+    for (k, name, _, _), result in zip(saved, _predict(predictor, saved, False, state)):  # the number only
+        out[k].scenarios.append((name, *_outcome(result)))
     for scored in out:
         scored.resolved = _resolved(predictor, scored.trial) if scored.ok else None
     state.progress(len(todo), len(todo), f"scored {sum(s.ok for s in out)} of {len(out)} trial(s)")
@@ -138,6 +142,13 @@ def stream_scores(predictor, trials: Iterable[Trial], phase: PhaseChoice = None,
         phases = phases_of(chunk, phase)
         for trial, result in zip(chunk, predictor.predict_many(chunk, phase=phases, ablate=ablate)):
             yield ScoredTrial(trial, *_outcome(result))
+
+
+def _predict(predictor, todo: list[tuple], ablate: bool, state: TaskState) -> list:
+    """Predictions of the trials in `todo` rows (key, role, trial, phase), in one batched run."""
+    if not todo:
+        return []
+    return predictor.predict_many([t for _, _, t, _ in todo], phase=[p for *_, p in todo], ablate=ablate, state=state)
 
 
 def _outcome(result: Prediction | Exception) -> tuple[Prediction | None, str]:

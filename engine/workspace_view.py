@@ -52,5 +52,6 @@ def open_trials(workspace: Workspace) -> list[OpenTrial]:
     edited) and the phase choice; none scored yet."""
     return [OpenTrial(key=s.key, trial=s.draft.scenario_trial(TrialDraft.ORIGINAL),
                       phase=chosen_phase(workspace, s.key),
-                      what_if=s.draft.snapshot() if s.draft.is_modified else None)
+                      what_if=s.draft.snapshot() if s.draft.is_modified else None,
+                      scenarios=[(name, s.draft.scenario_trial(name)) for name in s.draft.scenario_names()])
             for s in workspace.load_trials()]

@@ -59,8 +59,10 @@ def test_export_scores_the_record_and_its_what_if_as_the_window_does(saved_works
 
     path, key, draft = saved_workspace
     out = tmp_path / "scores.csv"
-    assert main(["workspace", "export", "--file", str(path), "--csv", str(out), "--no-ablation",
-                 "--device", "cpu"]) == 0
+    html = tmp_path / "report.html"
+    assert main(["workspace", "export", "--file", str(path), "--csv", str(out), "--html", str(html),
+                 "--no-ablation", "--device", "cpu"]) == 0
+    assert "<h3>Saved scenarios</h3><ul><li>no HbA1c window: " in html.read_text()
     (row,) = list(csv.DictReader(out.open()))
     predictor = Predictor.load(device="cpu")
     before = predictor.predict(draft.scenario_trial(draft.ORIGINAL), phase="III", ablate=False).probability
@@ -68,6 +70,8 @@ def test_export_scores_the_record_and_its_what_if_as_the_window_does(saved_works
     assert row["model_phase"] == "III" and row["record_phase"] == "II"
     assert float(row["probability"]) == pytest.approx(before, abs=1e-4)
     assert float(row["what_if_probability"]) == pytest.approx(after, abs=1e-4)
+    # the saved scenario (item 2 off, as the what-if) is scored and listed with its change
+    assert row["scenarios"] == f"no HbA1c window: {after:.3f} ({after - before:+.3f} vs as recorded)"
 
 
 def test_a_missing_or_foreign_file_is_named(tmp_path, capsys):
