@@ -228,6 +228,8 @@ def _workspace_parser(sub) -> None:
     p.add_argument("action", choices=["list", "show", "export", "add"])
     p.add_argument("key", nargs="?", help="show: the trial's key (as `list` prints it)")
     p.add_argument("--file", type=Path, help="workspace file (default: the application's first workspace)")
+    p.add_argument("--filter", default="", metavar="WORDS",
+                   help="list: trials whose id, title, conditions, ICD-10 codes or drugs hold every word")
     p.add_argument("--csv", type=output_file, help="export: CSV to write (one row per trial, what-ifs beside)")
     p.add_argument("--html", type=output_file, help="export: HTML report to write")
     p.add_argument("--top", type=non_negative_int, default=5, help="export: criteria and items listed per trial")
@@ -279,7 +281,7 @@ def _read_text(path: Path) -> str:
 def _workspace_list(workspace, args) -> int:
     from engine.workspace_view import rows
 
-    found = rows(workspace)
+    found = rows(workspace, args.filter)
     print(f"{workspace.path}: {len(found)} trial(s)")
     for row in found:
         print(row.line())

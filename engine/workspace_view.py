@@ -7,8 +7,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.editing import TrialDraft
+from engine.records.trial import Trial
 from engine.scoring import OpenTrial
 from engine.workspace import StoredTrial, Workspace
+
+
+def search_text(trial: Trial) -> str:
+    """What a filter matches a trial on, lower-cased: id, title, conditions with their ICD-10 codes (dotted
+    and undotted, so "E11" finds E11.9), drugs."""
+    codes = [c for cond in trial.conditions for code in cond.icd10 for c in (code, code.replace(".", ""))]
+    return " ".join([trial.nct_id, trial.title, *(c.name for c in trial.conditions), *codes,
+                     *(d.name for d in trial.drugs)]).lower()
+
+
+def matches(trial: Trial, words: str) -> bool:
+    """Every word of `words` is in the trial's search text (`workspace list --filter`, the window's filter bar)."""
+    return words_in(search_text(trial), words)
+
+
+def words_in(haystack: str, words: str) -> bool:
+    return all(word in haystack for word in words.lower().split())
 
 
 def phase_setting(key: str) -> str:
@@ -35,8 +53,8 @@ class TrialRow:
         return f"{self.key:<16} {self.nct_id:<12} {self.phase:<14} {self.edits:<24} {self.title[:60]}{scenarios}"
 
 
-def rows(workspace: Workspace) -> list[TrialRow]:
-    return [_row(workspace, stored) for stored in workspace.load_trials()]
+def rows(workspace: Workspace, words: str = "") -> list[TrialRow]:
+    return [_row(workspace, stored) for stored in workspace.load_trials() if matches(stored.record, words)]
 
 
 def _row(workspace: Workspace, stored: StoredTrial) -> TrialRow:

@@ -172,6 +172,12 @@ def test_filter_and_remove_trials(qtbot, make_window):
     trial = window.session.entry(window.session.order[2]).draft.original
     window.trial_list.filter_edit.setText(trial.nct_id.lower())
     assert window.trial_list.visible_keys() == [trial.nct_id]
+    codes = {k: {c for cond in window.session.entry(k).draft.original.conditions for c in cond.icd10}
+             for k in window.session.order}
+    key, code = next((k, c) for k in codes for c in codes[k]
+                     if not any(c in other for j, other in codes.items() if j != k))
+    window.trial_list.filter_edit.setText(code.replace(".", ""))  # an ICD-10 code only one record carries
+    assert window.trial_list.visible_keys() == [key]
     window.trial_list.filter_edit.clear()
     window.trial_list.select_key(window.session.order[0])
     removed = window.current_key

@@ -81,3 +81,18 @@ def test_a_missing_or_foreign_file_is_named(tmp_path, capsys):
     other.write_text("not a database")
     assert main(["workspace", "list", "--file", str(other)]) == 2
     assert "not a CLaDMoP workspace" in capsys.readouterr().err
+
+
+def test_list_filters_by_words_and_icd10_codes(tmp_path, capsys):
+    from engine.records.typed import typed_trial
+    from engine.workspace_view import matches
+
+    diabetes = typed_trial("Metformin XR", "II", [("metformin", "")], [("type 2 diabetes", "E11.9")], "- Adults")
+    asthma = typed_trial("Budesonide", "III", [("budesonide", "")], [("asthma", "J45.909")], "- Adults")
+    assert matches(diabetes, "e11") and matches(diabetes, "E119 metformin") and not matches(asthma, "E11")
+    path = tmp_path / "two.cladmop"
+    with Workspace.open(path) as ws:
+        ws.add_trials([diabetes, asthma])
+    assert main(["workspace", "list", "--file", str(path), "--filter", "J45"]) == 0
+    out = capsys.readouterr().out
+    assert "1 trial(s)" in out and "Budesonide" in out and "Metformin" not in out

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
                                QTableView, QVBoxLayout, QWidget)
 
 from desktop.session import Session
+from engine.workspace_view import search_text, words_in
 
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -111,8 +112,7 @@ class TrialListModel(QAbstractTableModel):
         if role == KEY_ROLE:
             return key
         if role == SEARCH_ROLE:
-            return " ".join([trial.nct_id, trial.title, *(c.name for c in trial.conditions),
-                             *(d.name for d in trial.drugs)]).lower()
+            return search_text(trial)
         if role == PHASE_ROLE:
             return trial.phases
         if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE, Qt.ItemDataRole.ToolTipRole):
@@ -158,7 +158,7 @@ class TrialListModel(QAbstractTableModel):
 
 
 class TrialFilterProxy(QSortFilterProxyModel):
-    """Case-insensitive text filter over id/title/conditions/drugs, plus a phase filter."""
+    """Case-insensitive text filter over id/title/conditions (names and ICD-10 codes)/drugs, plus a phase filter."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -179,10 +179,7 @@ class TrialFilterProxy(QSortFilterProxyModel):
         index = self.sourceModel().index(source_row, 0, source_parent)
         if not self._phase_matches(index.data(PHASE_ROLE) or ()):
             return False
-        if self._text:
-            haystack = index.data(SEARCH_ROLE) or ""
-            return all(word in haystack for word in self._text.split())
-        return True
+        return words_in(index.data(SEARCH_ROLE) or "", self._text)
 
     def _phase_matches(self, phases) -> bool:
         """All phases; the chosen one among a record's; or, for NO_PHASE, a record that states none."""
@@ -208,7 +205,7 @@ class TrialListWidget(QWidget):
         self.proxy = TrialFilterProxy(self)
         self.proxy.setSourceModel(self.model)
 
-        self.filter_edit = QLineEdit(placeholderText="Filter: id, title, condition, drug…")
+        self.filter_edit = QLineEdit(placeholderText="Filter: id, title, condition or ICD-10 code, drug…")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.proxy.set_text)
         self.phase_combo = QComboBox()
