@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from engine.errors import Cancelled, CladmopError
-from engine.model.checkpoint import ADAPTERS
+from engine.model.checkpoint import ADAPTERS, resume_progress, training_folder
 from engine.records.trial import Trial
 from engine.tasks import TaskState
 
@@ -290,7 +290,7 @@ class JobResult:
 
 def previous_history(out: Path, phase: str) -> list[dict]:
     """The epochs an interrupted run of `phase` in `out` already did (what a re-run continues from)."""
-    path = Path(out) / ADAPTERS / f".{phase}.training" / ".resume" / "progress.json"
+    path = resume_progress(out, phase)
     try:
         return list(json.loads(path.read_text()).get("history", []))
     except (OSError, ValueError, AttributeError):
@@ -325,7 +325,7 @@ def prepare_output(spec: FinetuneSpec) -> Path:
 def checkpoint_epoch(out: Path, phase: str) -> int | None:
     """The LoRA epoch an interrupted run of `phase` in `out` can resume after (0: after the head
     stage), or None when there is nothing to resume."""
-    path = Path(out) / ADAPTERS / f".{phase.upper()}.training" / ".resume" / "progress.json"
+    path = resume_progress(out, phase)
     try:
         return int(json.loads(path.read_text())["epoch"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -579,4 +579,4 @@ def compare_trained(model_dir: Path, base_dir: Path, phase: str, trials, labels,
 
 def discard_unfinished(out: Path, phase: str) -> None:
     """Forget an interrupted run of `phase` in `out`, so the next run starts from epoch 1."""
-    shutil.rmtree(Path(out) / ADAPTERS / f".{phase.upper()}.training", ignore_errors=True)
+    shutil.rmtree(training_folder(out, phase), ignore_errors=True)

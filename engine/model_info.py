@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import ModelError
-from engine.model.checkpoint import ADAPTER_WEIGHTS, ADAPTERS, BASE_WEIGHTS, MODEL_JSON, ModelManifest
+from engine.model.checkpoint import ADAPTER_WEIGHTS, ADAPTERS, BASE_WEIGHTS, MODEL_JSON, ModelManifest, resumable_runs
 
 
 @dataclass
@@ -67,10 +67,9 @@ def _folder_bytes(folder: Path) -> int:
 
 
 def unfinished_runs(folder: Path) -> list[UnfinishedRun]:
-    """Fine-tuning runs with resumable state (`adapters/.<phase>.training/.resume/progress.json`)."""
+    """Fine-tuning runs with resumable state (engine/model/checkpoint.py: resume_progress)."""
     runs = []
-    for progress in sorted(Path(folder).glob(f"{ADAPTERS}/.*.training/.resume/progress.json")):
-        phase = progress.parents[1].name[1:].rsplit(".training", 1)[0]
+    for phase, progress in resumable_runs(folder):
         try:
             data = json.loads(progress.read_text())
             runs.append(UnfinishedRun(phase, int(data["epoch"]), int(data["best_epoch"]), progress.parents[1]))

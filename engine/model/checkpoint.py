@@ -162,6 +162,27 @@ def staged_folder(folder: Path, phase: str) -> Path:
     return Path(folder) / ADAPTERS / f".{phase}.staged"
 
 
+#: a training run's resumable state, inside the folder it trains in (engine/training/loop.py)
+RESUME = ".resume"
+RESUME_PROGRESS = "progress.json"
+
+
+def training_folder(folder: Path, phase: str) -> Path:
+    """Where a fine-tuning run of `phase` works (its resumable state in `RESUME`) until it is done."""
+    return Path(folder) / ADAPTERS / f".{phase.upper()}.training"
+
+
+def resume_progress(folder: Path, phase: str) -> Path:
+    """The progress file of an interrupted fine-tuning run of `phase` in model `folder`."""
+    return training_folder(folder, phase) / RESUME / RESUME_PROGRESS
+
+
+def resumable_runs(folder: Path) -> list[tuple[str, Path]]:
+    """(phase, progress file) of every interrupted fine-tuning run in model `folder`."""
+    found = sorted(Path(folder).glob(f"{ADAPTERS}/.*.training/{RESUME}/{RESUME_PROGRESS}"))
+    return [(p.parents[1].name[1:].rsplit(".training", 1)[0], p) for p in found]
+
+
 def commit_staged_adapter(folder: Path, phase: str, manifest: "ModelManifest") -> None:
     """Steps 2 and 3 of an adapter save (module doc): model.json listing the staged adapter, then the swap."""
     manifest.write(folder, staged_phase=phase)

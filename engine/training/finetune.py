@@ -21,7 +21,7 @@ from engine.device import resolve_device
 from engine.features.types import TrialFeatures
 from engine.model.batch import collate
 from engine.model.checkpoint import (ADAPTERS, ModelManifest, PhaseInfo, commit_staged_adapter, copy_model,
-                                     load_base, staged_folder)
+                                     load_base, resume_progress, staged_folder, training_folder)
 from engine.model.calibration import apply_calibration, fit_calibration
 from engine.model.cladmop import classify, head_input, lora_target_modules, set_branch_dropout
 from engine.errors import Cancelled
@@ -212,7 +212,7 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
     opt = torch.optim.Adam([{"params": lora_params, "lr": config.lora_lr(phase)},
                             {"params": head_params, "lr": config.lr_head}], weight_decay=config.fit.weight_decay)
     pos_weight = torch.tensor((1 - y_train.mean()) / y_train.mean(), device=dev)
-    work_dir = out_dir / ADAPTERS / f".{phase}.training"
+    work_dir = training_folder(out_dir, phase)
 
     def train_loss(idx):
         logits, _ = classify(model, collate([train[i] for i in idx]).to(dev), members=True)
@@ -241,7 +241,7 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
         commit_staged_adapter(out_dir, phase, manifest)
 
     start_best = None
-    if config.head_epochs and not (work_dir / ".resume" / "progress.json").is_file():
+    if config.head_epochs and not resume_progress(out_dir, phase).is_file():
         try:
             head_train_loss = _train_head_on_frozen_branch(model, train, y_train, valid, y_valid, config, dev,
                                                            pos_weight, head_state or state or TaskState())

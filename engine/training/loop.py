@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from engine.atomic import atomic_directory
+from engine.model.checkpoint import RESUME, RESUME_PROGRESS
 from engine.errors import Cancelled
 from engine.tasks import TaskState
 
@@ -88,11 +89,11 @@ def fit(model: torch.nn.Module, optimizer: torch.optim.Optimizer, n_train: int,
     """
     state = state or TaskState()
     out_dir = Path(out_dir)
-    resume_dir = out_dir / ".resume"
+    resume_dir = out_dir / RESUME
     history: list[EpochRecord] = []
     best_score, best_epoch = (start_best.score, 0) if start_best else (-math.inf, -1)
     start_epoch = 0
-    if resume and (resume_dir / "progress.json").is_file():
+    if resume and (resume_dir / RESUME_PROGRESS).is_file():
         start_epoch, best_score, best_epoch, history = _load_resume(model, optimizer, resume_dir)
     start_epoch, best_score, best_epoch, history = _same_start(model, optimizer, start_epoch, best_score,
                                                                best_epoch, history)
@@ -170,7 +171,7 @@ def _save_resume(model, optimizer, folder: Path, epoch, best_score, best_epoch, 
     with atomic_directory(folder) as tmp:
         save_file(_trainable_state(model), str(tmp / "trainable.safetensors"))
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        (tmp / "progress.json").write_text(json.dumps({
+        (tmp / RESUME_PROGRESS).write_text(json.dumps({
             "epoch": epoch, "best_score": best_score, "best_epoch": best_epoch,
             "history": [asdict(h) for h in history]}))
 
@@ -178,7 +179,7 @@ def _save_resume(model, optimizer, folder: Path, epoch, best_score, best_epoch, 
 def _load_resume(model, optimizer, folder: Path):
     from safetensors.torch import load_file
 
-    progress = json.loads((folder / "progress.json").read_text())
+    progress = json.loads((folder / RESUME_PROGRESS).read_text())
     model.load_state_dict(load_file(str(folder / "trainable.safetensors")), strict=False)
     optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
     history = [EpochRecord(**h) for h in progress["history"]]
@@ -188,10 +189,10 @@ def _load_resume(model, optimizer, folder: Path):
 def save_start_checkpoint(model, optimizer, out_dir: Path, start: EpochRecord) -> None:
     """A checkpoint before epoch 1 (after a head-first stage, say): a run cancelled in epoch 1 then
     resumes from it, as from any later epoch, instead of redoing that stage."""
-    _save_resume(model, optimizer, Path(out_dir) / ".resume", 0, start.score, 0, [])
+    _save_resume(model, optimizer, Path(out_dir) / RESUME, 0, start.score, 0, [])
 
 
 def clear_resume(out_dir: Path) -> None:
     import shutil
 
-    shutil.rmtree(Path(out_dir) / ".resume", ignore_errors=True)
+    shutil.rmtree(Path(out_dir) / RESUME, ignore_errors=True)
