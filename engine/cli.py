@@ -304,7 +304,6 @@ def _workspace_show(workspace, args) -> int:
 
 
 def _workspace_export(workspace, args) -> int:
-    from engine.export import write_csv, write_html
     from engine.scoring import score_missing
     from engine.tasks import TqdmState
     from engine.workspace_view import open_trials
@@ -317,13 +316,20 @@ def _workspace_export(workspace, args) -> int:
         scored = score_missing(predictor, open_trials(workspace), ablate=not args.no_ablation, state=state)
     finally:
         state.close()
+    return _write_scored(scored, args, predictor.model_name)
+
+
+def _write_scored(scored, args, model_name: str) -> int:
+    """The failures named on stderr, then the CSV and/or HTML report `args` asks for."""
+    from engine.export import write_csv, write_html
+
     for s in scored:
         if not s.ok:
-            print(f"cladmop: {s.trial.nct_id or s.trial.source_path}: {s.error}", file=sys.stderr)
+            print(f"cladmop: {s.trial.source_path or s.trial.nct_id}: {s.error}", file=sys.stderr)
     if args.csv:
         print(f"wrote {write_csv(scored, args.csv, top=args.top)}")
     if args.html:
-        print(f"wrote {write_html(scored, args.html, model_name=predictor.model_name, top=args.top)}")
+        print(f"wrote {write_html(scored, args.html, model_name=model_name, top=args.top)}")
     return 0 if any(s.ok for s in scored) else 2
 
 
@@ -586,7 +592,6 @@ def _export_parser(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from engine.export import write_csv, write_html
     from engine.scoring import score_trials
     from engine.tasks import TqdmState
 
@@ -604,14 +609,7 @@ def cmd_export(args) -> int:
                               state=state)
     finally:
         state.close()
-    for s in scored:
-        if not s.ok:
-            print(f"cladmop: {s.trial.source_path or s.trial.nct_id}: {s.error}", file=sys.stderr)
-    if args.csv:
-        print(f"wrote {write_csv(scored, args.csv, top=args.top)}")
-    if args.html:
-        print(f"wrote {write_html(scored, args.html, model_name=predictor.model_name, top=args.top)}")
-    return 0 if any(s.ok for s in scored) else 2
+    return _write_scored(scored, args, predictor.model_name)
 
 
 def _export_csv_streamed(args) -> int:
