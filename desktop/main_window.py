@@ -31,6 +31,7 @@ from desktop.loading import (LoadOutcome, add_to_compound_library, default_resol
                              split_already_open)
 from desktop.model_choice import remember_model, saved_device, saved_model
 from desktop.prediction_service import PredictionService, default_loader, has_ablation
+from desktop.report_file import write_trial_report
 from desktop.session import Session, now_hms, store_trials
 from desktop.widgets.about import show_about, show_shortcuts
 from desktop.widgets.attention_view import AttentionView
@@ -233,6 +234,8 @@ class MainWindow(QMainWindow):
 
         trial_menu = bar.addMenu("&Trial")
         trial_menu.addAction(self._action("&Save scenario…", self.scenarios_panel._ask_save, "Ctrl+Alt+S"))
+        trial_menu.addAction(self._action("&Report for this trial…", self._ask_trial_report, "Ctrl+Shift+R",
+                                          "This trial's report as HTML or PDF, scenarios compared"))
         self.repredict_action = self._action("&Predict again", self.repredict_current, "F5")
         trial_menu.addAction(self.repredict_action)
 
@@ -835,11 +838,11 @@ class MainWindow(QMainWindow):
         device = self.finetune_wizard.spec().device if self.finetune_wizard else saved_device(self.settings)
         self.adopt_model(predictor, folder, device)
 
-    def _batch_items(self) -> list[OpenTrial]:
-        """Every open trial (and its what-if), with its phase model and what is already scored (with
-        its ablation: the report lists the items that move each probability most)."""
+    def _batch_items(self, keys=None) -> list[OpenTrial]:
+        """Every open trial (or those of `keys`) and its what-if, with its phase model and what is already
+        scored (with its ablation: the report lists the items that move each probability most)."""
         items = []
-        for key in self.session.order:
+        for key in keys or self.session.order:
             entry = self.session.entry(key)
             original = self.session.trial_for(key, "original")
             phase, why = self.phase_for(key, original)
@@ -854,9 +857,9 @@ class MainWindow(QMainWindow):
                            for name in entry.draft.scenario_names()]))
         return items
 
-    def score_all(self, then=None):
-        """Score every open trial that has no current prediction, on a worker (progress, cancel);
-        `then(scored)` runs afterwards with the ScoredTrials in list order."""
+    def score_all(self, then=None, keys=None):
+        """Score every open trial (or those of `keys`) that has no current prediction, on a worker
+        (progress, cancel); `then(scored)` runs afterwards with the ScoredTrials in list order."""
         if not self.predictions.ready:
             self._report_message("Score all", "No model is loaded: " + self.predictions.status_text)
             return None
@@ -864,7 +867,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("No trials are open.", 5000)
             return None
         self.predictions.drop_background()  # the batch scores them; the trial in view keeps its own
-        items = self._batch_items()
+        items = self._batch_items(keys)
         predictor = self.predictions.predictor
         return self.runner.start(score_missing, predictor, items, name="Scoring all open trials",
                                  on_result=lambda scored: self._adopt_scores(items, scored, then),
@@ -887,6 +890,33 @@ class MainWindow(QMainWindow):
             then(scored)
         else:  # asked for on its own (F6): the analyst waited for it, so say it where it is seen
             self.score_summary_box = show_message(self, "Score all", summary, QMessageBox.Icon.Information)
+
+    def _ask_trial_report(self) -> None:
+        if self.current_key is None:
+            self.statusBar().showMessage("Select a trial first.", 5000)
+            return
+        start = self.settings.value("files/last_report", str(Path.home() / f"{self.current_key}.html"), type=str)
+        start = str(Path(start).with_name(f"{self.current_key}{Path(start).suffix or '.html'}"))
+        path, _ = QFileDialog.getSaveFileName(self, "Report for this trial", start,
+                                              "HTML report (*.html);;PDF (*.pdf)")
+        if path:
+            self.settings.setValue("files/last_report", path)
+            self.report_trial(path)
+
+    def report_trial(self, path, key=None):
+        """One trial's report (HTML, or PDF by the file's suffix): its number with the interval, drivers,
+        attention, similar past trials, the what-if and every saved scenario with its change."""
+        key = key or self.current_key
+        path = Path(path) if Path(path).suffix else Path(path).with_suffix(".html")
+        model_name = self.predictions.model_key
+
+        def write(scored):
+            self.export_task = self.runner.start(
+                write_trial_report, scored[0], path, model_name, name="Writing the trial's report",
+                on_result=lambda written: self.statusBar().showMessage(f"Wrote {written}", 15000),
+                on_error=lambda exc: self._report("Report", "The report could not be written.", [(str(path), str(exc))]))
+
+        return self.score_all(then=write, keys=[key])
 
     def _ask_export(self) -> None:
         start = self.settings.value("files/last_export", str(Path.home() / "cladmop-report.html"), type=str)

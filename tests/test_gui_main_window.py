@@ -359,3 +359,24 @@ def test_a_numeric_edit_the_model_barely_registers_is_said_so(qtbot, make_window
     draft.set_enabled(row, False)  # one criterion fewer: the double's number moves by 0.05
     qtbot.waitUntil(lambda: "-0.05" in window.prediction_panel.whatif.text(), timeout=10000)
     assert "barely" not in window.prediction_panel.whatif.text()
+
+
+def test_a_trial_s_report_as_html_and_pdf_with_its_scenarios(qtbot, make_window, tmp_path):
+    predictor = ActiveCriteriaPredictor()
+    window = make_window(load_model=True, model_loader=lambda: predictor)
+    qtbot.waitUntil(lambda: window.predictions.ready, timeout=10000)
+    open_and_wait(qtbot, window, [Path(__file__).resolve().parents[1] / "resources" / "examples" / "NCT09990001.xml"]
+                  + real_xml_files(1))
+    qtbot.waitUntil(lambda: window.idle, timeout=20000)
+    window.trial_list.select_key("NCT09990001")
+    draft = window.session.entry("NCT09990001").draft
+    draft.set_enabled(0, False)
+    draft.save_scenario("without the age window")
+    for name in ("report.html", "report.pdf"):
+        window.report_trial(tmp_path / name)
+        qtbot.waitUntil(lambda: (tmp_path / name).is_file() and window.idle, timeout=30000)
+    html = (tmp_path / "report.html").read_text()
+    assert "NCT09990001" in html and "without the age window: " in html and "vs as recorded" in html
+    assert real_xml_files(1)[0].stem not in html  # the trial in view only
+    pdf = (tmp_path / "report.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 2000
