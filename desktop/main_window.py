@@ -44,7 +44,7 @@ from desktop.widgets.trial_list import TrialListWidget
 from desktop.widgets.trial_view import TrialView
 from desktop.workers import TaskRunner
 
-RECORD_FILTER = "Trial records (*.xml *.json *.csv *.tsv);;All files (*)"
+RECORD_FILTER = "Trial records (*.xml *.json *.csv *.tsv *.zip);;All files (*)"
 WORKSPACE_FILTER = f"CLaDMoP workspaces (*{SUFFIX});;All files (*)"
 MAX_RECENT = 10
 

@@ -38,3 +38,9 @@ MAX_LINE_CHARS = 2_000
 #: is one ablation over a sequence that grows with them, so 999 conditions took minutes to predict
 KEPT_CONDITIONS = 128
 KEPT_DRUGS = 32
+
+#: record files one ZIP archive may hold (ClinicalTrials.gov's download of a search: up to 10,000 studies)
+MAX_ZIP_MEMBERS = 20_000
+#: bytes of all its record files together, once unpacked; a member that unpacks to more than its own
+#: reader's limit (above) is refused by name, so a "zip bomb" is stopped before it is written out
+MAX_ZIP_UNPACKED_BYTES = 4 * 1024 * MB

@@ -20,8 +20,8 @@ if TYPE_CHECKING:  # engine.tasks imports engine.errors, which imports this pack
     from engine.tasks import TaskState
 
 #: suffixes a folder walk reads; other files (schemas, notes) are passed over
-RECORD_SUFFIXES = (".xml", ".json", ".csv", ".tsv")
-FORMATS = ("ctgov-xml", "ctgov-json", "top-csv")
+RECORD_SUFFIXES = (".xml", ".json", ".csv", ".tsv", ".zip")
+FORMATS = ("ctgov-xml", "ctgov-json", "top-csv", "zip")
 
 
 @dataclass
@@ -36,12 +36,16 @@ class LoadResult:
 
 
 def sniff_format(path: str | os.PathLike, head: bytes | None = None) -> str | None:
-    """"ctgov-xml", "ctgov-json" or "top-csv" from the first bytes, else from the suffix; None
-    for binary data or text of no known kind."""
+    """"ctgov-xml", "ctgov-json", "top-csv" or "zip" from the first bytes, else from the suffix; None
+    for other binary data or text of no known kind."""
     p = Path(path)
     if head is None:
         with p.open("rb") as handle:
             head = handle.read(8192)
+    from engine.records.zip_reader import ZIP_MAGIC
+
+    if head.startswith(ZIP_MAGIC):
+        return "zip"
     if looks_binary(head):
         return None
     text = _decode_head(head).lstrip()
@@ -79,7 +83,7 @@ def read_record(path: str | os.PathLike, errors: list[RecordError] | None = None
     if kind is None:
         if looks_binary(head):
             raise RecordError(p, "is binary data, not a trial record")
-        raise RecordError(p, "is not a ClinicalTrials.gov XML/JSON record or a TOP-format CSV")
+        raise RecordError(p, "is not a ClinicalTrials.gov XML/JSON record, a ZIP of them or a TOP-format CSV")
     if kind == "ctgov-xml":
         from engine.records.xml_reader import read_ctgov_xml
 
@@ -88,6 +92,10 @@ def read_record(path: str | os.PathLike, errors: list[RecordError] | None = None
         from engine.records.json_reader import read_ctgov_json
 
         return read_ctgov_json(p, errors)
+    if kind == "zip":
+        from engine.records.zip_reader import read_zip
+
+        return read_zip(p, read_record, errors)
     from engine.records.top_csv import read_top_csv
 
     return read_top_csv(p, errors=errors)
