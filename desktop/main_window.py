@@ -274,6 +274,7 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumHeight(14)
         self.progress.hide()
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the running task (reading, scoring, export); nothing half-written is kept")
         self.cancel_button.setFlat(True)
         self.cancel_button.clicked.connect(self.runner.cancel_all)
         self.cancel_button.hide()

@@ -46,6 +46,11 @@ class NewTrialDialog(QDialog):
         self.conditions = PairTable(("Condition", "ICD-10 code (optional: else looked up)"), rows=2)
         self.criteria = QPlainTextEdit(placeholderText=CRITERIA_HINT)
         self.problem = QLabel(styleSheet="color:#b3261e", wordWrap=True)
+        self.phase.setToolTip("The model of the trial's (later) phase scores it")
+        self.nct_id.setToolTip("Leave empty for an in-house protocol: it gets a stable INHOUSE-… id")
+        self.drugs.setToolTip("A drug by name is looked up in the drug tables; a SMILES you give is used as is")
+        self.conditions.setToolTip("A condition by name is looked up in ICD-10-CM; a code you give is used as is")
+        self.criteria.setToolTip("Under 'Inclusion Criteria:' and 'Exclusion Criteria:' headers, one item per line")
         self._lay_out()
 
     def _lay_out(self) -> None:

@@ -39,11 +39,15 @@ class ScenariosPanel(QWidget):
         self.apply_button.setToolTip("Load the scenario's criteria into the editor (undoable)")
         self.apply_button.clicked.connect(self.apply_selected)
         self.rename_button = QPushButton("Rename…")
+        self.rename_button.setToolTip("Rename the selected scenario (undoable)")
         self.rename_button.clicked.connect(self._ask_rename)
         self.delete_button = QPushButton("Delete")
+        self.delete_button.setToolTip("Delete the selected scenario (undoable with Ctrl+Z)")
         self.delete_button.clicked.connect(self.delete_selected)
 
         self.compare_combo = QComboBox()
+        self.compare_combo.setToolTip("What the selected scenario is compared with: its criteria side by side "
+                                      "and the change in probability (Δp)")
         self.compare_combo.currentIndexChanged.connect(lambda *a: self._update_compare())
         self.delta_label = QLabel()
         self.delta_label.setWordWrap(True)

@@ -84,8 +84,11 @@ class TrialListModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.DisplayRole:
                 return COLUMNS[section]
             if role == Qt.ItemDataRole.ToolTipRole:
-                return {COL_PROB: "Predicted probability of success of the record as loaded",
-                        COL_WHATIF: "Predicted probability with your criteria edits"}.get(section)
+                return {COL_ID: "The trial's NCT number (or INHOUSE-… for a trial typed in)",
+                        COL_PHASE: "The phases the record states; the model of the later phase scores it",
+                        COL_PROB: "Predicted probability of success of the record as loaded",
+                        COL_WHATIF: "Predicted probability with your criteria edits",
+                        COL_TITLE: "The trial's title"}.get(section)
         return None
 
     def _probabilities(self, key: str) -> tuple[float | None, float | None, bool]:
@@ -206,9 +209,12 @@ class TrialListWidget(QWidget):
         self.proxy.setSourceModel(self.model)
 
         self.filter_edit = QLineEdit(placeholderText="Filter: id, title, condition or ICD-10 code, drug…")
+        self.filter_edit.setToolTip("Every word must match the trial's id, title, a condition (name or ICD-10 "
+                                    "code, e.g. E11) or a drug")
         self.filter_edit.setClearButtonEnabled(True)
         self.filter_edit.textChanged.connect(self.proxy.set_text)
         self.phase_combo = QComboBox()
+        self.phase_combo.setToolTip("Show trials of one phase, or those whose record states no phase")
         self.phase_combo.addItem("All phases", "")
         for phase in ("I", "II", "III", "IV"):
             self.phase_combo.addItem(f"Phase {phase}", phase)
