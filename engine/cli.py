@@ -121,14 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.errors import CladmopError
-    from engine.records.errors import RecordError
-
     args = build_parser().parse_args(argv)
     _one_voice()
     try:
         return COMMANDS[args.command](args)
-    except (CladmopError, RecordError, ValueError, FileNotFoundError) as e:
+    except (CladmopError, FileNotFoundError) as e:
         if args.debug:
             raise
         print(f"cladmop: error: {e}", file=sys.stderr)
@@ -596,7 +593,7 @@ def cmd_export(args) -> int:
     from engine.tasks import TqdmState
 
     if not args.html and not args.csv:
-        raise ValueError("give --html REPORT.html and/or --csv TABLE.csv")
+        raise CladmopError("give --html REPORT.html and/or --csv TABLE.csv")
     if not args.html:
         return _export_csv_streamed(args)
     trials = _read_trials(args.files)

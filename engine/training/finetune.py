@@ -24,7 +24,7 @@ from engine.model.checkpoint import (ADAPTERS, ModelManifest, PhaseInfo, commit_
                                      load_base, resume_progress, staged_folder, training_folder)
 from engine.model.calibration import apply_calibration, fit_calibration
 from engine.model.cladmop import classify, head_input, lora_target_modules, set_branch_dropout
-from engine.errors import Cancelled
+from engine.errors import Cancelled, InputError
 from engine.tasks import TaskState
 from engine.training.loop import (EpochRecord, FitConfig, FitResult, batches, clear_resume, fit,
                                   save_start_checkpoint)
@@ -192,7 +192,7 @@ def finetune(base_dir: Path, phase: str, train: list[TrialFeatures], train_label
     y_valid = np.asarray(valid_labels, dtype=np.float32)
     for name, y in (("training", y_train), ("validation", y_valid)):
         if len(y) == 0 or y.min() == y.max():
-            raise ValueError(f"the {name} set needs trials of both outcomes (has {int(y.sum())} successes "
+            raise InputError(f"the {name} set needs trials of both outcomes (has {int(y.sum())} successes "
                              f"of {len(y)})")
     base_dir = Path(base_dir)
     out_dir = Path(out_dir or base_dir)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.errors import InputError
+
 METRICS = ("f1", "pr_auc", "roc_auc")
 
 
@@ -25,11 +27,11 @@ def bootstrap_metrics(labels, probs, n: int = 10, fraction: float = 0.8, seed: i
     y = np.asarray(labels, dtype=int)
     p = np.asarray(probs, dtype=float)
     if len(y) != len(p):
-        raise ValueError(f"{len(y)} labels but {len(p)} predictions")
+        raise InputError(f"{len(y)} labels but {len(p)} predictions")
     if len(y) < 5:
-        raise ValueError(f"need at least 5 labelled trials to evaluate, got {len(y)}")
+        raise InputError(f"need at least 5 labelled trials to evaluate, got {len(y)}")
     if n < 1:
-        raise ValueError(f"the bootstrap needs at least 1 sample, got {n}")
+        raise InputError(f"the bootstrap needs at least 1 sample, got {n}")
     rng = np.random.default_rng(seed)
     k = max(2, int(round(fraction * len(y))))
     samples = [point_metrics(y[idx], p[idx]) for idx in (rng.choice(len(y), k, replace=False) for _ in range(n))]

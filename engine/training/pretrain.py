@@ -16,6 +16,7 @@ from engine.model.checkpoint import BASE_WEIGHTS, ModelManifest, build_model, sa
 from engine.model.config import ModelConfig
 from engine.tasks import TaskState
 from engine.training.loop import EpochRecord, FitConfig, FitResult, batches, clear_resume, fit
+from engine.errors import InputError
 
 
 @dataclass
@@ -34,7 +35,7 @@ def pretrain(train: list[TrialFeatures], valid: list[TrialFeatures], model_confi
     `out_dir` as a model folder without adapters."""
     config = config or PretrainConfig()
     if len(train) < 2 or len(valid) < 2:
-        raise ValueError(f"pre-training needs at least 2 training and 2 validation trials "
+        raise InputError(f"pre-training needs at least 2 training and 2 validation trials "
                          f"(got {len(train)} and {len(valid)})")
     dev = resolve_device(device)
     distributed.start(dev)  # under a launcher: data-parallel (engine/training/loop.py)
