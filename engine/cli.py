@@ -124,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _one_voice()
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        _leave_together()
+        return code
     except (CladmopError, FileNotFoundError) as e:
         if args.debug:
             raise
@@ -133,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cladmop: interrupted", file=sys.stderr)
         return 130
+
+
+def _leave_together() -> None:
+    """Under a launcher, every process ends its command before any leaves (engine/distributed.py)."""
+    from engine.distributed import finish, workers
+
+    if workers().parallel:
+        finish()
 
 
 def _one_voice() -> None:

@@ -156,6 +156,17 @@ def from_writer(value: T) -> T:
     return box[0]
 
 
+def finish() -> None:
+    """Leave the process group together: every process waits for the others, then it is taken down.
+    A process that exits while another is still in a collective can abort ("terminate called without an
+    active exception"), so the CLI calls this when a command is done."""
+    import torch.distributed as dist
+
+    if workers().parallel and dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def wait_for_all() -> None:
     if workers().parallel:
         import torch.distributed as dist

@@ -265,3 +265,18 @@ def test_build_cache_reports_progress_and_cancels_between_batches(trials, monkey
     assert seen[0] == (0, rest) and seen[-1] == (rest, rest) and len(seen) == 1 + -(-rest // 16)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert build_cache(trials, enc, "criterion", None, cache=cache).encoded == 0
+
+
+def test_opening_waits_for_a_lock_another_process_holds(tmp_path):
+    """Processes that start together (torchrun's ranks) open the cache at once; one that finds the file
+    locked waits for it instead of falling back to memory and losing its work."""
+    path = tmp_path / "busy.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    releaser = threading.Timer(1.0, lambda: holder.execute("COMMIT"))
+    releaser.start()
+    store = SqliteStore(path, "t")  # a fresh file: turning on WAL needs the lock the holder keeps for 1 s
+    releaser.join()
+    assert store.path == path and not store.problems
+    store.put_many({"k": b"v"})
+    assert SqliteStore(path, "t").get_many(["k"]) == {"k": b"v"}

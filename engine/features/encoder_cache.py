@@ -56,7 +56,7 @@ class SqliteStore:
         for attempt in (1, 2):
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                return self._connect(str(self.path))
+                return self._connect_waiting(str(self.path))
             except sqlite3.OperationalError as e:  # cannot open / write: not corruption
                 return self._fall_back(f"cannot use {self.path} ({e}); caching in memory only")
             except (sqlite3.DatabaseError, OSError) as e:
@@ -64,6 +64,19 @@ class SqliteStore:
                     return self._fall_back(f"cannot use {self.path} ({e}); caching in memory only")
                 self._move_aside(e)
         raise AssertionError("unreachable")
+
+    def _connect_waiting(self, target: str, patience_s: float = 30.0) -> sqlite3.Connection:
+        """`_connect`, waiting (up to `patience_s` in all) while another connection holds the lock that
+        turning on WAL needs: processes that start together (torchrun's ranks, the window and a CLI run)
+        all open the cache at once, and SQLite reports that lock at once instead of waiting for it."""
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                return self._connect(target)
+            except sqlite3.OperationalError as e:
+                if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _connect(self, target: str) -> sqlite3.Connection:
         conn = sqlite3.connect(target, timeout=30, isolation_level=None, check_same_thread=False)
