@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
-from engine.errors import Cancelled, CladmopError
+from engine.errors import CladmopError
 from engine.predict import PhaseChoice, phases_of
 from engine.prediction import Prediction
 from engine.records.errors import RecordError
@@ -43,18 +43,6 @@ class ScoredTrial:
         if self.prediction is None or self.what_if_prediction is None:
             return None
         return self.what_if_prediction.probability - self.prediction.probability
-
-
-def score_one(predictor, trial: Trial, phase: str | None = None, ablate: bool = True,
-              state: TaskState | None = None) -> tuple[Prediction | None, str]:
-    """(prediction, "") or (None, the reason it cannot be scored). Only the user's errors (a record
-    that is not a drug trial, no phase, no model of that phase) are caught; bugs propagate."""
-    try:
-        return predictor.predict(trial, phase=phase, ablate=ablate, state=state), ""
-    except Cancelled:
-        raise
-    except (CladmopError, RecordError) as exc:
-        return None, str(exc) or type(exc).__name__
 
 
 def _resolved(predictor, trial: Trial) -> Trial | None:
