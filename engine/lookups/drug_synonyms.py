@@ -52,8 +52,7 @@ DRUG_SYNONYMS: dict[str, str] = {
     "6-thioguanine": "tioguanine", "thioguanine": "tioguanine", "glycopyrrolate": "glycopyrronium",
     "retigabine": "ezogabine", "l-lv": "levoleucovorin",
     "s-1": "tegafur / gimeracil / oteracil", "ts-1": "tegafur / gimeracil / oteracil",
-    "folfox": "fluorouracil / leucovorin / oxaliplatin", "folfiri": "fluorouracil / leucovorin / irinotecan",
-    "xelox": "capecitabine / oxaliplatin", "capox": "capecitabine / oxaliplatin",
+    # named regimens (FOLFOX, R-CHOP...) are drug_regimens.py's
     # brand names
     "doxil": "doxorubicin", "caelyx": "doxorubicin", "myocet": "doxorubicin", "campath": "alemtuzumab",
     "platinol": "cisplatin", "paraplatin": "carboplatin", "exjade": "deferasirox", "lovaza": "omega-3-acid ethyl esters",

@@ -3,6 +3,8 @@
 Order for one name (the first that answers wins):
   placebo words -> user library -> reference tables (in the order given) -> synonym (brand, code)
   -> biologic by name -> fuzzy match (high threshold, reported as such) -> unresolved.
+A named regimen ("FOLFOX", "R-CHOP"; drug_regimens.py) that no table knows expands to its drugs, each
+tagged with `Drug.regimen`.
 A combination name ("cisplatin / pemetrexed", "CL-108 (hydrocodone, acetaminophen)") that no table
 knows as a whole expands to several Drugs, each resolved in that order.
 """
@@ -17,6 +19,7 @@ from typing import Iterable
 from engine.atomic import atomic_write_text
 from engine.lookups.drug_names import (compact, has_digits, inside_parens, is_placebo, looks_biologic,
                                        name_keys, outside_parens, split_combination)
+from engine.lookups.drug_regimens import find_regimen
 from engine.lookups.drug_synonyms import DRUG_SYNONYMS
 from engine.lookups.drug_tables import DrugTable, TableEntry, heavy_atom_count, tables_in_folder
 from engine.records.trial import Drug
@@ -113,6 +116,9 @@ class DrugLookup:
         name = " ".join((name or "").split())
         if not compact(name):
             return [Drug(name=name, kind="unresolved")]
+        regimen = self._regimen(name, depth)
+        if regimen is not None:
+            return regimen
         parts = split_combination(name)
         if len(parts) == 1:
             listed = self._parenthesised_combination(name, depth)
@@ -145,6 +151,14 @@ class DrugLookup:
                 drug = self._from_entry(name, entry, label)
                 return replace(drug, source=f"fuzzy:{label}({score:.2f})")
         return Drug(name=name, kind="unresolved")
+
+    def _regimen(self, name: str, depth: int) -> list[Drug] | None:
+        """"FOLFOX regimen": a named regimen no table knows as a whole is its drugs, each looked up as
+        usual and tagged with the regimen (checked before splitting, so "gem/cis" stays one regimen)."""
+        found = find_regimen(name) if depth < 2 else None
+        if found is None or self._in_tables(outside_parens(name)) is not None:
+            return None
+        return [replace(d, regimen=found.name) for part in found.drugs for d in self._lookup(part, 2)]
 
     def _parenthesised_combination(self, name: str, depth: int) -> list[Drug] | None:
         """"CL-108 (hydrocodone 7.5 mg, acetaminophen 325 mg, promethazine)": a code the tables do not

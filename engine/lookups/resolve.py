@@ -2,10 +2,12 @@
 
 The result is a copy (`Trial.replace`); the record as read stays untouched for diffs and undo.
 What the user set by hand is kept: a drug whose source is the user's ("user", "user library"),
-a condition whose match is "user". Everything the lookups could not resolve is listed in `trial.unresolved`.
+a condition whose match is "user". A named regimen ("FOLFOX") becomes its drugs, each remembering the
+regimen (`Drug.regimen`, kept when the trial is resolved again). Everything the lookups could not resolve is listed in `trial.unresolved`.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
@@ -42,7 +44,7 @@ class Resolver:
                 drugs.append(drug)
                 continue
             for found in self.drugs.lookup(drug.name):
-                drugs.append(found)
+                drugs.append(found if found.regimen or not drug.regimen else replace(found, regimen=drug.regimen))
                 if found.kind == "unresolved":
                     notes.append(f"drug '{found.name}': no structure found")
         conditions = [self._condition(c, notes) for c in trial.conditions]

@@ -42,6 +42,8 @@ class Drug:
     kind: DrugKind = "unknown"
     #: where the structure came from ("user library", "drugbank_name_to_smiles_lifted.csv", ...)
     source: str | None = None
+    #: the named regimen this drug was expanded from ("FOLFOX"), None when the record named the drug
+    regimen: str | None = None
 
 
 @dataclass
