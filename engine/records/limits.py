@@ -39,6 +39,11 @@ MAX_LINE_CHARS = 2_000
 KEPT_CONDITIONS = 128
 KEPT_DRUGS = 32
 
+#: one Excel workbook of in-house trials (engine/records/table_import.py), and what it may unpack to:
+#: openpyxl holds a sheet's shared strings in memory, so a "zip bomb" workbook is refused before it is opened
+MAX_EXCEL_BYTES = 100 * MB
+MAX_EXCEL_UNPACKED_BYTES = 1024 * MB
+
 #: record files one ZIP archive may hold (ClinicalTrials.gov's download of a search: up to 10,000 studies)
 MAX_ZIP_MEMBERS = 20_000
 #: bytes of all its record files together, once unpacked; a member that unpacks to more than its own

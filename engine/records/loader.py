@@ -2,7 +2,9 @@
 
 `read_record(path)` sniffs the content (first bytes) and falls back on the suffix; `load_records`
 walks folders and globs, reads any mix, and never stops at a bad file: each problem becomes a
-`RecordError` in the result, so one broken download does not hide a thousand good records.
+`RecordError` in the result, so one broken download does not hide a thousand good records. A CSV or
+Excel table of in-house trials is read with the column mapping saved for its header
+(engine/records/table_import.py); in a folder, a table without one is passed over.
 """
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ if TYPE_CHECKING:  # engine.tasks imports engine.errors, which imports this pack
     from engine.tasks import TaskState
 
 #: suffixes a folder walk reads; other files (schemas, notes) are passed over
-RECORD_SUFFIXES = (".xml", ".json", ".csv", ".tsv", ".zip")
-FORMATS = ("ctgov-xml", "ctgov-json", "top-csv", "zip")
+RECORD_SUFFIXES = (".xml", ".json", ".csv", ".tsv", ".zip", ".xlsx", ".xlsm")
+FORMATS = ("ctgov-xml", "ctgov-json", "top-csv", "zip", "table")
 
 
 @dataclass
@@ -36,8 +38,8 @@ class LoadResult:
 
 
 def sniff_format(path: str | os.PathLike, head: bytes | None = None) -> str | None:
-    """"ctgov-xml", "ctgov-json", "top-csv" or "zip" from the first bytes, else from the suffix; None
-    for other binary data or text of no known kind."""
+    """"ctgov-xml", "ctgov-json", "top-csv" or "zip" from the first bytes, else from the suffix ("table":
+    an Excel workbook, or a CSV/TSV without TOP's columns); None for other binary data or text of no known kind."""
     p = Path(path)
     if head is None:
         with p.open("rb") as handle:
@@ -45,7 +47,7 @@ def sniff_format(path: str | os.PathLike, head: bytes | None = None) -> str | No
     from engine.records.zip_reader import ZIP_MAGIC
 
     if head.startswith(ZIP_MAGIC):
-        return "zip"
+        return "table" if p.suffix.lower() in (".xlsx", ".xlsm") else "zip"
     if looks_binary(head):
         return None
     text = _decode_head(head).lstrip()
@@ -58,7 +60,7 @@ def sniff_format(path: str | os.PathLike, head: bytes | None = None) -> str | No
     if is_top_header(text.split("\n", 1)[0]):
         return "top-csv"
     suffix = p.suffix.lower()
-    return {".xml": "ctgov-xml", ".json": "ctgov-json", ".csv": "top-csv", ".tsv": "top-csv"}.get(suffix)
+    return {".xml": "ctgov-xml", ".json": "ctgov-json", ".csv": "table", ".tsv": "table"}.get(suffix)
 
 
 def read_record(path: str | os.PathLike, errors: list[RecordError] | None = None) -> list[Trial]:
@@ -96,6 +98,10 @@ def read_record(path: str | os.PathLike, errors: list[RecordError] | None = None
         from engine.records.zip_reader import read_zip
 
         return read_zip(p, read_record, errors)
+    if kind == "table":
+        from engine.records.table_import import read_mapped_table
+
+        return read_mapped_table(p, errors)
     from engine.records.top_csv import read_top_csv
 
     return read_top_csv(p, errors=errors)
@@ -203,6 +209,10 @@ def _expand(source: str | os.PathLike, report: Callable[[RecordError], None]):
 
 def _not_a_record(path: Path) -> str | None:
     """Why a file met during a folder walk is passed over (None: read it)."""
+    from engine.records.table_import import EXCEL_SUFFIXES, has_remembered_mapping
+
+    if path.suffix.lower() in EXCEL_SUFFIXES:
+        return None if has_remembered_mapping(path) else "an Excel table without a saved column mapping"
     if path.suffix.lower() not in (".csv", ".tsv"):
         return None
     try:
@@ -213,7 +223,9 @@ def _not_a_record(path: Path) -> str | None:
     from engine.records.top_csv import is_top_header
 
     first = _decode_head(head).lstrip().split("\n", 1)[0]
-    return None if is_top_header(first) else "a CSV/TSV without the TOP columns (nctid, phase, diseases, drugs, criteria)"
+    if is_top_header(first) or has_remembered_mapping(path):
+        return None
+    return "a CSV/TSV without the TOP columns (nctid, phase, diseases, drugs, criteria)"
 
 
 def _decode_head(head: bytes) -> str:
