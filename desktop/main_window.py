@@ -35,6 +35,7 @@ from desktop.report_file import write_trial_report
 from desktop.session import Session, now_hms, store_trials
 from desktop.widgets.about import show_about, show_shortcuts
 from desktop.widgets.attention_view import AttentionView
+from desktop.widgets.column_mapping import ask_table_mappings
 from desktop.widgets.criteria_editor import CriteriaEditor
 from desktop.widgets.insight_panel import InsightPanel
 from desktop.widgets.new_trial import NewTrialDialog
@@ -44,7 +45,7 @@ from desktop.widgets.trial_list import TrialListWidget
 from desktop.widgets.trial_view import TrialView
 from desktop.workers import TaskRunner
 
-RECORD_FILTER = "Trial records (*.xml *.json *.csv *.tsv *.zip);;All files (*)"
+RECORD_FILTER = "Trial records (*.xml *.json *.csv *.tsv *.zip *.xlsx);;All files (*)"
 WORKSPACE_FILTER = f"CLaDMoP workspaces (*{SUFFIX});;All files (*)"
 MAX_RECENT = 10
 
@@ -200,7 +201,8 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self.open_action = self._action("&Open records…", self._ask_open, QKeySequence.StandardKey.Open,
-                                        "Open ClinicalTrials.gov XML/JSON records or a TOP-style CSV")
+                                        "Open ClinicalTrials.gov XML/JSON records, a TOP-style CSV or "
+                                        "a CSV/Excel table of in-house trials (you map its columns once)")
         file_menu.addAction(self.open_action)
         file_menu.addAction(self._action("&New trial…", self.new_trial, QKeySequence.StandardKey.New,
                                          "Type in an in-house protocol: title, phase, drugs, conditions, criteria"))
@@ -336,7 +338,7 @@ class MainWindow(QMainWindow):
     def open_files(self, paths) -> None:
         """Read, resolve and add records on a worker thread; errors are listed by file afterwards.
         Opens run one after another, so a file opened twice in quick succession is still one trial."""
-        paths = [str(p) for p in paths]
+        paths = ask_table_mappings(self, [str(p) for p in paths])  # an in-house table: its columns first
         if not paths:
             return
         self._open_queue.append(paths)

@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     _backbone_store_parsers(sub)
     _export_parser(sub)
+    _import_parser(sub)
     return parser
 
 
@@ -739,10 +740,100 @@ def _tally(scored, bar, fresh: list[int]) -> None:
         bar.write(f"cladmop: {scored.trial.source_path or scored.trial.nct_id}: {scored.error}", file=sys.stderr)
 
 
+def _import_parser(sub) -> None:
+    p = sub.add_parser("import", help="in-house trials from a CSV or Excel table: map its columns (remembered), "
+                                      "check every row, add them to the workspace")
+    p.add_argument("table", type=Path, help="a .csv, .tsv or .xlsx file: one trial a row, the header in the first")
+    p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                   help="the column holding FIELD (repeat; FIELD= leaves it out): id, title, phase, drugs, smiles, "
+                        "conditions, icd, criteria, label. Default: the mapping saved for this header, else a guess")
+    p.add_argument("--save-mapping", action="store_true",
+                   help="remember the mapping for tables with these columns: predict, export, evaluate and "
+                        "finetune then read them directly")
+    p.add_argument("--workspace", nargs="?", const="", metavar="FILE",
+                   help="add the trials to the workspace (FILE, or the application's)")
+
+
+def cmd_import(args) -> int:
+    """Prints the mapping it reads with and each bad row's problem, so the analyst fixes the sheet or the
+    mapping before anything is scored or learned from (engine/records/table_import.py)."""
+    from engine.records.table_import import mapping_for, read_table, remember_mapping, rows_to_trials
+
+    table = read_table(args.table)
+    mapping, remembered = mapping_for(table)
+    mapping = _mapping_overrides(mapping, args.map, table.columns)
+    _print_mapping(table, mapping, "given" if args.map else "saved" if remembered else "guessed from the header")
+    if problems := mapping.problems(table.columns):
+        raise CladmopError(f"{table.path}: {'; '.join(problems)}: give it with --map FIELD=COLUMN")
+    trials, errors = rows_to_trials(table, mapping)
+    for error in errors:
+        print(f"cladmop: skipped {error}", file=sys.stderr)
+    print(_import_summary(trials, errors))
+    _say_saved(args, table, mapping, remember_mapping, remembered)
+    if args.workspace is not None:
+        _import_into_workspace(trials, args.workspace)
+    return 0 if trials else 2
+
+
+def _mapping_overrides(mapping, pairs: list[str], columns: list[str]):
+    """`mapping` with each --map FIELD=COLUMN applied; column names match whatever their case."""
+    import dataclasses
+
+    from engine.records.table_import import FIELD_BY_NAME
+
+    by_lower = {c.lower(): c for c in columns}
+    changes = {}
+    for pair in pairs:
+        name, sep, column = (part.strip() for part in pair.partition("="))
+        if not sep or name.lower() not in FIELD_BY_NAME:
+            raise CladmopError(f"--map {pair!r}: give FIELD=COLUMN, FIELD one of {', '.join(FIELD_BY_NAME)}")
+        if column and column.lower() not in by_lower:
+            raise CladmopError(f"--map {pair!r}: no column {column!r}; the columns are {', '.join(columns)}")
+        changes[name.lower()] = by_lower.get(column.lower())
+    return dataclasses.replace(mapping, **changes)
+
+
+def _print_mapping(table, mapping, how: str) -> None:
+    from engine.records.table_import import FIELDS
+
+    print(f"{table.path}: {len(table.rows)} row(s); columns {how}:")
+    for f in FIELDS:
+        print(f"  {f.name:<11} {getattr(mapping, f.name) or '-':<30} {'' if f.required else '(optional)'}".rstrip())
+    unused = [c for c in table.columns if c not in mapping.as_dict().values()]
+    if unused:
+        print(f"  not read: {', '.join(unused)}")
+
+
+def _import_summary(trials, errors) -> str:
+    labels = [t.label for t in trials if t.label is not None]
+    labelled = f", {len(labels)} labelled ({sum(labels)} success, {len(labels) - sum(labels)} failure)" if labels else ""
+    return f"{len(trials)} trial(s) read{labelled}; {len(errors)} row(s) skipped"
+
+
+def _say_saved(args, table, mapping, remember_mapping, remembered: bool) -> None:
+    if args.save_mapping:
+        print(f"mapping saved ({remember_mapping(table.columns, mapping)}): predict, export, evaluate and "
+              f"finetune now read {table.path.name} and any table with the same columns")
+    elif not remembered or args.map:
+        print("add --save-mapping to remember it (then predict, export, evaluate and finetune read the table)")
+
+
+def _import_into_workspace(trials, path: str) -> None:
+    """As `workspace add` does for one trial; a trial already there (same id) is not added twice."""
+    from engine.workspace import Workspace, default_workspace_path
+
+    with Workspace.open(Path(path) if path else default_workspace_path()) as workspace:
+        fresh = [t for t in trials if not workspace.has(t.nct_id)]
+        keys = workspace.add_trials(fresh)
+        print(f"{workspace.path}: added {len(keys)} trial(s)"
+              + (f"; {len(trials) - len(fresh)} already there" if len(fresh) < len(trials) else ""))
+
+
 COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "pretrain": cmd_pretrain,
             "whatif": cmd_whatif, "workspace": cmd_workspace, "finetune": cmd_finetune, "cache": cmd_cache, "index": cmd_index, "info": cmd_info,
             "train-default": cmd_train_default, "import-backbone": cmd_import_backbone,
-            "backbones": cmd_backbones, "remove-backbone": cmd_remove_backbone, "export": cmd_export}
+            "backbones": cmd_backbones, "remove-backbone": cmd_remove_backbone, "export": cmd_export,
+            "import": cmd_import}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -325,7 +325,7 @@ def _row_trial(path: Path, row: dict[str, str], mapping: ColumnMapping) -> Trial
     """As File > New trial builds one (engine/records/typed.py), then marked as read from `path`."""
     cell = lambda name: (row.get(getattr(mapping, name) or "") or "").strip()  # noqa: E731
     drugs = _paired(cell("drugs"), cell("smiles"), "drug", "SMILES")
-    conditions = _paired(cell("conditions"), cell("icd"), "condition", "ICD-10 code")
+    conditions = _paired(cell("conditions"), cell("icd"), "condition", "ICD-10")
     trial = typed_trial(cell("title"), cell("phase"), drugs, conditions, cell("criteria"), cell("id"))
     trial.label = _label(cell("label"))
     trial.source_path = str(path)
@@ -337,7 +337,7 @@ def _paired(names_text: str, extras_text: str, what: str, extra: str) -> list[tu
     """("aspirin", "CC(=O)...") pairs from two lists in the same order; the second may be empty."""
     names, extras = _split(names_text), _split(extras_text)
     if extras and len(extras) != len(names):
-        raise RecordError("", f"{len(names)} {what}(s) but {len(extras)} {extra}(s): give one {extra} per "
+        raise RecordError("", f"{len(names)} {what}(s) but {len(extras)} in the {extra} column: give one per "
                               f"{what}, in the same order (leave one empty between separators for none)")
     return list(zip(names, extras or [""] * len(names)))
 
