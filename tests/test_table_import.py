@@ -222,3 +222,16 @@ def test_file_open_asks_for_the_columns_of_an_in_house_table(qtbot, tmp_path, mo
     assert asked == ["trials.csv", "cancelled.csv"]
     assert sorted(window.session.order) == ["ABC-001", "ABC-007"]
     assert "row 3 (ABC-002)" in window.last_error_dialog.detailedText()
+
+
+@pytest.mark.slow
+def test_cli_predict_reads_a_mapped_table_with_the_shipped_model(tmp_path, capsys):
+    path = write_csv(tmp_path / "trials.csv")
+    assert main(["import", str(path), "--save-mapping"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(path), "--no-ablation", "--json", "--device", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    lines = [json.loads(line) for line in out.strip().splitlines()]
+    assert [line["nct_id"] for line in lines] == ["ABC-001", "ABC-007"]
+    assert all(0 < line["probability"] < 1 for line in lines)
+    assert "skipped" in err and "row 3 (ABC-002)" in err
