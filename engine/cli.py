@@ -196,7 +196,7 @@ def cmd_predict(args) -> int:
 
 
 def _whatif_parser(sub) -> None:
-    p = sub.add_parser("whatif", help="edit one record's criteria and see the probability move (as the window does)")
+    p = sub.add_parser("whatif", help="edit one record's criteria, drugs or conditions and see the probability move (as the window does)")
     p.add_argument("record", help="one ClinicalTrials.gov XML/JSON record (the first trial of the file)")
     p.add_argument("--list", action="store_true", help="number the record's criteria items and stop")
     p.add_argument("--drop", type=positive_int, action="append", default=[], metavar="N",
@@ -204,6 +204,12 @@ def _whatif_parser(sub) -> None:
     p.add_argument("--edit", nargs=2, action="append", default=[], metavar=("N", "TEXT"), help="replace item N's text")
     p.add_argument("--add", action="append", default=[], metavar="TEXT", help="add an inclusion criterion")
     p.add_argument("--add-exclusion", action="append", default=[], metavar="TEXT", help="add an exclusion criterion")
+    p.add_argument("--add-drug", action="append", default=[], metavar="NAME[=SMILES]",
+                   help="add a drug (looked up by name; a regimen such as FOLFOX adds its drugs)")
+    p.add_argument("--remove-drug", action="append", default=[], metavar="N|NAME",
+                   help="remove drug N (as --list numbers them) or by name (a regimen's name: all its drugs)")
+    p.add_argument("--add-condition", action="append", default=[], metavar="NAME[=ICD10]", help="add a condition")
+    p.add_argument("--remove-condition", action="append", default=[], metavar="N|NAME", help="remove a condition")
     p.add_argument("--phase", type=str.upper, choices=PHASE_CHOICES, help="phase model (default: the record's)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--top", type=non_negative_int, default=5, help="how many criteria to list (default 5)")
@@ -217,9 +223,10 @@ def cmd_whatif(args) -> int:
 
     trial = read_record(Path(args.record))[0]
     if args.list:
-        print("\n".join(numbered_items(trial)))
+        print("\n".join(numbered_items(trial) + [""] + _resolved_interventions(trial)))
         return 0
-    edits = parse_edits(args.drop, args.edit, args.add, args.add_exclusion)
+    edits = parse_edits(args.drop, args.edit, args.add, args.add_exclusion, args.add_drug, args.remove_drug,
+                        args.add_condition, args.remove_condition)
     result = what_if(_load_predictor(args), trial, edits, _phase(args.phase), ablate=not args.no_ablation)
     if args.json:
         print(json.dumps({"before": prediction_json(result.before), "after": prediction_json(result.after),
@@ -229,6 +236,15 @@ def cmd_whatif(args) -> int:
         print(f"{trial.nct_id}: {result.draft.diff().summary()}\nP(success) {result.summary}\n\nwhat-if:")
         print(format_prediction(result.after, args.top))
     return 0
+
+
+def _resolved_interventions(trial) -> list[str]:
+    """The drugs and conditions numbered as --remove-drug/--remove-condition read them (resolved, so a
+    regimen is its drugs)."""
+    from engine.lookups.resolve import Resolver
+    from engine.whatif import numbered_interventions
+
+    return numbered_interventions(Resolver.default().resolve(trial))
 
 
 def _workspace_parser(sub) -> None:

@@ -3,12 +3,15 @@
 Qt-free on purpose (the pattern of glue's `core/command.py`): the GUI, the CLI and the tests drive
 the same `TrialDraft` through the same `CommandStack`, and the GUI only listens for changes.
 
-A `TrialDraft` keeps two trials that differ only in their criteria:
+A `TrialDraft` keeps two trials that differ in their criteria and, for a what-if beyond criteria, in
+their drugs and conditions (added, removed, replaced: `AddDrugs`, `RemoveDrugs`, `ReplaceDrug` and
+the condition commands):
 
 - `original` — the record as loaded, plus corrections of its lookups (a SMILES pasted for an
   unresolved drug, an ICD code picked for a condition). Corrections are facts about the record,
   not what-ifs, so they apply to both trials and never show up in the criteria diff.
-- `edited` — the what-if copy whose criteria the analyst edits.
+- `edited` — the what-if copy whose criteria, drugs and conditions the analyst edits. Drug and
+  condition indexes in commands are indexes into the edited lists (what the trial view shows).
 
 Every criterion carries a draft-wide item id, so a diff can tell an edited item from a removed one
 plus an added one, and scenarios (named snapshots of the edited list) compare item by item.
@@ -16,11 +19,12 @@ plus an added one, and scenarios (named snapshots of the edited list) compare it
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
-from engine.records.trial import Criterion, Drug, Trial
+from engine.records.trial import Condition, Criterion, Drug, Trial
 
 CRITERION_KINDS = ("inclusion", "exclusion")
 
@@ -187,11 +191,43 @@ class DiffEntry:
         return bool(self.changes)
 
 
+@dataclass(frozen=True)
+class NameChanges:
+    """Drugs or conditions added and removed between two trials, by name (a replacement is one of each)."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+    @classmethod
+    def between(cls, before: Sequence[str], after: Sequence[str]) -> "NameChanges":
+        """Multiset difference in list order: a second "placebo" added is an addition too."""
+        return cls(tuple(_minus(after, before)), tuple(_minus(before, after)))
+
+    def phrases(self, what: str) -> list[str]:
+        """"drug added: irinotecan", "drugs removed: a, b" — for diff summaries."""
+        return [f"{what}{'s' if len(names) > 1 else ''} {verb}: {', '.join(names)}"
+                for verb, names in (("added", self.added), ("removed", self.removed)) if names]
+
+
+def _minus(a: Sequence[str], b: Sequence[str]) -> list[str]:
+    left = list(b)
+    out = []
+    for name in a:
+        if name in left:
+            left.remove(name)
+        else:
+            out.append(name)
+    return out
+
+
 @dataclass
 class CriteriaDiff:
-    """Item-by-item comparison of two criteria lists, in display order (removed items where they were)."""
+    """Item-by-item comparison of two criteria lists, in display order (removed items where they were),
+    with the drugs and conditions added or removed beside (a what-if beyond criteria)."""
 
     entries: list[DiffEntry]
+    drugs: NameChanges = NameChanges()
+    conditions: NameChanges = NameChanges()
 
     def _with(self, change: str) -> list[DiffEntry]:
         return [e for e in self.entries if change in e.changes]
@@ -229,8 +265,12 @@ class CriteriaDiff:
         return [e for e in self.entries if e.changes]
 
     @property
+    def interventions_changed(self) -> bool:
+        return self.drugs != NameChanges() or self.conditions != NameChanges()
+
+    @property
     def is_empty(self) -> bool:
-        return not self.changed
+        return not self.changed and not self.interventions_changed
 
     def status_of(self, item_id: int) -> frozenset[str]:
         for e in self.entries:
@@ -239,10 +279,11 @@ class CriteriaDiff:
         return frozenset()
 
     def summary(self) -> str:
-        """"2 edited, 1 added" — or "no changes"."""
+        """"2 edited, 1 added, drug added: irinotecan" — or "no changes"."""
         order = ("edited", "added", "removed", "moved", "kind", "disabled", "enabled")
         names = {"kind": "kind changed"}
         parts = [f"{len(self._with(c))} {names.get(c, c)}" for c in order if self._with(c)]
+        parts += self.drugs.phrases("drug") + self.conditions.phrases("condition")
         return ", ".join(parts) if parts else "no changes"
 
 
@@ -342,25 +383,64 @@ def diff_criteria(before: Sequence[Item], after: Sequence[Item]) -> CriteriaDiff
 # -- scenarios ---------------------------------------------------------------------------------
 @dataclass
 class Scenario:
-    """A named snapshot of the edited criteria list (with item ids, so scenarios compare per item)."""
+    """A named snapshot of the edited criteria list (with item ids, so scenarios compare per item) and,
+    when the what-if changed them, of the drugs and conditions (None: the record's own, as in files
+    saved before drug what-ifs existed)."""
 
     name: str
     items: list[Item]
     created: float = field(default_factory=time.time)
     note: str = ""
+    drugs: list[Drug] | None = None
+    conditions: list[Condition] | None = None
 
     @property
     def criteria(self) -> list[Criterion]:
         return [dataclasses.replace(c) for _, c in self.items]
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "created": self.created, "note": self.note,
+        """The drug and condition keys only when the scenario has its own (older readers never see them)."""
+        data = {"name": self.name, "created": self.created, "note": self.note,
                 "items": [_item_to_dict(i, c) for i, c in self.items]}
+        data.update(_lists_to_dict(self.drugs, self.conditions))
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "Scenario":
+        drugs, conditions = _lists_from_dict(data)
         return cls(name=data["name"], items=[_item_from_dict(d) for d in data.get("items", [])],
-                   created=float(data.get("created", 0.0)), note=data.get("note", ""))
+                   created=float(data.get("created", 0.0)), note=data.get("note", ""),
+                   drugs=drugs, conditions=conditions)
+
+
+def _lists_to_dict(drugs: list[Drug] | None, conditions: list[Condition] | None) -> dict:
+    """{"drugs": [...], "conditions": [...]} for the lists that are not None."""
+    out = {}
+    if drugs is not None:
+        out["drugs"] = [dataclasses.asdict(d) for d in drugs]
+    if conditions is not None:
+        out["conditions"] = [dataclasses.asdict(c) for c in conditions]
+    return out
+
+
+def _lists_from_dict(data: dict) -> tuple[list[Drug] | None, list[Condition] | None]:
+    """Read back `_lists_to_dict` through Trial.from_dict (one reader of drugs and conditions)."""
+    lists = Trial.from_dict({"nct_id": "", "drugs": data.get("drugs") or [],
+                             "conditions": data.get("conditions") or []})
+    return (lists.drugs if "drugs" in data else None,
+            lists.conditions if "conditions" in data else None)
+
+
+def _own_list(edited: list, original: list) -> list | None:
+    """A copy of the edited list when it differs from the record's, else None ("as the record")."""
+    return None if edited == original else [_copy(x) for x in edited]
+
+
+def _copy(x):
+    """A drug or condition copy that shares no list with the original (icd10, candidates)."""
+    if isinstance(x, Condition):
+        return dataclasses.replace(x, icd10=list(x.icd10), candidates=list(x.candidates))
+    return dataclasses.replace(x)
 
 
 def _item_to_dict(item_id: int, c: Criterion) -> dict:
@@ -412,13 +492,14 @@ class TrialDraft:
         return self.edited.replace()
 
     def diff(self) -> CriteriaDiff:
-        """The edited criteria against the original record's."""
-        return diff_criteria(self.original_items(), self.items())
+        """The edited criteria, drugs and conditions against the original record's."""
+        return self.compare(self.ORIGINAL, "")
 
     @property
     def is_modified(self) -> bool:
         """Same as `not diff().is_empty`, in linear time (the trial list asks this per row)."""
-        return self.items() != self.original_items()
+        return (self.items() != self.original_items() or self.edited.drugs != self.original.drugs
+                or self.edited.conditions != self.original.conditions)
 
     # -- convenience wrappers: each pushes one command
     def edit_text(self, index: int, text: str, merge=None):
@@ -434,6 +515,25 @@ class TrialDraft:
     def add(self, text: str = "", kind: str = "inclusion", index: int | None = None):
         return self.stack.do(AddCriterion(Criterion(text=text, kind=kind), index))
 
+    def add_drugs(self, drugs: Sequence[Drug], label: str = "", index: int | None = None):
+        """One mention (resolved: "FOLFOX" is three drugs) added as one undo step."""
+        return self.stack.do(AddDrugs(drugs, label, index))
+
+    def remove_drugs(self, indexes: Sequence[int]):
+        return self.stack.do(RemoveDrugs(indexes))
+
+    def replace_drug(self, index: int, drugs: Sequence[Drug], label: str = ""):
+        return self.stack.do(ReplaceDrug(index, drugs, label))
+
+    def add_condition(self, condition: Condition, index: int | None = None):
+        return self.stack.do(AddCondition(condition, index))
+
+    def remove_conditions(self, indexes: Sequence[int]):
+        return self.stack.do(RemoveConditions(indexes))
+
+    def replace_condition(self, index: int, condition: Condition):
+        return self.stack.do(ReplaceCondition(index, condition))
+
     def delete(self, index: int):
         return self.stack.do(DeleteCriterion(index))
 
@@ -441,7 +541,8 @@ class TrialDraft:
         return self.stack.do(MoveCriterion(source, destination))
 
     def revert_all(self):
-        return self.stack.do(ReplaceCriteria(self.original_items(), "Revert to original"))
+        """Criteria, drugs and conditions back to the record's, as one step."""
+        return self.stack.do(ApplySnapshot(self.original_items(), None, None, "Revert to original"))
 
     def set_drug_structure(self, drug_index: int, smiles: str | None, kind: str = "small_molecule",
                            source: str = "user"):
@@ -460,7 +561,9 @@ class TrialDraft:
         return self.stack.do(DeleteScenario(name))
 
     def apply_scenario(self, name: str):
-        return self.stack.do(ReplaceCriteria(self.scenario(name).items, f"Apply scenario “{name}”"))
+        scenario = self.scenario(name)
+        return self.stack.do(ApplySnapshot(scenario.items, scenario.drugs, scenario.conditions,
+                                           f"Apply scenario “{name}”"))
 
     # -- scenarios (read-only helpers)
     def scenario_names(self) -> list[str]:
@@ -474,18 +577,33 @@ class TrialDraft:
 
     def scenario_trial(self, name: str) -> Trial:
         """The trial as the scenario would have it (for predicting a scenario without applying it)."""
-        items = self.original_items() if name == self.ORIGINAL else self.scenario(name).items
-        return self.original.replace(criteria=[dataclasses.replace(c) for _, c in items])
+        drugs, conditions = self._lists_of(name)
+        return self.original.replace(criteria=[dataclasses.replace(c) for _, c in self._items_of(name)],
+                                     drugs=[_copy(d) for d in drugs],
+                                     conditions=[_copy(c) for c in conditions])
 
     def compare(self, a: str, b: str) -> CriteriaDiff:
         """Diff between two scenarios; either may be `TrialDraft.ORIGINAL` or "" for the edited list."""
-        def items_of(name: str) -> list[Item]:
-            if name == self.ORIGINAL:
-                return self.original_items()
-            if name == "":
-                return self.items()
-            return self.scenario(name).items
-        return diff_criteria(items_of(a), items_of(b))
+        (drugs_a, conditions_a), (drugs_b, conditions_b) = self._lists_of(a), self._lists_of(b)
+        diff = diff_criteria(self._items_of(a), self._items_of(b))
+        diff.drugs = NameChanges.between([d.name for d in drugs_a], [d.name for d in drugs_b])
+        diff.conditions = NameChanges.between([c.name for c in conditions_a], [c.name for c in conditions_b])
+        return diff
+
+    def _items_of(self, name: str) -> list[Item]:
+        """Criteria items of the record (ORIGINAL), of the edited list ("") or of a scenario."""
+        if name == self.ORIGINAL:
+            return self.original_items()
+        return self.items() if name == "" else self.scenario(name).items
+
+    def _lists_of(self, name: str) -> tuple[list[Drug], list[Condition]]:
+        """Drugs and conditions as `_items_of` names them; a scenario without its own has the record's."""
+        if name in (self.ORIGINAL, ""):
+            trial = self.original if name == self.ORIGINAL else self.edited
+            return trial.drugs, trial.conditions
+        scenario = self.scenario(name)
+        return (self.original.drugs if scenario.drugs is None else scenario.drugs,
+                self.original.conditions if scenario.conditions is None else scenario.conditions)
 
     # -- low-level mutations used by the commands
     def _check_index(self, index: int, allow_end: bool = False) -> None:
@@ -511,15 +629,24 @@ class TrialDraft:
         if items:
             self._next_id = max(self._next_id, max(self._ids) + 1)
 
+    def _set_lists(self, drugs: list[Drug] | None, conditions: list[Condition] | None) -> None:
+        """The edited drugs and conditions (None: the record's), their lookup notes brought up to date."""
+        self.edited.drugs = [_copy(d) for d in (self.original.drugs if drugs is None else drugs)]
+        self.edited.conditions = [_copy(c) for c in (self.original.conditions if conditions is None else conditions)]
+        self.edited.unresolved = _lookup_notes(self.edited, self.original.unresolved)
+
     # -- persistence
     def to_dict(self) -> dict:
-        """Everything but the undo history: the original (with corrections), edits and scenarios."""
+        """Everything but the undo history: the original (with corrections), edits and scenarios; the
+        edited drugs and conditions only when the what-if changed them (older files have neither)."""
         return {
             "original": self.original.to_dict(),
             "original_ids": list(self._original_ids),
             "items": [_item_to_dict(i, c) for i, c in self.items()],
             "next_id": self._next_id,
             "scenarios": [s.to_dict() for s in self.scenarios],
+            **_lists_to_dict(_own_list(self.edited.drugs, self.original.drugs),
+                             _own_list(self.edited.conditions, self.original.conditions)),
         }
 
     @classmethod
@@ -531,6 +658,7 @@ class TrialDraft:
         draft._set_items([_item_from_dict(d) for d in data.get("items", [])])
         draft._next_id = max(draft._next_id, int(data.get("next_id", 0)), len(draft._original_ids))
         draft.scenarios = [Scenario.from_dict(s) for s in data.get("scenarios", [])]
+        draft._set_lists(*_lists_from_dict(data))
         return draft
 
 
@@ -666,9 +794,180 @@ class ReplaceCriteria(Command):
         draft._set_items(self.previous)
 
 
-# -- corrections of the record's lookups (apply to original and edited alike) -----------------
+class ApplySnapshot(Command):
+    """Swap criteria, drugs and conditions at once (apply a scenario, revert to the original);
+    `drugs`/`conditions` None mean the record's."""
+
+    def __init__(self, items: Sequence[Item], drugs: Sequence[Drug] | None, conditions: Sequence[Condition] | None,
+                 text: str = "Replace criteria"):
+        self.items = _copy_items(items)
+        self.drugs = None if drugs is None else [_copy(d) for d in drugs]
+        self.conditions = None if conditions is None else [_copy(c) for c in conditions]
+        self.previous = None
+        self.text = text
+
+    def do(self, draft: TrialDraft) -> None:
+        edited = draft.edited
+        self.previous = (_copy_items(draft.items()), [_copy(d) for d in edited.drugs],
+                         [_copy(c) for c in edited.conditions], list(edited.unresolved))
+        draft._set_items(self.items)
+        draft._set_lists(self.drugs, self.conditions)
+
+    def undo(self, draft: TrialDraft) -> None:
+        items, drugs, conditions, notes = self.previous
+        draft._set_items(items)
+        draft.edited.drugs, draft.edited.conditions, draft.edited.unresolved = drugs, conditions, list(notes)
+
+
+# -- drug and condition what-ifs (the edited trial only) -------------------------------------------
+class _EditList(Command):
+    """Base of the drug and condition what-ifs: `changed` builds the new list or raises before anything
+    changes (so a refused command is not pushed); undo puts back the list and its lookup notes."""
+
+    field = "drugs"
+
+    def changed(self, current: list) -> list:
+        raise NotImplementedError
+
+    def do(self, draft: TrialDraft) -> None:
+        current = getattr(draft.edited, self.field)
+        new = self.changed(list(current))
+        self.previous = ([_copy(x) for x in current], list(draft.edited.unresolved))
+        setattr(draft.edited, self.field, new)
+        draft.edited.unresolved = _lookup_notes(draft.edited, draft.original.unresolved)
+
+    def undo(self, draft: TrialDraft) -> None:
+        items, notes = self.previous
+        setattr(draft.edited, self.field, [_copy(x) for x in items])
+        draft.edited.unresolved = list(notes)
+
+    def _check(self, index: int, size: int) -> None:
+        if not 0 <= index < size:
+            raise IndexError(f"{self.field[:-1]} {index + 1} does not exist (the trial lists {size})")
+
+
+class _Insert(_EditList):
+    def __init__(self, items: Sequence, index: int | None, text: str):
+        if not items:
+            raise ValueError(f"nothing to add: no {self.field}")
+        self.items, self.index, self.text = [_copy(x) for x in items], index, text
+
+    def changed(self, current: list) -> list:
+        index = len(current) if self.index is None else self.index
+        self._check(index, len(current) + 1)
+        return current[:index] + [_copy(x) for x in self.items] + current[index:]
+
+
+class _Remove(_EditList):
+    def __init__(self, indexes: Sequence[int]):
+        self.indexes = sorted(set(indexes))
+        if not self.indexes:
+            raise ValueError(f"nothing to remove: no {self.field} named")
+        self.text = f"Remove {self.field[:-1]}"
+
+    def changed(self, current: list) -> list:
+        for index in self.indexes:
+            self._check(index, len(current))
+        self.text = f"Remove {self.field[:-1]} {', '.join(current[i].name for i in self.indexes)}"
+        return [x for i, x in enumerate(current) if i not in self.indexes]
+
+
+class _Replace(_EditList):
+    def __init__(self, index: int, items: Sequence, label: str):
+        if not items:
+            raise ValueError(f"nothing to put in its place: no {self.field}")
+        self.index, self.items, self.label = index, [_copy(x) for x in items], label
+        self.text = f"Replace {self.field[:-1]}"
+
+    def changed(self, current: list) -> list:
+        self._check(self.index, len(current))
+        self.text = f"Replace {current[self.index].name} by {self.label or self.items[0].name}"
+        return current[:self.index] + [_copy(x) for x in self.items] + current[self.index + 1:]
+
+
+class AddDrugs(_Insert):
+    """One mention added: several Drugs when it resolved to a regimen or combination (one undo step)."""
+
+    def __init__(self, drugs: Sequence[Drug], label: str = "", index: int | None = None):
+        super().__init__(drugs, index, f"Add drug {label or ', '.join(d.name for d in drugs)}")
+
+
+class RemoveDrugs(_Remove):
+    """Several at once: a regimen's drugs leave in one undo step."""
+
+
+class ReplaceDrug(_Replace):
+    def __init__(self, index: int, drugs: Sequence[Drug], label: str = ""):
+        super().__init__(index, drugs, label)
+
+
+class AddCondition(_Insert):
+    field = "conditions"
+
+    def __init__(self, condition: Condition, index: int | None = None):
+        super().__init__([condition], index, f"Add condition {condition.name}")
+
+
+class RemoveConditions(_Remove):
+    field = "conditions"
+
+
+class ReplaceCondition(_Replace):
+    field = "conditions"
+
+    def __init__(self, index: int, condition: Condition):
+        super().__init__(index, [condition], condition.name)
+
+
+_NOTE = re.compile(r"^(?:drug|condition) '(.*)':")
+
+
+def _lookup_notes(trial: Trial, base: Sequence[str]) -> list[str]:
+    """The lookup notes `trial` should show: the record's (`base`) about names it still lists, and one
+    for each unresolved drug or condition the what-if brought in (the window lists them as warnings)."""
+    names = {d.name for d in trial.drugs} | {c.name for c in trial.conditions}
+    kept = [n for n in base if not _NOTE.match(n) or _NOTE.match(n).group(1) in names]
+    noted = {_NOTE.match(n).group(1) for n in kept if _NOTE.match(n)}
+    fresh = [f"drug '{d.name}': no structure found" for d in trial.drugs if d.kind == "unresolved"]
+    fresh += [f"condition '{c.name}': no ICD-10 code" for c in trial.conditions if c.match == "unresolved"]
+    return kept + [n for n in dict.fromkeys(fresh) if _NOTE.match(n).group(1) not in noted]
+
+
+# -- corrections of the record's lookups (apply to original, edited and scenarios alike) -----------
+def _capture(draft: TrialDraft) -> tuple:
+    """Copies of every drug and condition list and note list a correction may touch (undo puts them back)."""
+    trials = [([_copy(d) for d in t.drugs], [_copy(c) for c in t.conditions], list(t.unresolved))
+              for t in (draft.original, draft.edited)]
+    scenarios = [(s, s.drugs and [_copy(d) for d in s.drugs], s.conditions and [_copy(c) for c in s.conditions])
+                 for s in draft.scenarios]
+    return trials, scenarios
+
+
+def _restore(draft: TrialDraft, state: tuple) -> None:
+    trials, scenarios = state
+    for trial, (drugs, conditions, notes) in zip((draft.original, draft.edited), trials):
+        trial.drugs, trial.conditions, trial.unresolved = drugs, conditions, notes
+    for scenario, drugs, conditions in scenarios:
+        scenario.drugs, scenario.conditions = drugs, conditions
+
+
+def _lists_named(draft: TrialDraft, field_name: str) -> list[list]:
+    """The record's, the what-if's and each scenario's own list of drugs or conditions."""
+    lists = [getattr(draft.original, field_name), getattr(draft.edited, field_name)]
+    return lists + [getattr(s, field_name) for s in draft.scenarios if getattr(s, field_name) is not None]
+
+
+def _correct(draft: TrialDraft, field_name: str, name: str, fix: Callable) -> None:
+    """Apply `fix` to every drug or condition called `name`, wherever it is listed, and drop its note."""
+    for items in _lists_named(draft, field_name):
+        items[:] = [fix(x) if x.name == name else x for x in items]
+    for trial in (draft.original, draft.edited):
+        trial.unresolved = [u for u in trial.unresolved if f"'{name}'" not in u]
+
+
 class SetDrugStructure(Command):
-    """A structure for a drug (pasted SMILES), or none (`smiles=None`, e.g. kind="biologic")."""
+    """A structure for a drug (pasted SMILES), or none (`smiles=None`, e.g. kind="biologic"). A fact about
+    the drug: every drug of that name gets it, in the record, the what-if and the scenarios."""
 
     def __init__(self, drug_index: int, smiles: str | None, kind: str = "small_molecule",
                  source: str = "user"):
@@ -676,26 +975,20 @@ class SetDrugStructure(Command):
         if smiles is not None:
             _check_smiles(smiles)
         self.drug_index, self.smiles, self.kind, self.source = drug_index, smiles, kind, source
-        self.previous: list[tuple[Drug, list[str]]] | None = None
+        self.previous = None
         self.text = "Set drug structure"
 
     def do(self, draft: TrialDraft) -> None:
-        if not 0 <= self.drug_index < len(draft.original.drugs):
+        if not 0 <= self.drug_index < len(draft.edited.drugs):
             raise IndexError(f"drug {self.drug_index} does not exist")
-        drug = draft.original.drugs[self.drug_index]
-        self.text = f"Set structure of {drug.name}"
-        if self.previous is None:
-            self.previous = [(dataclasses.replace(t.drugs[self.drug_index]), list(t.unresolved))
-                             for t in (draft.original, draft.edited)]
-        for trial in (draft.original, draft.edited):
-            trial.drugs[self.drug_index] = dataclasses.replace(
-                drug, smiles=self.smiles, kind=self.kind, source=self.source)
-            trial.unresolved = [u for u in trial.unresolved if f"'{drug.name}'" not in u]
+        name = draft.edited.drugs[self.drug_index].name
+        self.text = f"Set structure of {name}"
+        self.previous = _capture(draft)
+        _correct(draft, "drugs", name, lambda d: dataclasses.replace(
+            d, smiles=self.smiles, kind=self.kind, source=self.source))
 
     def undo(self, draft: TrialDraft) -> None:
-        for trial, (drug, unresolved) in zip((draft.original, draft.edited), self.previous):
-            trial.drugs[self.drug_index] = dataclasses.replace(drug)
-            trial.unresolved = list(unresolved)
+        _restore(draft, self.previous)
 
 
 def _check_smiles(smiles: str) -> None:
@@ -709,7 +1002,7 @@ def _check_smiles(smiles: str) -> None:
 
 
 class SetConditionCodes(Command):
-    """ICD-10 codes the analyst picked or typed for a condition."""
+    """ICD-10 codes the analyst picked or typed for a condition (every condition of that name)."""
 
     def __init__(self, condition_index: int, codes: Sequence[str], match: str = "user"):
         self.condition_index = condition_index
@@ -719,22 +1012,17 @@ class SetConditionCodes(Command):
         self.text = "Set ICD-10 codes"
 
     def do(self, draft: TrialDraft) -> None:
-        if not 0 <= self.condition_index < len(draft.original.conditions):
+        if not 0 <= self.condition_index < len(draft.edited.conditions):
             raise IndexError(f"condition {self.condition_index} does not exist")
-        condition = draft.original.conditions[self.condition_index]
-        self.text = f"Set ICD-10 codes of {condition.name}"
-        if self.previous is None:
-            self.previous = dataclasses.replace(condition, icd10=list(condition.icd10),
-                                                candidates=list(condition.candidates))
-        for trial in (draft.original, draft.edited):
-            trial.conditions[self.condition_index] = dataclasses.replace(
-                condition, icd10=list(self.codes), match=self.match if self.codes else "unresolved",
-                candidates=list(condition.candidates))
+        name = draft.edited.conditions[self.condition_index].name
+        self.text = f"Set ICD-10 codes of {name}"
+        self.previous = _capture(draft)
+        match = self.match if self.codes else "unresolved"
+        _correct(draft, "conditions", name, lambda c: dataclasses.replace(
+            c, icd10=list(self.codes), match=match, candidates=list(c.candidates)))
 
     def undo(self, draft: TrialDraft) -> None:
-        for trial in (draft.original, draft.edited):
-            trial.conditions[self.condition_index] = dataclasses.replace(
-                self.previous, icd10=list(self.previous.icd10), candidates=list(self.previous.candidates))
+        _restore(draft, self.previous)
 
 
 # -- scenario commands -------------------------------------------------------------------------
@@ -761,7 +1049,9 @@ class SaveScenario(Command):
         if existing and not self.overwrite:
             raise ValueError(f"a scenario named “{self.name}” already exists")
         if self.scenario is None:
-            self.scenario = Scenario(self.name, _copy_items(draft.items()), note=self.note)
+            self.scenario = Scenario(self.name, _copy_items(draft.items()), note=self.note,
+                                     drugs=_own_list(draft.edited.drugs, draft.original.drugs),
+                                     conditions=_own_list(draft.edited.conditions, draft.original.conditions))
         if existing:
             self.replaced = (existing[0], draft.scenarios[existing[0]])
             draft.scenarios[existing[0]] = self.scenario
@@ -810,5 +1100,6 @@ __all__ = [
     "Command", "CommandStack", "TrialDraft", "Scenario", "CriteriaDiff", "DiffEntry", "diff_criteria",
     "EditCriterionText", "SetCriterionKind", "SetCriterionEnabled", "AddCriterion", "DeleteCriterion",
     "MoveCriterion", "ReplaceCriteria", "SetDrugStructure", "SetConditionCodes", "SaveScenario",
-    "RenameScenario", "DeleteScenario", "CRITERION_KINDS",
+    "RenameScenario", "DeleteScenario", "CRITERION_KINDS", "ApplySnapshot", "AddDrugs", "RemoveDrugs",
+    "ReplaceDrug", "AddCondition", "RemoveConditions", "ReplaceCondition", "NameChanges",
 ]

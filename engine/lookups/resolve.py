@@ -40,15 +40,24 @@ class Resolver:
         notes = [line for line in trial.unresolved if not line.startswith(_LOOKUP_LINE_PREFIXES)]
         drugs: list[Drug] = []
         for drug in trial.drugs:
-            if is_user_drug(drug):
-                drugs.append(drug)
-                continue
-            for found in self.drugs.lookup(drug.name):
-                drugs.append(found if found.regimen or not drug.regimen else replace(found, regimen=drug.regimen))
+            for found in self.drugs_for(drug):
+                drugs.append(found)
                 if found.kind == "unresolved":
                     notes.append(f"drug '{found.name}': no structure found")
         conditions = [self._condition(c, notes) for c in trial.conditions]
         return trial.replace(drugs=drugs, conditions=conditions, unresolved=notes)
+
+    def drugs_for(self, drug: Drug) -> list[Drug]:
+        """What one drug mention stands for (several for a regimen or combination); the user's own is kept,
+        and a regimen's drug resolved again keeps its regimen."""
+        if is_user_drug(drug):
+            return [drug]
+        found = self.drugs.lookup(drug.name)
+        return [d if d.regimen or not drug.regimen else replace(d, regimen=drug.regimen) for d in found]
+
+    def condition_for(self, condition: Condition) -> Condition:
+        """One condition as `resolve` gives it (a what-if adds conditions one at a time)."""
+        return self._condition(condition, [])
 
     def resolve_many(self, trials: Iterable[Trial], state=None) -> list[Trial]:
         """Resolve a batch; `state` (engine.tasks.TaskState) gets progress and may cancel."""

@@ -30,8 +30,8 @@ def typed_trial(title: str, phase: str, drugs: list[tuple[str, str]], conditions
         raise RecordError(TYPED_IN, "the trial needs a title")
     phases = _phases(phase)
     trial = Trial(nct_id.strip() or _in_house_id(title, criteria_text), title=title, phases=phases,
-                  drugs=[_drug(n, s) for n, s in drugs if n.strip()],
-                  conditions=[_condition(n, c) for n, c in conditions if n.strip()],
+                  drugs=[typed_drug(n, s) for n, s in drugs if n.strip()],
+                  conditions=[typed_condition(n, c) for n, c in conditions if n.strip()],
                   criteria=split_criteria(criteria_text), criteria_text=criteria_text, source_path=TYPED_IN)
     if not trial.drugs:
         raise RecordError(TYPED_IN, "name at least one drug (the model scores drug trials)")
@@ -49,7 +49,9 @@ def _phases(text: str) -> tuple[str, ...]:
     return tuple(p for p in PHASES if p in phases)
 
 
-def _drug(name: str, smiles: str) -> Drug:
+def typed_drug(name: str, smiles: str) -> Drug:
+    """A drug by name (the lookups find its structure), or with the analyst's SMILES, kept as theirs; a
+    what-if's added drug is typed the same way (engine/whatif.py, the trial view)."""
     smiles = smiles.strip()
     if not smiles:
         return Drug(name.strip())
@@ -62,7 +64,8 @@ def _drug(name: str, smiles: str) -> Drug:
     return Drug(name.strip(), smiles=smiles, kind="small_molecule", source=USER_SOURCE)
 
 
-def _condition(name: str, code: str) -> Condition:
+def typed_condition(name: str, code: str) -> Condition:
+    """A condition by name (looked up), or with the ICD-10 code the analyst chose."""
     code = code.strip().upper()
     if not code:
         return Condition(name.strip())
