@@ -822,7 +822,8 @@ def _print_mapping(table, mapping, how: str) -> None:
 
 def _import_summary(trials, errors) -> str:
     labels = [t.label for t in trials if t.label is not None]
-    labelled = f", {len(labels)} labelled ({sum(labels)} success, {len(labels) - sum(labels)} failure)" if labels else ""
+    success = sum(labels)
+    labelled = f", {len(labels)} labelled ({success} success, {len(labels) - success} failure)" if labels else ""
     return f"{len(trials)} trial(s) read{labelled}; {len(errors)} row(s) skipped"
 
 

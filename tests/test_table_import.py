@@ -79,7 +79,8 @@ def test_rows_become_trials_and_bad_rows_are_named_by_their_row_number(tmp_path)
     assert [c.icd10 for c in last.conditions] == [["J45"], ["J44.9"]]
     messages = [str(e) for e in errors]
     assert [e.row for e in errors] == [3, 4, 6, 7]
-    assert messages[0] == f"{tmp_path / 'trials.csv'}: row 3 (ABC-002): phase 'Phase 9' is not one of I, II, III, IV, I/II or II/III"
+    assert messages[0] == (f"{tmp_path / 'trials.csv'}: row 3 (ABC-002): phase 'Phase 9' is not one of I, II, III, "
+                           "IV, I/II or II/III")
     assert "row 4 (ABC-003): name at least one drug" in messages[1]
     assert "row 6 (ABC-005): 2 drug(s) but 1 in the SMILES column: give one per drug" in messages[2]
     assert "row 7 (ABC-006): label 'maybe' should be 1/0, success/failure or empty" in messages[3]

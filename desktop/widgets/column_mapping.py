@@ -67,13 +67,14 @@ class ColumnMappingDialog(QDialog):
 
     def _lay_out(self, remembered: bool) -> None:
         how = "the mapping saved for these columns" if remembered else "a guess from the column names"
-        intro = QLabel(f"Which column holds what? Proposed: {how}. OK imports every row and remembers the "
-                       "mapping for tables with these columns.", wordWrap=True)
+        intro = QLabel(f"Which column holds what (* required)? Proposed: {how}. Import reads every row and "
+                       "remembers the mapping for tables with these columns.", wordWrap=True)
         form = QFormLayout()
         for f in FIELDS:
             form.addRow(f"{f.label}{' *' if f.required else ''}", self.combos[f.name])
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Import")
-        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setToolTip("Save the mapping and open the table's trials")
+        ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        ok.setToolTip("Save the mapping and open the table's trials")
+        ok.setText("Import")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         top = QHBoxLayout()
