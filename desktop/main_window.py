@@ -27,6 +27,7 @@ from engine.scoring import OpenTrial, score_missing
 from engine.workspace import SUFFIX, Workspace, WorkspaceError, default_workspace_path
 from engine.workspace_view import phase_setting
 from desktop.dialogs import show_errors, show_message
+from desktop.intervention_edits import InterventionEdits
 from desktop.loading import (LoadOutcome, add_to_compound_library, default_resolver, load_and_resolve, prepare,
                              split_already_open)
 from desktop.model_choice import remember_model, saved_device, saved_model
@@ -307,6 +308,9 @@ class MainWindow(QMainWindow):
         self.runner.activity.connect(self._on_activity)
         self.trial_view.conditionCodesSubmitted.connect(self._set_condition_codes)
         self.trial_view.structureSubmitted.connect(self._set_drug_structure)
+        self.intervention_edits = InterventionEdits(  # drug and condition what-ifs from the trial view
+            self.trial_view, lambda: self.session.entry(self.current_key).draft if self.current_key else None,
+            default_resolver, self._report_message)
         self.scenarios_panel.errorRaised.connect(lambda message: self._report_message("Scenarios", message))
         self.prediction_panel.phaseChosen.connect(self.set_phase_override)
         self.prediction_panel.evidence.openRequested.connect(self.show_trial_by_id)
@@ -512,7 +516,7 @@ class MainWindow(QMainWindow):
         self.predictions.set_focus(key)
         entry = self.session.entries.get(key) if key else None
         draft = entry.draft if entry else None
-        self.trial_view.show_trial(draft.original if draft else None)
+        self.trial_view.show_draft(draft)
         self.criteria_editor.set_draft(draft)
         self.scenarios_panel.set_draft(draft)
         self.remove_action.setEnabled(key is not None)
@@ -538,7 +542,7 @@ class MainWindow(QMainWindow):
             return
         if key == self.current_key:
             draft = self.session.entry(key).draft
-            self.trial_view.show_trial(draft.original)  # rebuilds only when a correction changed it
+            self.trial_view.show_draft(draft)  # rebuilds only when a correction or a drug what-if changed it
             self.scenarios_panel.refresh()
             self._refresh_prediction_panel()
         self.request_predictions(key)
@@ -555,7 +559,7 @@ class MainWindow(QMainWindow):
         if self.current_key is None:
             return
         draft = self.session.entry(self.current_key).draft
-        name = draft.original.drugs[index].name
+        name = draft.edited.drugs[index].name
         try:
             draft.set_drug_structure(index, smiles, "small_molecule", "user library" if add_to_library else "user")
         except (ValueError, IndexError) as exc:
@@ -732,7 +736,7 @@ class MainWindow(QMainWindow):
         if getattr(self, "_colored", None) == marker:
             return
         self._colored = marker
-        drugs = self.session.entry(key).draft.original.drugs
+        drugs = self.session.entry(key).draft.edited.drugs
         weights_by_drug: dict[int, dict[int, float]] = {}
         fine = next((a for a in prediction.attention if a.level == "fine"), None) if prediction else None
         if fine is not None and len(fine.molecules) == len(prediction.molecule_tokens):

@@ -206,3 +206,59 @@ def test_cli_lists_the_drugs_to_remove_and_refuses_a_wrong_one(capsys):
     assert "drug 1. Metformin hydrochloride" in listed and "condition 2. Obesity" in listed
     assert main(["whatif", str(EXAMPLE), "--remove-drug", "ibuprofen", "--no-ablation", "--device", "cpu"]) != 0
     assert "no drug 'ibuprofen'" in capsys.readouterr().err
+
+
+# -- the window ----------------------------------------------------------------------------------------
+@pytest.mark.gui
+def test_window_adds_and_removes_drugs_and_conditions_undoably(qtbot, tmp_path, resolver):
+    """The trial view's + Drug… / ✕ / + Condition… go through the draft: Undo works, the view marks
+    the what-if, the regimen is spelled out and the what-if is scored again."""
+    from PySide6.QtCore import Qt
+
+    from desktop.main_window import MainWindow
+    from engine.records.typed import typed_trial
+    from tests.gui_helpers import ActiveCriteriaPredictor, make_settings
+
+    predictor = ActiveCriteriaPredictor()
+    window = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path),
+                        model_loader=lambda: predictor)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.predictions.ready, timeout=20000)
+    key = window.add_typed_trial(typed_trial("Colon study", "II", [("oxaliplatin", "CCN")], [("Colon cancer", "C18.9")],
+                                             "Inclusion Criteria:\n- Adults\nExclusion Criteria:\n- Pregnant"))
+    draft, view, edits = window.session.entry(key).draft, window.trial_view, window.intervention_edits
+    edits.resolver = lambda: resolver
+    edits.ask = lambda *args: "FOLFOX"
+    qtbot.mouseClick(view.add_drug_button, Qt.MouseButton.LeftButton)
+    assert [d.regimen for d in draft.edited.drugs] == [None, "FOLFOX", "FOLFOX", "FOLFOX"]
+    assert len(view.cards) == 4 and "added in this what-if" in _texts(view.cards[1])
+    assert "added in this what-if" not in _texts(view.cards[0])
+    qtbot.waitUntil(lambda: draft.snapshot().content_hash() in predictor.calls, timeout=20000)  # scored again
+
+    qtbot.mouseClick(view.cards[0].remove_button, Qt.MouseButton.LeftButton)
+    assert [d.name for d in draft.edited.drugs] == ["leucovorin", "fluorouracil", "oxaliplatin"]
+    assert draft.edited.drugs[2].regimen == "FOLFOX" and draft.original.drugs[0].regimen is None
+    edits.ask = lambda *args: "Rectal cancer=C20"
+    qtbot.mouseClick(view.add_condition_button, Qt.MouseButton.LeftButton)
+    view.conditionRemoveRequested.emit(0)
+    assert [c.name for c in draft.edited.conditions] == ["Rectal cancer"]
+    # by name, FOLFOX's oxaliplatin stands in for the record's
+    assert draft.diff().summary() == ("drugs added: leucovorin, fluorouracil, condition added: Rectal cancer, "
+                                      "condition removed: Colon cancer")
+    assert "FOLFOX → leucovorin, fluorouracil, oxaliplatin" in _texts(view)
+    assert "<s>Colon cancer</s>" in _texts(view)
+
+    edits.ask = lambda *args: "mystery=not a smiles"  # refused: reported, nothing changes
+    qtbot.mouseClick(view.add_drug_button, Qt.MouseButton.LeftButton)
+    assert "not a valid SMILES" in window.last_error_dialog.text() and len(draft.edited.drugs) == 3
+    for _ in range(4):
+        window.criteria_editor.undo_action.trigger()
+    assert not draft.is_modified and [c.drug.name for c in view.cards] == ["oxaliplatin"]
+
+
+def _texts(widget) -> str:
+    """Every label's text under `widget`, joined (what the analyst reads there)."""
+    from PySide6.QtWidgets import QLabel
+
+    return " ".join(label.text() for label in widget.findChildren(QLabel))

@@ -1,5 +1,6 @@
-"""A drug card: the molecule drawing (RDKit SVG from engine.depict), the name and where the
-structure came from; for a drug without one, a field to paste a SMILES."""
+"""A drug card: the molecule drawing (RDKit SVG from engine.depict), the name, where the structure
+came from and the regimen it belongs to; for a drug without one, a field to paste a SMILES. A ✕ and
+a context menu ask to remove or replace the drug in the what-if (the trial view passes that on)."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -8,7 +9,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSize, Qt, Signal
 from PySide6.QtSvgWidgets import QSvgWidget
-from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import (QCheckBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QMenu, QPushButton, QToolButton,
+                               QVBoxLayout)
 
 from engine.depict import PLACEHOLDER_TEXT, DepictionError, drug_svg, molecule_svg, placeholder_svg
 from engine.records.trial import Drug
@@ -41,13 +43,17 @@ class SvgView(QSvgWidget):
 
 
 class MoleculeCard(QFrame):
-    """`structureSubmitted(drug_index, smiles, add_to_library)` when the analyst pastes a structure."""
+    """`structureSubmitted(drug_index, smiles, add_to_library)` when the analyst pastes a structure;
+    `removeRequested` / `replaceRequested(drug_index)` from the ✕ and the context menu. `badge`: a note
+    in colour under the name ("added in this what-if")."""
 
     structureSubmitted = Signal(int, str, bool)
+    removeRequested = Signal(int)
+    replaceRequested = Signal(int)
 
     DRAWING = QSize(172, 124)
 
-    def __init__(self, drug_index: int, drug: Drug, atom_weights=None, parent=None):
+    def __init__(self, drug_index: int, drug: Drug, atom_weights=None, parent=None, badge: str = ""):
         super().__init__(parent)
         self.drug_index, self.drug = drug_index, drug
         self.setObjectName("MoleculeCard")
@@ -63,7 +69,10 @@ class MoleculeCard(QFrame):
         source = f" · {Path(drug.source).stem}" if drug.source else ""
         if len(source) > 30:
             source = source[:29] + "…"
-        kind = QLabel(f"<span style='color:#666'>{escape(KIND_TEXT.get(drug.kind, drug.kind) + source)}</span>")
+        regimen = f"<br>from {escape(drug.regimen)}" if drug.regimen else ""
+        note = f"<br><span style='color:#2f5fa7'>{escape(badge)}</span>" if badge else ""
+        kind = QLabel(f"<span style='color:#666'>{escape(KIND_TEXT.get(drug.kind, drug.kind) + source)}"
+                      f"{regimen}</span>{note}")
         kind.setTextFormat(Qt.TextFormat.RichText)
         kind.setWordWrap(True)
         kind.setToolTip(f"{drug.smiles or 'no structure'}\nsource: {drug.source or '–'}")
@@ -72,8 +81,10 @@ class MoleculeCard(QFrame):
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(2)
         layout.addWidget(self.svg, 0, Qt.AlignmentFlag.AlignHCenter)
-        layout.addWidget(name)
+        layout.addLayout(self._name_row(name))
         layout.addWidget(kind)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(lambda pos: self.menu().exec(self.mapToGlobal(pos)))
 
         self.smiles_edit: QLineEdit | None = None
         if not drug.smiles and drug.kind in ("unresolved", "unknown"):  # not placebo, not biologic
@@ -96,6 +107,25 @@ class MoleculeCard(QFrame):
             layout.addWidget(self.library_check)
             layout.addWidget(self.error_label)
         self.setFixedWidth(self.DRAWING.width() + 16)
+
+    def _name_row(self, name: QLabel) -> QHBoxLayout:
+        """The name beside a small ✕: removing a drug is one click, as unticking a criterion is."""
+        self.remove_button = QToolButton(text="✕", autoRaise=True)
+        self.remove_button.setToolTip(f"Remove {self.drug.name} from this what-if (Undo brings it back; "
+                                      f"right-click to replace it)")
+        self.remove_button.clicked.connect(lambda: self.removeRequested.emit(self.drug_index))
+        row = QHBoxLayout()
+        row.setSpacing(2)
+        row.addWidget(name, 1)
+        row.addWidget(self.remove_button, 0, Qt.AlignmentFlag.AlignTop)
+        return row
+
+    def menu(self) -> QMenu:
+        """Replace or remove this drug in the what-if (the record as read keeps it)."""
+        menu = QMenu(self)
+        menu.addAction(f"Replace {self.drug.name}…", lambda: self.replaceRequested.emit(self.drug_index))
+        menu.addAction(f"Remove {self.drug.name}", lambda: self.removeRequested.emit(self.drug_index))
+        return menu
 
     def set_weights(self, atom_weights=None, vrange=None) -> None:
         size = (self.DRAWING.width(), self.DRAWING.height())

@@ -1,6 +1,11 @@
 """The selected trial's facts: header, conditions with their ICD-10 codes (pick among fuzzy
 candidates or type codes), drugs as molecule cards (paste a SMILES for unresolved ones), and the
-record's warnings. Corrections are emitted as signals; the main window turns them into commands."""
+record's warnings. Corrections are emitted as signals; the main window turns them into commands.
+
+It shows the what-if trial (`show_draft`): drugs and conditions the analyst added are marked, removed
+ones listed, regimens spelled out ("FOLFOX → leucovorin, fluorouracil, oxaliplatin"). "+ Drug…",
+"+ Condition…", the ✕ beside each and the cards' context menu ask for what-if edits by signal;
+desktop/intervention_edits.py turns them into the draft's undoable commands."""
 from __future__ import annotations
 
 import re
@@ -9,8 +14,10 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QHBoxLayout, QLabel, QScrollArea, QSizePolicy,
-                               QVBoxLayout, QWidget)
+                               QToolButton, QVBoxLayout, QWidget)
 
+from engine.editing import NameChanges
+from engine.lookups.drug_regimens import regimen_lines
 from engine.records.trial import Trial
 from desktop.widgets.molecule_view import MoleculeCard
 
@@ -56,15 +63,29 @@ class ConditionCodeBox(QComboBox):
         self.setToolTip("Pick a candidate or type ICD-10-CM codes separated by commas")
 
 
+def small_button(text: str, tip: str, slot) -> QToolButton:
+    button = QToolButton(text=text, autoRaise=True)
+    button.setToolTip(tip)
+    button.clicked.connect(slot)
+    return button
+
+
 class TrialView(QScrollArea):
     conditionCodesSubmitted = Signal(int, list)  # condition index, codes
     structureSubmitted = Signal(int, str, bool)  # drug index, smiles, add to library
+    #: what-if edits asked for (indexes into the shown trial's lists)
+    drugAddRequested = Signal()
+    drugRemoveRequested = Signal(int)
+    drugReplaceRequested = Signal(int)
+    conditionAddRequested = Signal()
+    conditionRemoveRequested = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.trial: Trial | None = None
+        self.original: Trial | None = None  # the record, when a what-if is shown: marks what changed
         self._signature = None
         self.cards: list[MoleculeCard] = []
         self.attention: dict[int, dict[int, float]] = {}
@@ -86,14 +107,21 @@ class TrialView(QScrollArea):
                 _delete_layout(item.layout())
         self.cards, self.code_boxes = [], []
 
-    def show_trial(self, trial: Trial | None, force: bool = False) -> None:
-        """Show `trial` (the draft's original: corrections included). Rebuilds only on real change."""
+    def show_draft(self, draft, force: bool = False) -> None:
+        """Show a draft's what-if trial, marking its drugs and conditions against the record's."""
+        self.show_trial(draft.edited if draft else None, force, original=draft.original if draft else None)
+
+    def show_trial(self, trial: Trial | None, force: bool = False, original: Trial | None = None) -> None:
+        """Show `trial` (corrections included; `original`: the record, to mark what-if changes against).
+        Rebuilds only on real change."""
         signature = None if trial is None else (trial.nct_id, trial.source_path, repr(trial.conditions),
-                                                repr(trial.drugs), tuple(trial.unresolved), trial.title)
+                                                repr(trial.drugs), tuple(trial.unresolved), trial.title,
+                                                None if original is None else (repr(original.drugs),
+                                                                               repr(original.conditions)))
         if signature == self._signature and not force:
             return
         self._signature = signature
-        self.trial = trial
+        self.trial, self.original = trial, original
         self._clear()
         if trial is None:
             empty = QLabel("<p style='color:gray; font-size:14px'>Open ClinicalTrials.gov records "
@@ -151,8 +179,48 @@ class TrialView(QScrollArea):
         for widget in (head, title, meta):
             self._target.addWidget(widget)
 
+    def _changes(self, field_name: str) -> NameChanges:
+        """Names added and removed in the what-if against the record (none without a record)."""
+        if self.original is None or self.trial is None:
+            return NameChanges()
+        return NameChanges.between([x.name for x in getattr(self.original, field_name)],
+                                   [x.name for x in getattr(self.trial, field_name)])
+
+    def _added(self, field_name: str) -> list[bool]:
+        """Per shown item, whether the what-if brought it in: the record's names are matched first, in
+        order, so FOLFOX's oxaliplatin beside the record's own is the added one."""
+        if self.original is None or self.trial is None:
+            return [False] * len(getattr(self.trial, field_name, []))
+        left = [x.name for x in getattr(self.original, field_name)]
+        flags = []
+        for item in getattr(self.trial, field_name):
+            flags.append(item.name not in left)
+            if item.name in left:
+                left.remove(item.name)
+        return flags
+
+    def _section_row(self, title: str, button: QToolButton) -> None:
+        """A section's heading with its "+ …" button beside it."""
+        row = QHBoxLayout()
+        row.setSpacing(6)
+        row.addWidget(section_label(title))
+        row.addWidget(button, 0, Qt.AlignmentFlag.AlignBottom)
+        row.addStretch(1)
+        self._target.addLayout(row)
+
+    def _add_removed(self, names: tuple[str, ...]) -> None:
+        """What the what-if took out, struck through (Undo or Revert all brings it back)."""
+        if names:
+            label = rich("<span style='color:#b3261e'>removed in this what-if: " +
+                         ", ".join(f"<s>{escape(n)}</s>" for n in names) + "</span>")
+            label.setWordWrap(True)
+            self._target.addWidget(label)
+
     def _add_conditions(self, trial: Trial) -> None:
-        self._target.addWidget(section_label(f"Conditions ({len(trial.conditions)})"))
+        self.add_condition_button = small_button("+ Condition…", "Add a condition (indication) to this what-if: "
+                                                 "a name, or NAME=ICD-10 code; undoable", self.conditionAddRequested)
+        self._section_row(f"Conditions ({len(trial.conditions)})", self.add_condition_button)
+        added = self._added("conditions")
         grid = QGridLayout()
         grid.setHorizontalSpacing(10)
         grid.setVerticalSpacing(3)
@@ -166,14 +234,20 @@ class TrialView(QScrollArea):
             box.lineEdit().editingFinished.connect(lambda i=i, b=box: self._submit_codes(i, b))
             self.code_boxes.append(box)
             text, color = MATCH_STYLE.get(condition.match, (condition.match, "#7a7a7a"))
+            if added[i]:
+                text += " · added in this what-if"
             badge = rich(f"<span style='color:{color}'>{escape(text)}</span>")
+            remove = small_button("✕", f"Remove {condition.name} from this what-if (Undo brings it back)",
+                                  lambda checked=False, i=i: self.conditionRemoveRequested.emit(i))
             grid.addWidget(name, i, 0)
             grid.addWidget(box, i, 1)
             grid.addWidget(badge, i, 2)
+            grid.addWidget(remove, i, 3)
         grid.setColumnStretch(0, 2)
         grid.setColumnStretch(1, 2)
-        grid.setColumnStretch(3, 1)
+        grid.setColumnStretch(4, 1)
         self._target.addLayout(grid)
+        self._add_removed(self._changes("conditions").removed)
 
     def _submit_codes(self, index: int, box: ConditionCodeBox) -> None:
         if self.trial is None or index >= len(self.trial.conditions):
@@ -185,16 +259,21 @@ class TrialView(QScrollArea):
             self.conditionCodesSubmitted.emit(index, codes)
 
     def _add_drugs(self, trial: Trial) -> None:
-        self._target.addWidget(section_label(f"Drugs ({len(trial.drugs)})"))
+        self.add_drug_button = small_button("+ Drug…", "Add a drug to this what-if: a name (a regimen such as "
+                                            "FOLFOX adds its drugs) or NAME=SMILES; undoable", self.drugAddRequested)
+        self._section_row(f"Drugs ({len(trial.drugs)})", self.add_drug_button)
+        for line in regimen_lines(trial.drugs):
+            label = rich(f"<span style='color:#555'>{escape(line)}</span>")
+            label.setWordWrap(True)
+            self._target.addWidget(label)
+        added = self._added("drugs")
         strip = QWidget()
         row = QHBoxLayout(strip)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(8)
         for i, drug in enumerate(trial.drugs):
-            card = MoleculeCard(i, drug)
-            card.structureSubmitted.connect(self.structureSubmitted)
-            self.cards.append(card)
-            row.addWidget(card, 0, Qt.AlignmentFlag.AlignTop)
+            badge = "added in this what-if" if added[i] else ""
+            row.addWidget(self._card(i, drug, badge), 0, Qt.AlignmentFlag.AlignTop)
         if not trial.drugs:
             row.addWidget(QLabel("<i style='color:gray'>no drug interventions</i>"))
         row.addStretch(1)
@@ -207,6 +286,16 @@ class TrialView(QScrollArea):
         scroller.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         scroller.setFixedHeight(strip.sizeHint().height() + 18)
         self._target.addWidget(scroller)
+        self._add_removed(self._changes("drugs").removed)
+
+    def _card(self, index: int, drug, badge: str) -> MoleculeCard:
+        """A drug's card, its requests passed on as the view's own signals."""
+        card = MoleculeCard(index, drug, badge=badge)
+        card.structureSubmitted.connect(self.structureSubmitted)
+        card.removeRequested.connect(self.drugRemoveRequested)
+        card.replaceRequested.connect(self.drugReplaceRequested)
+        self.cards.append(card)
+        return card
 
     def _add_notes(self, trial: Trial) -> None:
         notes = list(trial.unresolved) + list(trial.warnings)
