@@ -63,7 +63,8 @@ def main() -> None:
     from engine.model.batch import collate
     from engine.model.cladmop import CLaDMoP, classify, set_branch_dropout
     from engine.model.config import ModelConfig
-    from engine.training.finetune import FinetuneConfig, member_loss, attach_lora
+    from engine.training.finetune import member_loss, attach_lora
+    from engine.training.config import FinetuneConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto")

@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.validation import PHASES, main_guard, phase_rows, published_table, top_dir  # noqa: E402
-from engine.training.finetune import MONITORS  # noqa: E402
+from engine.training.config import MONITORS  # noqa: E402
 from engine.training.metrics import (bootstrap_metrics, format_reliability, format_table,  # noqa: E402
                                      reliability)
 

@@ -68,7 +68,7 @@ def finetune_steps(work: Path) -> bool:
 
     from engine.paths import shared_data_dir
     from engine.predict import Predictor, default_model_dir
-    from engine.training.finetune import FinetuneConfig
+    from engine.training.config import FinetuneConfig
     from engine.training.pipeline import run_finetuning
 
     df = pd.read_csv(shared_data_dir() / "top" / "phase_I_train.csv")

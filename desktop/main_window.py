@@ -24,16 +24,15 @@ from engine.export import write_report
 from engine.paths import user_data_dir
 from engine.whatif import insensitivity_note
 from engine.scoring import OpenTrial, score_missing
+from engine.studio import Opened
 from engine.workspace import SUFFIX, Workspace, WorkspaceError, default_workspace_path
 from engine.workspace_view import phase_setting
 from desktop.dialogs import show_errors, show_message
 from desktop.intervention_edits import InterventionEdits
-from desktop.loading import (LoadOutcome, add_to_compound_library, default_resolver, load_and_resolve, prepare,
-                             split_already_open)
 from desktop.model_choice import remember_model, saved_device, saved_model
 from desktop.prediction_service import PredictionService, default_loader, has_ablation
 from desktop.report_file import write_trial_report
-from desktop.session import Session, now_hms, store_trials
+from desktop.session import Session, now_hms, warm_up
 from desktop.widgets.about import show_about, show_shortcuts
 from desktop.widgets.attention_view import AttentionView
 from desktop.widgets.column_mapping import ask_table_mappings
@@ -109,7 +108,7 @@ class MainWindow(QMainWindow):
         if load_model:
             self.predictions.load_model()
         # the lookups take seconds to build (tables, ICD-10-CM): build them now, not on first open
-        self.runner.start(prepare, name="Preparing drug and disease lookups", pass_state=False)
+        self.runner.start(warm_up, self.session.lookups, name="Preparing drug and disease lookups", pass_state=False)
 
     # -- construction ----------------------------------------------------------------------------
     def _open_workspace_or_fallback(self, path) -> Workspace:
@@ -310,7 +309,7 @@ class MainWindow(QMainWindow):
         self.trial_view.structureSubmitted.connect(self._set_drug_structure)
         self.intervention_edits = InterventionEdits(  # drug and condition what-ifs from the trial view
             self.trial_view, lambda: self.session.entry(self.current_key).draft if self.current_key else None,
-            default_resolver, self._report_message)
+            self.session.lookups.resolver, self._report_message)
         self.scenarios_panel.errorRaised.connect(lambda message: self._report_message("Scenarios", message))
         self.prediction_panel.phaseChosen.connect(self.set_phase_override)
         self.prediction_panel.evidence.openRequested.connect(self.show_trial_by_id)
@@ -331,8 +330,7 @@ class MainWindow(QMainWindow):
         return self.add_typed_trial(dialog.trial)
 
     def add_typed_trial(self, trial) -> str | None:
-        resolver = default_resolver()  # built at start-up; its drugs and conditions looked up as an opened record's
-        keys = self.session.add_trials([resolver.resolve(trial) if resolver is not None else trial])
+        keys = self.session.add_trials([trial], resolve=True)  # looked up as an opened record's
         if keys:
             self.trial_list.select_key(keys[0])
             self.request_predictions(keys[0], immediate=True)
@@ -356,31 +354,23 @@ class MainWindow(QMainWindow):
         self._opening = True
         paths = self._open_queue.pop(0)
         self.statusBar().showMessage(f"Opening {len(paths)} file(s)…")
-        workspace, known = self.session.workspace, self.session.known_sources()
-
-        def read_and_store(paths, state=None):
-            """Worker: read, resolve, drop the records already open, store the rest."""
-            outcome = load_and_resolve(paths, state=state)
-            fresh, outcome.already = split_already_open(outcome.trials, known)
-            state.progress(0, 0, f"storing {len(fresh)} trial(s) in the workspace")
-            outcome.stored = store_trials(workspace, fresh)
-            return workspace, outcome
+        read = self.session.reader()  # stores into the workspace open now, leaves out the trials open now
 
         def finish(report=None):
             if report is not None:
                 report()
             self._open_next()
 
-        self.runner.start(read_and_store, paths, name="Opening records",
-                          on_result=lambda result, p=paths: finish(lambda: self._adopt_loaded(*result, p)),
+        self.runner.start(read, paths, name="Opening records",
+                          on_result=lambda opened, p=paths: finish(lambda: self._adopt_loaded(opened, p)),
                           on_error=lambda exc, p=paths: finish(lambda: self._report(
                               "Open records", "The files could not be opened.", [(", ".join(p), str(exc))])),
                           on_cancel=lambda: finish(lambda: self.statusBar().showMessage("Opening cancelled", 5000)))
 
-    def _adopt_loaded(self, workspace: Workspace, outcome: LoadOutcome, paths: list[str]) -> None:
+    def _adopt_loaded(self, outcome: Opened, paths: list[str]) -> None:
         if self._closing:
             return
-        keys = self.session.adopt_stored(workspace, outcome.stored)
+        keys = self.session.adopt_stored(outcome.workspace, outcome.stored)
         already = [k for k in outcome.already if k in self.session.entries]
         failed = {str(Path(e[0])) for e in outcome.errors}
         self._remember_recent([p for p in paths if str(Path(p)) not in failed])
@@ -568,7 +558,7 @@ class MainWindow(QMainWindow):
         if add_to_library:
             self.session.workspace.add_compound(name, smiles)
             try:
-                add_to_compound_library(name, smiles)
+                self.session.lookups.add_compound(name, smiles)
             except Exception as exc:  # noqa: BLE001 — the workspace keeps it either way
                 self.statusBar().showMessage(f"{name} kept in this workspace; the compound library refused it: "
                                              f"{exc}", 10000)
@@ -826,7 +816,7 @@ class MainWindow(QMainWindow):
                 self.finetune_wizard.deleteLater()  # a closed wizard; a running one finishes first
             base = Path(self.model_folder) if self.model_folder else default_model_dir()
             self.finetune_wizard = FinetuneWizard(self.runner, base, saved_device(self.settings),
-                                                  resolver_factory=default_resolver, parent=self)
+                                                  resolver_factory=self.session.lookups.resolver, parent=self)
             self.finetune_wizard.modelReady.connect(self._use_trained_model)
             self.finetune_wizard.modelTrained.connect(self._remember_trained_model)
         self.finetune_wizard.show()

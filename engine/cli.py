@@ -33,6 +33,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from engine.training.config import FinetuneConfig, PretrainConfig
+
+    tuned, pretrained = FinetuneConfig(), PretrainConfig()  # the defaults the help shows
     parser = argparse.ArgumentParser(prog="cladmop", description="CLaDMoP clinical-trial outcome prediction")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -66,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.add_argument("--granularity", choices=["criterion", "token"], default="criterion")
     p.add_argument("--backbone", default="minilm")
-    p.add_argument("--epochs", type=positive_int, default=40)
-    p.add_argument("--batch-size", type=positive_int, default=128)
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--epochs", type=positive_int, help=f"default {pretrained.fit.epochs}")
+    p.add_argument("--batch-size", type=positive_int, help=f"default {pretrained.fit.batch_size}")
+    p.add_argument("--lr", type=float, help=f"default {pretrained.lr:g}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
 
@@ -79,11 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", nargs="+", required=True, help="TOP CSV(s) or records with labels")
     p.add_argument("--valid", nargs="+", help="validation trials (default: a stratified 15%% of --train)")
     p.add_argument("--labels", type=Path, help="CSV nct_id,label for records without labels")
-    p.add_argument("--epochs", type=positive_int, default=30,
-                   help="stage 2, LoRA and head: at most this many epochs (early stopping)")
+    p.add_argument("--epochs", type=positive_int,
+                   help=f"stage 2, LoRA and head: at most this many epochs (early stopping; default {tuned.fit.epochs})")
     p.add_argument("--head-epochs", type=non_negative_int,
-                   help="stage 1, the head alone on the frozen branch (default: the recipe's, 60; 0 skips it)")
-    p.add_argument("--batch-size", type=positive_int, default=128)
+                   help=f"stage 1, the head alone on the frozen branch (default {tuned.head_epochs}; 0 skips it)")
+    p.add_argument("--batch-size", type=positive_int, help=f"default {tuned.fit.batch_size}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
 
@@ -273,15 +276,21 @@ def cmd_workspace(args) -> int:
 
     path = args.file or default_workspace_path()
     if args.action == "add":
-        with Workspace.open(path) as workspace:  # refused, by name, while a window holds it
-            return _workspace_add(workspace, args)
+        from engine.studio import Studio
+
+        studio = Studio(Workspace.open(path))  # refused, by name, while a window holds it
+        try:
+            return _workspace_add(studio, args)
+        finally:
+            studio.close()
     with Workspace.open_read_only(path) as workspace:
         return {"list": _workspace_list, "show": _workspace_show, "export": _workspace_export}[args.action](
             workspace, args)
 
 
-def _workspace_add(workspace, args) -> int:
-    """An in-house trial typed in, as File > New trial adds it (engine/records/typed.py)."""
+def _workspace_add(studio, args) -> int:
+    """An in-house trial typed in, added as File > New trial adds it (engine/records/typed.py): its
+    drugs and conditions looked up."""
     from engine.records.typed import typed_trial
 
     if not args.criteria:
@@ -290,8 +299,11 @@ def _workspace_add(workspace, args) -> int:
     pairs = lambda values: [tuple((v.split("=", 1) + [""])[:2]) for v in values]  # noqa: E731
     trial = typed_trial(args.title or "", args.phase or "", pairs(args.drug), pairs(args.condition), text,
                         args.nct_id)
-    print(f"{workspace.path}: added {workspace.add_trial(trial)} ({trial.phase_label}, {len(trial.criteria)} "
-          f"criteria items, {len(trial.drugs)} drug(s))")
+    (key,) = studio.add_trials([trial], resolve=True)
+    trial = studio.entry(key).record
+    unresolved = f"; not found: {', '.join(trial.unresolved)}" if trial.unresolved else ""
+    print(f"{studio.workspace.path}: added {key} ({trial.phase_label}, {len(trial.criteria)} criteria items, "
+          f"{len(trial.drugs)} drug(s){unresolved})")
     return 0
 
 
@@ -470,17 +482,49 @@ def cmd_pretrain(args) -> int:
 
 
 def cmd_finetune(args) -> int:
+    """The wizard's job (engine.finetune_job) from the command line: the data check, both stages with
+    their epochs, then the new model beside the base model on the same held-back trials."""
     from engine.distributed import is_writer, private_output
-    from engine.training.finetune import FinetuneConfig
-    from engine.training.pipeline import run_finetuning
+    from engine.finetune_job import FinetuneSpec
 
-    config = FinetuneConfig()
-    config.head_epochs = config.head_epochs if args.head_epochs is None else args.head_epochs
     with private_output(args.out or (None if is_writer() else args.base)) as out:  # in place: rank 0 only
-        result = run_finetuning(args.base, _phase(args.phase), args.train, valid=args.valid, out=out,
-                                labels_csv=args.labels, epochs=args.epochs, batch_size=args.batch_size,
-                                seed=args.seed, device=args.device, echo=print, config=config, compare=True)
-    return 0 if result.stopped != "cancelled" else 130
+        spec = FinetuneSpec(base=args.base, phase=_phase(args.phase), data=args.train, labels_csv=args.labels,
+                            out=out, epochs=args.epochs, head_epochs=args.head_epochs,
+                            batch_size=args.batch_size, seed=args.seed, valid_data=args.valid or [],
+                            device=args.device)
+        result = _run_finetune(spec)
+    return 130 if result.cancelled else 0
+
+
+def _run_finetune(spec):
+    from engine.finetune_job import check_data, run_job
+    from engine.tasks import TqdmState
+
+    state = TqdmState("fine-tuning")
+    try:
+        check = check_data(spec, state=state)
+        _print_check(check)
+        result = run_job(spec, check, state=state, on_epoch=_print_epoch)
+    finally:
+        state.close()
+    for line in result.comparison.lines() if result.comparison else []:
+        print(line)
+    print(result.outcome_text())
+    return result
+
+
+def _print_check(check) -> None:
+    for line in check.summary_lines():
+        print(line)
+    for path, problem in check.read_errors:
+        print(f"note: {path}: {problem}", file=sys.stderr)
+    for warning in check.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
+def _print_epoch(record) -> None:
+    metrics = " ".join(f"{k}={v:.3f}" for k, v in record.metrics.items() if isinstance(v, float))
+    print(f"epoch {record.epoch:3d}  train {record.train_loss:.4f}  valid {record.val_loss:.4f}  {metrics}")
 
 
 def cmd_cache(args) -> int:

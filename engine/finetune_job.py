@@ -1,4 +1,4 @@
-"""Fine-tuning on in-house trials as one job in three steps, for the GUI's wizard (and any script):
+"""Fine-tuning on in-house trials as one job in three steps:
 
 1. `check_data(spec)`: read the trials (folder of XML/JSON or a TOP-format CSV) and the outcome
    labels, keep those of the phase, resolve drugs and conditions, split train/validation — and say
@@ -11,8 +11,9 @@
    trials (or separate test trials); bootstrap metrics (the paper's 10 × 80%) and ROC / PR curves;
    and the base model scores the same trials (`Comparison`), so a worse new model is said to be worse.
 
-The trials are selected with the same rules as `engine.training.dataset.load_labelled` (what
-`cladmop finetune` trains on); the check keeps the reasons instead of only counting them.
+This is the one fine-tuning pipeline: the wizard and `cladmop finetune` both run it (the CLI prints
+what the wizard shows). The trials are selected with the rules of `engine.training.dataset`
+(`select_labelled`, which evaluation and pre-training read with too); the check keeps the reasons.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from engine.errors import Cancelled, CladmopError
+from engine.errors import Cancelled, CladmopError, InputError
 from engine.model.checkpoint import ADAPTERS, resume_progress, training_folder
 from engine.records.trial import Trial
 from engine.tasks import TaskState
@@ -39,22 +40,32 @@ _CONDITION_LINE = re.compile(r"^condition '(.+?)':")
 
 @dataclass
 class FinetuneSpec:
+    """One fine-tuning run, as the wizard and `cladmop finetune` ask for it. A setting left None is the
+    recipe's (engine.training.finetune.FinetuneConfig owns every default)."""
+
     base: Path  # model folder to start from (pre-trained, possibly with other phases)
     phase: str  # "I" | "II" | "III"
     data: list[Path]  # record files, folders or TOP-format CSVs
     labels_csv: Path | None = None  # nct_id,label for records that carry no label
     out: Path | None = None  # model folder to write (default: the base itself)
-    epochs: int = 30  # stage 2 (LoRA and head), at most: early stopping may end it sooner
-    head_epochs: int | None = None  # stage 1 (the head alone); None: the recipe's (FinetuneConfig.head_epochs)
-    batch_size: int = 32
+    epochs: int | None = None  # stage 2 (LoRA and head), at most: early stopping may end it sooner
+    head_epochs: int | None = None  # stage 1 (the head alone)
+    batch_size: int | None = None
     seed: int = 0
-    valid_fraction: float = 0.15
+    valid_fraction: float = 0.15  # of `data`, stratified, unless `valid_data` is given
+    valid_data: list[Path] = field(default_factory=list)  # validation trials read from their own files
     device: str = "auto"
     test_data: list[Path] = field(default_factory=list)  # optional held-out trials for the evaluation
 
     @property
     def out_dir(self) -> Path:
         return Path(self.out or self.base)
+
+    def config(self):
+        """The recipe's FinetuneConfig with this run's settings where given."""
+        from engine.training.config import finetune_settings
+
+        return finetune_settings(self.epochs, self.head_epochs, self.batch_size, self.seed)
 
 
 @dataclass
@@ -67,6 +78,7 @@ class DataCheck:
     read_errors: list[tuple[str, str]] = field(default_factory=list)  # (path, problem)
     #: reason -> NCT ids (or paths) of the trials left out for it
     skipped: dict[str, list[str]] = field(default_factory=dict)
+    record_ids: set[str] = field(default_factory=set)
     labels_without_record: list[str] = field(default_factory=list)
     trials: list[Trial] = field(default_factory=list)  # kept, lookups resolved
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
@@ -124,77 +136,78 @@ class DataCheck:
         return lines
 
 
-def _ids(trials: Sequence[Trial]) -> list[str]:
-    return [t.nct_id or t.source_path for t in trials]
-
-
 def check_data(spec: FinetuneSpec, resolver=None, state: TaskState | None = None) -> DataCheck:
     """Read, select, resolve and split the trials of `spec`; never raises for bad records (they are
     listed), only for an unreadable label file (CladmopError naming it)."""
-    from engine.records import load_records
-    from engine.records.scorable import scorable_problem
-    from engine.training.dataset import read_labels, stratified_split
+    from engine.training.dataset import read_labels
 
     state = state or TaskState()
-    phase = spec.phase.upper()
-    check = DataCheck(phase=phase)
-    state.progress(0, 0, "reading the trials")
-    loaded = load_records([str(p) for p in spec.data], state=state)
-    check.files, check.records = loaded.files, len(loaded.trials)
-    check.read_errors = [(str(getattr(e, "path", "")), getattr(e, "problem", str(e))) for e in loaded.errors]
+    check = DataCheck(phase=spec.phase.upper())
     labels = read_labels(Path(spec.labels_csv)) if spec.labels_csv else {}
+    seen: set[str] = set()
+    train = _select(spec.data, labels, check, seen, state)
+    valid = _select(spec.valid_data, labels, check, seen, state) if spec.valid_data else []
+    check.labels_without_record = sorted(set(labels) - check.record_ids)
+    check.labels = np.asarray([t.label for t in train + valid], dtype=np.int64)
+    _resolve(check, train + valid, resolver, state)
+    _judge(check, spec)
+    if check.ok:
+        _split(check, spec, len(train))
+    state.progress(1, 1, "checked")
+    return check
 
-    # the rules of engine.training.dataset.load_labelled, keeping the reasons
-    kept, ys, seen = [], [], set()
-    skipped: dict[str, list[Trial]] = {}
-    for t in loaded.trials:
-        if t.nct_id and t.nct_id in seen:
-            skipped.setdefault("duplicate NCT id (read once)", []).append(t)
-            continue
-        y = labels.get(t.nct_id, t.label)
-        if y is None:
-            skipped.setdefault("no outcome label (not in the label file, none in the record)", []).append(t)
-            continue
-        if phase not in t.phases:
-            skipped.setdefault(f"not a phase {phase} trial", []).append(t)
-            continue
-        seen.add(t.nct_id)
-        kept.append(t.replace(label=int(y)))
-        ys.append(int(y))
-    check.skipped = {reason: _ids(trials) for reason, trials in skipped.items()}
-    record_ids = {t.nct_id for t in loaded.trials}
-    check.labels_without_record = sorted(set(labels) - record_ids)
-    check.labels = np.asarray(ys, dtype=np.int64)
+
+def _select(paths: Sequence[Path], labels: dict, check: DataCheck, seen: set, state: TaskState) -> list[Trial]:
+    """The labelled trials of the phase in `paths` (engine.training.dataset.select_labelled's rules),
+    keeping the reason each left-out trial was left out."""
+    from engine.records import load_records
+    from engine.training.dataset import select_labelled
+
+    state.progress(0, 0, "reading the trials")
+    loaded = load_records([str(p) for p in paths], state=state)
+    check.files, check.records = check.files + loaded.files, check.records + len(loaded.trials)
+    check.read_errors += [(e.path, e.problem) for e in loaded.errors]
+    check.record_ids |= {t.nct_id for t in loaded.trials}
+    kept, left_out = select_labelled(loaded.trials, labels, check.phase, seen)
+    for reason, trials in left_out.items():
+        check.skipped.setdefault(reason, []).extend(t.nct_id or t.source_path for t in trials)
+    return kept
+
+
+def _resolve(check: DataCheck, trials: list[Trial], resolver, state: TaskState) -> None:
+    """Drugs and conditions looked up, and what the lookups or the model could not use counted."""
+    from engine.records.scorable import scorable_problem
 
     if resolver is None:
         from engine.lookups.resolve import Resolver
 
         state.progress(0, 0, "preparing the drug and disease lookups")
         resolver = Resolver.default()
-    resolved = []
-    for i, trial in enumerate(kept):
-        state.progress(i, len(kept), f"looking up drugs and conditions of {trial.nct_id}")
-        resolved.append(resolver.resolve(trial))
-    check.trials = resolved
-    for trial in resolved:
+    for i, trial in enumerate(trials):
+        state.progress(i, len(trials), f"looking up drugs and conditions of {trial.nct_id}")
+        trial = resolver.resolve(trial)
+        check.trials.append(trial)
         drugs = [m.group(1) for m in map(_DRUG_LINE.match, trial.unresolved) if m]
         conditions = [m.group(1) for m in map(_CONDITION_LINE.match, trial.unresolved) if m]
         check.unresolved_drugs.update(drugs)
         check.unresolved_conditions.update(conditions)
         check.trials_with_unresolved += bool(drugs or conditions)
-        problem = scorable_problem(trial)
-        if problem:
+        if problem := scorable_problem(trial):
             check.not_scorable.append((trial.nct_id, problem))
 
-    _judge(check, spec)
-    if check.ok:
+
+def _split(check: DataCheck, spec: FinetuneSpec, n_train: int) -> None:
+    """Training and validation rows: the files given for each, else a stratified split of the data."""
+    from engine.training.dataset import stratified_split
+
+    if spec.valid_data:
+        train, valid = np.arange(n_train), np.arange(n_train, len(check.trials))
+    else:
         train, valid = stratified_split(check.labels, spec.valid_fraction, spec.seed)
-        check.train_index, check.valid_index = train, valid
-        if len(valid) < MIN_EVALUATION and not spec.test_data:
-            check.warnings.append(f"only {len(valid)} validation trial(s): early stopping and the evaluation "
-                                  f"report rest on very few trials")
-    state.progress(1, 1, "checked")
-    return check
+    check.train_index, check.valid_index = train, valid
+    if len(valid) < MIN_EVALUATION and not spec.test_data:
+        check.warnings.append(f"only {len(valid)} validation trial(s): early stopping and the evaluation "
+                              f"report rest on very few trials")
 
 
 def _judge(check: DataCheck, spec: FinetuneSpec) -> None:
@@ -218,7 +231,7 @@ def _judge(check: DataCheck, spec: FinetuneSpec) -> None:
     if check.not_scorable:
         check.warnings.append(f"{len(check.not_scorable)} trial(s) the model could not score for prediction "
                               f"(no drug or no criteria); they are trained on as they are")
-    if spec.epochs < 1:
+    if spec.epochs is not None and spec.epochs < 1:
         check.problems.append("the number of epochs must be at least 1")
     if spec.head_epochs is not None and spec.head_epochs < 0:
         check.problems.append("the number of head-stage epochs must be 0 (no head stage) or more")
@@ -353,23 +366,25 @@ def _plan(state: TaskState, spec: FinetuneSpec, check: DataCheck, config, n_eval
 
 
 def run_job(spec: FinetuneSpec, check: DataCheck, featurizer=None, resolver=None, state: TaskState | None = None,
-            on_epoch: Callable | None = None, load_result: bool = True) -> JobResult:
-    """Fine-tune `spec.phase` on the checked trials; evaluate the new model and the base model on the
-    same held-back trials, and load the new one, unless cancelled.
+            on_epoch: Callable | None = None, compare: bool = True) -> JobResult:
+    """Fine-tune `spec.phase` on the checked trials; unless cancelled or `compare` is False, load the new
+    model and judge it beside the base model on the same held-back trials.
 
     `on_epoch(EpochRecord)` is called after every epoch (on the worker thread). Cancelling through
     `state` stops at the next batch; the result says where (`outcome_text`). Before training began it
     raises Cancelled."""
     if not check.ok:
-        raise CladmopError("the data check found problems: " + "; ".join(check.problems))
-    out, config, held_back = prepare_output(spec), _finetune_config(spec), _held_back(spec, check)
+        raise InputError("the data check found problems: " + "; ".join(check.problems))
+    out, config = prepare_output(spec), spec.config()
+    held_back = _held_back(spec, check) if compare else ([], np.zeros(0), "", [])
     plan = _plan(state or TaskState(), spec, check, config, len(held_back[0]),
                  resuming=checkpoint_epoch(out, spec.phase) is not None)
     features = _encode(out, check, featurizer, spec.device, plan.state("encode"))
     # the base model first: a run into the base folder itself would change it
-    before = base_report(spec.base, spec.phase.upper(), *held_back, spec.device, resolver, plan.state("base"))
+    before = base_report(spec.base, spec.phase.upper(), *held_back, spec.device, resolver, plan.state("base")) \
+        if compare else None
     result = _train(spec, check, out, features, config, plan, on_epoch)
-    if result.cancelled or not load_result:
+    if result.cancelled or not compare:
         return result
     try:
         _evaluate_job(spec, result, held_back, before, resolver, plan.state("evaluate"))
@@ -378,18 +393,6 @@ def run_job(spec: FinetuneSpec, check: DataCheck, featurizer=None, resolver=None
         return result
     plan.finish(result.outcome_text())
     return result
-
-
-def _finetune_config(spec: FinetuneSpec):
-    """The recipe's FinetuneConfig with the analyst's epochs of each stage, batch size and seed."""
-    from engine.training.finetune import FinetuneConfig
-    from engine.training.loop import FitConfig
-
-    config = FinetuneConfig()
-    config.fit = FitConfig(epochs=spec.epochs, batch_size=spec.batch_size, seed=spec.seed,
-                           patience=config.fit.patience)
-    config.head_epochs = config.head_epochs if spec.head_epochs is None else spec.head_epochs
-    return config
 
 
 def _encode(out: Path, check: DataCheck, featurizer, device: str, state: TaskState) -> list:
@@ -448,15 +451,14 @@ def evaluate(predictor, trials: Sequence[Trial], labels, phase: str, source: str
     from engine.training.metrics import bootstrap_metrics, point_metrics
 
     state = state or TaskState()
+    state.progress(0, len(trials), f"evaluating on the {source} trials")
+    scored = predictor.predict_many(list(trials), phase=phase, ablate=False, state=state)
     probs, ys, kept, notes = [], [], [], []
-    for i, (trial, y) in enumerate(zip(trials, labels)):
-        state.progress(i, len(trials), f"evaluating on the {source} trials")
-        try:
-            p = predictor.predict(trial, phase=phase, ablate=False).probability
-        except CladmopError as exc:
-            notes.append(f"{trial.nct_id}: not scored ({exc})")
+    for trial, y, prediction in zip(trials, labels, scored):
+        if isinstance(prediction, Exception):
+            notes.append(f"{trial.nct_id}: not scored ({prediction})")
             continue
-        probs.append(p)
+        probs.append(prediction.probability)
         ys.append(int(y))
         kept.append(trial.nct_id)
     y, p = np.asarray(ys, dtype=int), np.asarray(probs, dtype=float)
@@ -565,16 +567,6 @@ def base_report(base_dir: Path, phase: str, trials, labels, source: str, notes=(
         return None, f"it could not be loaded: {exc}"
     report = evaluate(base, trials, labels, phase, source, state=state)
     return report, "; ".join(report.notes[:1])
-
-
-def compare_trained(model_dir: Path, base_dir: Path, phase: str, trials, labels, source: str, before,
-                    device: str = "auto", resolver=None, state: TaskState | None = None) -> Comparison:
-    """The trained model in `model_dir` on the held-back trials, beside `before` (base_report's)."""
-    from engine.predict import Predictor
-
-    report = evaluate(Predictor.load(model_dir, device=device, resolver=resolver), trials, labels, phase, source,
-                      state=state)
-    return Comparison.of(report, before[0], Path(base_dir).name, before[1])
 
 
 def discard_unfinished(out: Path, phase: str) -> None:

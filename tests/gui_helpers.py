@@ -190,13 +190,14 @@ def build_tiny_model(root: Path, basetemp: Path) -> dict:
 
 
 def _train_tiny(model: Path, rows_1: Path, rows_2: Path) -> None:
-    from engine.training.pipeline import make_featurizer, run_finetuning, run_pretraining
+    from engine.training.pipeline import make_featurizer, run_pretraining
+    from tests.model_fixtures import finetune_files
 
     featurizer = make_featurizer("minilm", "criterion", "cpu")
     run_pretraining([rows_1, rows_2], model, epochs=1, batch_size=16, device="cpu", featurizer=featurizer,
                     model_overrides=TINY_OVERRIDES)
-    run_finetuning(model, "I", [rows_1], epochs=2, batch_size=16, device="cpu", featurizer=featurizer)
-    run_finetuning(model, "II", [rows_2], epochs=2, batch_size=16, device="cpu", featurizer=featurizer)
+    finetune_files(model, "I", rows_1, featurizer, epochs=2, batch_size=16)
+    finetune_files(model, "II", rows_2, featurizer, epochs=2, batch_size=16)
 
 
 @pytest.fixture(scope="session")

@@ -26,9 +26,9 @@ def test_forward_on_cuda_matches_the_cpu():
 
 def test_finetuning_on_cuda_writes_a_model_the_cpu_reads(tmp_path):
     from engine.model.checkpoint import ModelManifest
-    from engine.training.finetune import FinetuneConfig, adapter_logits, finetune
-    from engine.training.loop import FitConfig
-    from engine.training.pretrain import PretrainConfig, pretrain
+    from engine.training.finetune import adapter_logits, finetune
+    from engine.training.config import FinetuneConfig, FitConfig, PretrainConfig
+    from engine.training.pretrain import pretrain
 
     config = small_config(head_members=2)
     y = np.array([i % 2 for i in range(48)])

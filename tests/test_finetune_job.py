@@ -128,3 +128,30 @@ def test_cli_finetune_prints_the_comparison_and_takes_each_stage_s_epochs(tmp_pa
     printed = capsys.readouterr().out
     assert f"new model vs base model “{tiny_model['model'].name}” on the same" in printed
     assert "ROC-AUC" in printed and "change" in printed
+
+
+def test_the_wizard_and_the_cli_start_from_the_same_defaults():
+    """One owner of every fine-tuning default (engine.training.config): a spec that sets nothing, the CLI
+    given no settings and the recipe's FinetuneConfig agree."""
+    from engine.cli import build_parser
+    from engine.training.config import FinetuneConfig
+
+    args = build_parser().parse_args(["finetune", "--base", "m", "--phase", "I", "--train", "rows.csv"])
+    given = FinetuneSpec(base=args.base, phase="I", data=args.train, epochs=args.epochs,
+                         head_epochs=args.head_epochs, batch_size=args.batch_size, seed=args.seed)
+    assert given.config() == FinetuneConfig()
+    changed = FinetuneSpec(base=args.base, phase="I", data=[], epochs=3, head_epochs=0, batch_size=8).config()
+    assert (changed.fit.epochs, changed.head_epochs, changed.fit.batch_size) == (3, 0, 8)
+    assert changed.fit.patience == FinetuneConfig().fit.patience
+
+
+def test_validation_trials_from_their_own_files_are_the_validation_set(tmp_path, tiny_model):
+    train = top_rows_csv(tmp_path / "train", "phase_I_train.csv", per_class=10, skip=15)
+    valid = top_rows_csv(tmp_path / "valid", "phase_I_train.csv", per_class=4, skip=25)
+    again = top_rows_csv(tmp_path / "again", "phase_I_train.csv", per_class=2, skip=15)  # also in train
+    spec = FinetuneSpec(base=tiny_model["model"], phase="I", data=[train], valid_data=[valid, again])
+    check = check_data(spec)
+    valid_ids = {check.trials[i].nct_id for i in check.valid_index}
+    train_ids = {check.trials[i].nct_id for i in check.train_index}
+    assert len(valid_ids) == 8 and not valid_ids & train_ids and len(train_ids) == 20
+    assert len(check.skipped["duplicate NCT id (read once)"]) == 4  # a trial is never in both sets

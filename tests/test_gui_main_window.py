@@ -263,12 +263,10 @@ def test_dropping_files_opens_them(qtbot, make_window):
 
 def test_corrections_from_the_trial_view_are_undoable_and_reach_the_library(qtbot, make_window, tmp_path,
                                                                            monkeypatch):
-    import desktop.loading
     from engine.lookups.drugs import DrugLookup, default_library_path
 
-    # a private compound library (and a resolver that uses it): other tests must not see this entry
+    # a private compound library (the window's own lookups use it): other tests must not see this entry
     monkeypatch.setenv("CLADMOP_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(desktop.loading, "_resolver", None)
     window = make_window()
     open_and_wait(qtbot, window, real_xml_files(1))
     draft = window.session.entry(window.current_key).draft

@@ -7,12 +7,10 @@ import time
 import pytest
 
 from engine.errors import CladmopError
-from engine.records import load_records
 from engine.workspace import Workspace
-from desktop.loading import load_and_resolve
 from desktop.prediction_service import PredictionService
 from desktop.workers import TaskRunner
-from tests.gui_helpers import ActiveCriteriaPredictor, real_xml_files
+from tests.gui_helpers import ActiveCriteriaPredictor
 from tests.test_editing import make_trial
 
 pytestmark = pytest.mark.gui
@@ -64,16 +62,6 @@ def test_failures_arrive_as_exceptions_with_their_message(qtbot):
     with qtbot.waitSignal(runner.taskFailed, timeout=5000):
         runner.start(broken, on_error=errors.append)
     assert str(errors[0]) == "model folder /x: manifest missing"
-
-
-def test_loading_reads_real_records_and_collects_problems(tmp_path):
-    files = real_xml_files(2)
-    bad = tmp_path / "broken.json"
-    bad.write_text("{not json", encoding="utf-8")
-    outcome = load_and_resolve([*files, bad])
-    assert [t.nct_id for t in outcome.trials] == [t.nct_id for t in load_records(files).trials]
-    assert outcome.errors and outcome.errors[0][0].endswith("broken.json")
-    assert all(d.kind != "unknown" for t in outcome.trials for d in t.drugs)  # lookups ran
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 from engine.errors import ModelError
 from engine.paths import shared_data_dir
 from tests.crash_point import PAUSED
+from tests.model_fixtures import finetune_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = shared_data_dir()
@@ -222,7 +223,6 @@ def test_kill_while_the_first_adapter_is_swapped_in_is_rolled_forward(pretrained
 @pytest.mark.slow
 def test_kill_during_finetuning_resumes_from_the_last_epoch(pretrained, tmp_path):
     from engine.model.checkpoint import ModelManifest
-    from engine.training.pipeline import run_finetuning
 
     base, rows, featurizer = pretrained
     work = tmp_path / "m"
@@ -237,24 +237,22 @@ def test_kill_during_finetuning_resumes_from_the_last_epoch(pretrained, tmp_path
     assert progress["epoch"] == 1  # epoch 1 committed; epoch 2's state was never half-written over it
     ModelManifest.read(work).verify(work)  # epoch 1's best adapter and model.json: a complete model
     assert (work / "adapters" / "I" / "adapter_model.safetensors").is_file()
-    echoed: list[str] = []
-    result = run_finetuning(work, "I", [rows], epochs=4, batch_size=16, device="cpu", featurizer=featurizer,
-                            echo=echoed.append)
-    epochs = [int(line.split()[1]) for line in echoed if line.startswith("epoch ")]
-    assert epochs and epochs[0] == 2, echoed  # the counter continues; it does not restart at 1
-    assert result.history[0].epoch == 1 and result.history[-1].epoch == epochs[-1]
+    records = []
+    result = finetune_files(work, "I", rows, featurizer, on_epoch=records.append, epochs=4, batch_size=16)
+    epochs = [r.epoch for r in records]
+    assert epochs and epochs[0] == 2, epochs  # the counter continues; it does not restart at 1
+    assert result.fit.history[0].epoch == 1 and result.fit.history[-1].epoch == epochs[-1]
     ModelManifest.read(work).verify(work)
 
 
 @pytest.mark.slow
 def test_kill_between_adapter_and_model_json_keeps_a_loadable_model(pretrained, tmp_path):
     from engine.model.checkpoint import ModelManifest
-    from engine.training.pipeline import run_finetuning
 
     base, rows, featurizer = pretrained
     work = tmp_path / "m"
     shutil.copytree(base, work)
-    run_finetuning(work, "I", [rows], epochs=1, batch_size=16, device="cpu", featurizer=featurizer)
+    finetune_files(work, "I", rows, featurizer, epochs=1, batch_size=16)
     ModelManifest.read(work).verify(work)
     child = _finetune_child(work, rows, 2, "model.json@1")  # the new adapter is in, model.json not yet
     child.wait_for(PAUSED)

@@ -96,7 +96,8 @@ def test_infonce_step_learns_pairs_and_moves_every_parameter_group(config):
 
 
 def test_lora_finetune_step_changes_only_lora_and_head(config):
-    from engine.training.finetune import FinetuneConfig, attach_lora
+    from engine.training.finetune import attach_lora
+    from engine.training.config import FinetuneConfig
 
     model = attach_lora(CLaDMoP(config), FinetuneConfig())
     for n, p in model.named_parameters():

@@ -22,7 +22,8 @@ from tests.model_fixtures import make_features, small_config
 @pytest.fixture
 def saved_adapter(tmp_path):
     """A tiny base network and a peft adapter of it with non-zero LoRA B and a changed head."""
-    from engine.training.finetune import FinetuneConfig, attach_lora
+    from engine.training.finetune import attach_lora
+    from engine.training.config import FinetuneConfig
 
     torch.manual_seed(0)
     config = small_config()

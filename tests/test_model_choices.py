@@ -44,8 +44,8 @@ def test_head_ensemble_averages_independent_members_and_old_configs_keep_one_hea
 
 
 def _pretrained(tmp_path, config, n=48):
-    from engine.training.loop import FitConfig
-    from engine.training.pretrain import PretrainConfig, pretrain
+    from engine.training.config import FitConfig, PretrainConfig
+    from engine.training.pretrain import pretrain
 
     y = np.array([i % 2 for i in range(n)])
     feats = [make_features(config, seed=i, signal=1.5 * y[i]) for i in range(n)]
@@ -59,8 +59,8 @@ def test_head_first_stage_alone_learns_the_signal_and_leaves_lora_untouched(tmp_
     from safetensors.torch import load_file
 
     from engine.model.checkpoint import ModelManifest
-    from engine.training.finetune import FinetuneConfig, adapter_logits, finetune
-    from engine.training.loop import FitConfig
+    from engine.training.finetune import adapter_logits, finetune
+    from engine.training.config import FinetuneConfig, FitConfig
     from engine.training.metrics import point_metrics
 
     config = small_config(head_members=3, head_dropout=0.1)
@@ -78,8 +78,8 @@ def test_head_first_stage_alone_learns_the_signal_and_leaves_lora_untouched(tmp_
 
 
 def test_lora_stage_starts_from_the_trained_head_and_keeps_it_unless_it_improves(tmp_path):
-    from engine.training.finetune import FinetuneConfig, finetune
-    from engine.training.loop import FitConfig
+    from engine.training.finetune import finetune
+    from engine.training.config import FinetuneConfig, FitConfig
 
     config = small_config(head_members=2)
     feats, y = _pretrained(tmp_path, config)
@@ -96,8 +96,8 @@ def test_lora_stage_starts_from_the_trained_head_and_keeps_it_unless_it_improves
 def test_by_default_epochs_are_judged_and_reported_by_the_loss_of_the_served_probabilities(tmp_path):
     """Recipe v2: the validation loss an epoch reports (and early stopping minimises) is the BCE after the
     served calibration, so the saved best state's loss is recomputable from its adapter's logits."""
-    from engine.training.finetune import FinetuneConfig, adapter_logits, finetune, validation_loss
-    from engine.training.loop import FitConfig
+    from engine.training.finetune import adapter_logits, finetune, validation_loss
+    from engine.training.config import FinetuneConfig, FitConfig
 
     config = small_config(head_members=2)
     feats, y = _pretrained(tmp_path, config)
@@ -128,7 +128,8 @@ def test_calibrated_loss_ignores_the_shift_class_weights_cause_and_still_judges_
 
 
 def test_an_unknown_monitor_is_refused_before_training(tmp_path):
-    from engine.training.finetune import FinetuneConfig, finetune
+    from engine.training.finetune import finetune
+    from engine.training.config import FinetuneConfig
 
     feats, y = [make_features(small_config(), seed=i) for i in range(8)], np.array([0, 1] * 4)
     with pytest.raises(ValueError, match="calibrated_loss"):

@@ -38,6 +38,8 @@ def test_each_bad_field_is_named(fields, problem):
 
 
 def test_cli_adds_a_typed_trial_to_the_workspace(tmp_path, capsys):
+    from engine.studio import Lookups
+
     criteria = tmp_path / "criteria.txt"
     criteria.write_text(CRITERIA)
     path = tmp_path / "ws.cladmop"
@@ -46,8 +48,9 @@ def test_cli_adds_a_typed_trial_to_the_workspace(tmp_path, capsys):
     assert "added INHOUSE-" in capsys.readouterr().out
     with Workspace.open(path) as ws:
         (stored,) = ws.load_trials()
-    assert stored.record == typed_trial("Metformin XR", "II", [("metformin", "")], [("type 2 diabetes", "E11.9")],
-                                        CRITERIA)
+    typed = typed_trial("Metformin XR", "II", [("metformin", "")], [("type 2 diabetes", "E11.9")], CRITERIA)
+    assert stored.record == Lookups().resolve(typed)  # looked up as File > New trial looks it up
+    assert stored.record.drugs[0].smiles and stored.record.drugs[0].kind == "small_molecule"
     assert main(["workspace", "add", "--file", str(path), "--title", "x", "--phase", "II", "--drug", "a"]) == 2
     assert "give the criteria" in capsys.readouterr().err
 

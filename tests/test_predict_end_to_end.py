@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from engine.paths import shared_data_dir
+from tests.model_fixtures import finetune_files
 
 DATA = shared_data_dir()
 pytestmark = pytest.mark.skipif(DATA is None, reason="needs ../shared/data (TOP files)")
@@ -32,8 +33,7 @@ def top_rows(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model_dir(top_rows, tmp_path_factory):
-    from engine.training.finetune import FinetuneConfig
-    from engine.training.pipeline import make_featurizer, run_finetuning, run_pretraining
+    from engine.training.pipeline import make_featurizer, run_pretraining
 
     out = tmp_path_factory.mktemp("model") / "tiny"
     featurizer = make_featurizer("minilm", "criterion", "cpu")
@@ -42,9 +42,8 @@ def model_dir(top_rows, tmp_path_factory):
     assert pre.best_epoch >= 1
     # LoRA from the first step (no head-first stage, tests/test_model_choices.py has that), so the adapter
     # tests below always see trained LoRA matrices
-    ft = run_finetuning(out, "I", [top_rows], epochs=2, batch_size=16, device="cpu", featurizer=featurizer,
-                        config=FinetuneConfig(head_epochs=0, lr_head=1e-3, lr_lora=1e-3))
-    assert ft.best_epoch >= 1
+    ft = finetune_files(out, "I", top_rows, featurizer, epochs=2, head_epochs=0, batch_size=16)
+    assert ft.fit.best_epoch >= 1
     return out
 
 
@@ -164,36 +163,24 @@ def test_adapter_round_trip_is_bit_exact(model_dir):
 
 
 def test_interrupted_finetuning_keeps_the_best_adapter_and_resumes(model_dir, top_rows, tmp_path):
-    from engine.errors import Cancelled
+    import shutil
+
     from engine.model.checkpoint import ModelManifest
     from engine.tasks import TaskState
-    from engine.training.pipeline import make_featurizer, run_finetuning
-
-    import shutil
+    from engine.training.pipeline import make_featurizer
 
     work = tmp_path / "m"
     shutil.copytree(model_dir, work)
     before = (work / "adapters" / "I" / "adapter_model.safetensors").read_bytes()
-
-    class CancelAfter(TaskState):
-        def __init__(self, n):
-            super().__init__()
-            self.n = n
-
-        def progress(self, done, total, text=""):
-            if "epoch" in text and done >= self.n:
-                self.cancel()
-            super().progress(done, total, text)
-
-    featurizer = make_featurizer("minilm", "criterion", "cpu")
-    result = run_finetuning(work, "I", [top_rows], epochs=3, batch_size=16, device="cpu",
-                            featurizer=featurizer, state=CancelAfter(5))
-    assert result.stopped == "cancelled"
+    featurizer, state = make_featurizer("minilm", "criterion", "cpu"), TaskState()
+    result = finetune_files(work, "I", top_rows, featurizer, state=state, on_epoch=lambda r: state.cancel(),
+                            epochs=3, head_epochs=0, batch_size=16)  # cancelled once epoch 1 is done
+    assert result.fit.stopped == "cancelled" and result.cancelled_in == "lora"
     ModelManifest.read(work).verify(work)  # what is on disk is still a complete, verified model
     assert (work / "adapters" / "I" / "adapter_model.safetensors").is_file()
-    resumed = run_finetuning(work, "I", [top_rows], epochs=3, batch_size=16, device="cpu", featurizer=featurizer)
-    assert resumed.stopped in ("epochs", "patience")
-    assert resumed.history[0].epoch == 1 and len(resumed.history) >= 2
+    resumed = finetune_files(work, "I", top_rows, featurizer, epochs=3, head_epochs=0, batch_size=16)
+    assert resumed.fit.stopped in ("epochs", "patience")
+    assert resumed.fit.history[0].epoch == 1 and len(resumed.fit.history) >= 2
     ModelManifest.read(work).verify(work)
     assert before  # the original adapter existed before
 

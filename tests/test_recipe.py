@@ -70,9 +70,9 @@ def test_learning_rows_hold_every_phase_file_row_once_with_its_phases():
 
 def test_pooled_adapter_is_served_per_phase_with_its_own_calibration(tmp_path):
     from engine.model.checkpoint import ModelManifest
-    from engine.training.finetune import FinetuneConfig, adapter_logits, finetune, share_adapter
-    from engine.training.loop import FitConfig
-    from engine.training.pretrain import PretrainConfig, pretrain
+    from engine.training.finetune import adapter_logits, finetune, share_adapter
+    from engine.training.config import FinetuneConfig, FitConfig, PretrainConfig
+    from engine.training.pretrain import pretrain
 
     config = small_config()
     y = np.array([i % 2 for i in range(40)])

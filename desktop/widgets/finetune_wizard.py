@@ -38,13 +38,6 @@ def default_output(base: Path, phase: str) -> Path:
     return user_data_dir() / "models" / f"{Path(base).name or 'model'}-phase{phase}-{time.strftime('%Y%m%d-%H%M')}"
 
 
-def default_head_epochs() -> int:
-    """The recipe's head-stage epochs (FinetuneConfig owns the number)."""
-    from engine.training.finetune import FinetuneConfig
-
-    return FinetuneConfig().head_epochs
-
-
 def _browse_row(edit: QLineEdit, slot) -> QWidget:
     row = QWidget()
     layout = QHBoxLayout(row)
@@ -211,20 +204,23 @@ class SettingsPage(QWizardPage):
         super().__init__()
         self.wiz = wizard
         self.setTitle("Training settings")
+        from engine.training.config import FinetuneConfig
+
+        defaults = FinetuneConfig()  # the recipe's settings, as `cladmop finetune` uses them
         self.base = QLineEdit()
         self.out = QLineEdit()
         self.out.textChanged.connect(self._update_resume_note)
         self.head_epochs = QSpinBox()
         self.head_epochs.setRange(0, 1000)
-        self.head_epochs.setValue(default_head_epochs())
+        self.head_epochs.setValue(defaults.head_epochs)
         self.head_epochs.setToolTip("Stage 1: the head learns alone on the frozen branch (fast); 0 skips it")
         self.epochs = QSpinBox()
         self.epochs.setRange(1, 500)
-        self.epochs.setValue(30)
+        self.epochs.setValue(defaults.fit.epochs)
         self.epochs.setToolTip("Stage 2: LoRA and the head learn together; early stopping may end it sooner")
         self.batch = QSpinBox()
         self.batch.setRange(2, 1024)
-        self.batch.setValue(32)
+        self.batch.setValue(defaults.fit.batch_size)
         self.device = QComboBox()
         for d in DEVICES:
             self.device.addItem(d, d)

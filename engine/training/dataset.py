@@ -62,6 +62,33 @@ def read_labels(path: Path) -> dict[str, int]:
     return labels
 
 
+#: why a trial read for training is left out
+DUPLICATE = "duplicate NCT id (read once)"  # mixed-phase TOP trials sit in two phases' files
+NO_LABEL = "no outcome label (not in the label file, none in the record)"
+
+
+def other_phase(phase: str) -> str:
+    return f"not a phase {phase} trial"
+
+
+def select_labelled(trials: Sequence[Trial], labels: dict, phase: str | None,
+                    seen: set[str] | None = None) -> tuple[list[Trial], dict[str, list[Trial]]]:
+    """The trials to learn from (each once, with a label, of `phase` when given; the label file's
+    label first), and the others by the reason they were left out. `seen`: NCT ids already kept."""
+    seen = set() if seen is None else seen
+    kept, left_out = [], {}
+    for t in trials:
+        y = labels.get(t.nct_id, t.label)
+        reason = (DUPLICATE if t.nct_id and t.nct_id in seen else NO_LABEL if y is None
+                  else other_phase(phase) if phase and phase not in t.phases else "")
+        if reason:
+            left_out.setdefault(reason, []).append(t)
+            continue
+        seen.add(t.nct_id)
+        kept.append(t.replace(label=int(y)))
+    return kept, left_out
+
+
 def load_labelled(paths: Sequence[str | Path], labels_csv: Path | None = None, phase: str | None = None,
                   state: TaskState | None = None) -> tuple[LabelledSet, list[str]]:
     """Trials with a label (from the record, e.g. TOP CSV, or from `labels_csv`), optionally of one phase.
@@ -69,31 +96,11 @@ def load_labelled(paths: Sequence[str | Path], labels_csv: Path | None = None, p
     from engine.records import load_records
 
     result = load_records(list(paths), state=state)
-    notes = [str(e) for e in result.errors]
     labels = read_labels(labels_csv) if labels_csv else {}
-    trials, ys, no_label, other_phase, duplicates = [], [], 0, 0, 0
-    seen: set[str] = set()
-    for t in result.trials:
-        if t.nct_id and t.nct_id in seen:  # mixed-phase TOP trials sit in two phases' files
-            duplicates += 1
-            continue
-        y = labels.get(t.nct_id, t.label)
-        if y is None:
-            no_label += 1
-            continue
-        if phase and phase not in t.phases:
-            other_phase += 1
-            continue
-        seen.add(t.nct_id)
-        trials.append(t.replace(label=int(y)))
-        ys.append(int(y))
-    if duplicates:
-        notes.append(f"{duplicates} duplicate trial(s) (same NCT id in several files) read once")
-    if no_label:
-        notes.append(f"{no_label} trial(s) without an outcome label skipped")
-    if other_phase:
-        notes.append(f"{other_phase} trial(s) of other phases skipped (phase {phase} requested)")
-    return LabelledSet(trials, np.asarray(ys, dtype=np.int64)), notes
+    trials, left_out = select_labelled(result.trials, labels, phase)
+    notes = [str(e) for e in result.errors]
+    notes += [f"{len(skipped)} trial(s) skipped: {reason}" for reason, skipped in left_out.items()]
+    return LabelledSet(trials, np.asarray([t.label for t in trials], dtype=np.int64)), notes
 
 
 def make_featurizer(backbone: str, granularity: str, device: str = "auto", cache=None):

@@ -8,7 +8,6 @@ branch before it has learnt anything; the head-first start is what cross-validat
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,43 +25,12 @@ from engine.model.calibration import apply_calibration, fit_calibration
 from engine.model.cladmop import classify, head_input, lora_target_modules, set_branch_dropout
 from engine.errors import Cancelled, InputError
 from engine.tasks import TaskState
-from engine.training.loop import (EpochRecord, FitConfig, FitResult, batches, clear_resume, fit,
-                                  save_start_checkpoint)
+from engine.training.loop import EpochRecord, FitResult, batches, clear_resume, fit, save_start_checkpoint
+from engine.training.config import MONITORS, RANK_MONITORS, FinetuneConfig
 from engine.training.metrics import point_metrics
 
 
 
-@dataclass
-class FinetuneConfig:
-    fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=30, batch_size=64, patience=3))
-    lora_rank: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
-    #: dropout inside the frozen DM branch while fine-tuning (the head keeps its own); see set_branch_dropout
-    branch_dropout: float = 0.0
-    # Defaults: what cross-validation kept for the default model (MODEL_CARD.md). The paper's rates
-    # (5e-2 LoRA / 1e-2 head; lr_lora=None) did not learn here: validation ROC-AUC < 0.5.
-    lr_head: float = 1e-4
-    lr_lora: float | None = 1e-4  # None: the paper's choice, 5e-2 for phases I/II and 1e-3 for III
-    #: what early stopping watches, in both stages: one of MONITORS (recipe v2 and later: the calibrated loss)
-    monitor: str = "calibrated_loss"
-    #: stage 1: epochs of the head alone on the frozen branch (0: no stage 1), AdamW with these
-    head_epochs: int = 60
-    head_lr: float = 1e-4
-    head_weight_decay: float = 0.05
-
-    def lora_lr(self, phase: str) -> float:
-        return self.lr_lora if self.lr_lora is not None else (1e-3 if phase == "III" else 5e-2)
-
-
-#: what early stopping can watch. `loss`: the validation BCE of the raw logits. `calibrated_loss`: the
-#: validation BCE after fitting the served calibration (fit_calibration) to those logits, so an epoch is
-#: judged on the probabilities it would serve. Training is class-weighted, which shifts the raw logits;
-#: the plain loss counts that shift against an epoch although the calibration removes it, and on some
-#: inner splits it stopped at epochs 4-11 of 60, well before the ranking peaked (MODEL_CARD.md).
-#: `roc_auc`, `pr_auc`: rank metrics (noisy on a few hundred validation trials).
-RANK_MONITORS = ("roc_auc", "pr_auc")
-MONITORS = ("loss", "calibrated_loss") + RANK_MONITORS
 
 
 def validation_loss(logits: np.ndarray, labels: np.ndarray, monitor: str) -> float:

@@ -19,18 +19,9 @@ import torch
 
 from engine.atomic import atomic_directory
 from engine.model.checkpoint import RESUME, RESUME_PROGRESS
+from engine.training.config import FitConfig
 from engine.errors import Cancelled
 from engine.tasks import TaskState
-
-
-@dataclass
-class FitConfig:
-    epochs: int = 30
-    batch_size: int = 128
-    patience: int = 5  # epochs without improvement of the monitored score before stopping
-    seed: int = 0
-    grad_clip: float = 1.0
-    weight_decay: float = 0.0
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Training from files to a model folder: what `cladmop pretrain/finetune` and the GUI wizard run."""
+"""Pre-training from files to a model folder: what `cladmop pretrain` runs. (Fine-tuning from files is
+engine.finetune_job, which the wizard and `cladmop finetune` share.)"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,10 +9,10 @@ import numpy as np
 
 from engine.errors import CladmopError
 from engine.tasks import TaskState, TqdmState
-from engine.training.dataset import LabelledSet, featurize, load_labelled, make_featurizer, stratified_split
-from engine.training.finetune import FinetuneConfig, finetune
-from engine.training.loop import FitConfig, FitResult
-from engine.training.pretrain import PretrainConfig, pretrain
+from engine.training.dataset import LabelledSet, featurize, load_labelled, make_featurizer
+from engine.training.loop import FitResult
+from engine.training.pretrain import pretrain
+from engine.training.config import pretrain_settings
 
 Echo = Callable[[str], None]
 
@@ -47,10 +48,12 @@ def _epoch_echo(echo: Echo):
 
 
 def run_pretraining(data: Sequence[str | Path], out: Path, backbone: str = "minilm",
-                    granularity: str = "criterion", epochs: int = 40, batch_size: int = 128,
-                    lr: float = 1e-4, seed: int = 0, valid_fraction: float = 0.1, device: str = "auto",
+                    granularity: str = "criterion", epochs: int | None = None, batch_size: int | None = None,
+                    lr: float | None = None, seed: int = 0, valid_fraction: float = 0.1, device: str = "auto",
                     state: TaskState | None = None, echo: Echo = _quiet, featurizer=None,
                     model_overrides: dict | None = None) -> FitResult:
+    """Contrastive pre-training on the successful trials of `data`; a setting left None is
+    PretrainConfig's."""
     from engine.model.config import ModelConfig
 
     labelled, notes = load_labelled(data)
@@ -68,50 +71,8 @@ def run_pretraining(data: Sequence[str | Path], out: Path, backbone: str = "mini
     config = ModelConfig(text_dim=featurizer.text_dim, mol_dim=featurizer.mol_dim, icd_dim=featurizer.icd_dim,
                          backbone=backbone, granularity=granularity, **(model_overrides or {}))
     echo(f"pre-training on {len(train)} successful trials, validating on {len(valid)}")
-    result = pretrain(train.features, valid.features, config, out,
-                      PretrainConfig(FitConfig(epochs=epochs, batch_size=batch_size, seed=seed), lr=lr),
+    result = pretrain(train.features, valid.features, config, out, pretrain_settings(epochs, batch_size, lr, seed),
                       device=device, state=state, on_epoch=_epoch_echo(echo),
                       description=f"pre-trained on {len(train)} successful trials")
     echo(f"best epoch {result.best_epoch} ({result.stopped}); model written to {out}")
-    return result
-
-
-def run_finetuning(base: Path, phase: str, train: Sequence[str | Path], valid: Sequence[str | Path] | None = None,
-                   out: Path | None = None, labels_csv: Path | None = None, epochs: int = 30,
-                   batch_size: int = 128, seed: int = 0, device: str = "auto", valid_fraction: float = 0.15,
-                   state: TaskState | None = None, echo: Echo = _quiet, featurizer=None,
-                   config: FinetuneConfig | None = None, compare: bool = False) -> FitResult:
-    """Fine-tune `phase` of `base`; `compare`: echo the new model beside the base model on the
-    validation trials (the base scored first: without `out` the run writes into it)."""
-    from engine.finetune_job import base_report, compare_trained
-    from engine.model.checkpoint import ModelManifest
-
-    manifest = ModelManifest.read(base)
-    train_set, notes = load_labelled(train, labels_csv, phase=phase)
-    for n in notes:
-        echo(f"note: {n}")
-    if valid:
-        valid_set, notes = load_labelled(valid, labels_csv, phase=phase)
-        for n in notes:
-            echo(f"note: {n}")
-    else:
-        tr, va = stratified_split(train_set.labels, valid_fraction, seed)
-        train_set, valid_set = train_set.subset(tr), train_set.subset(va)
-    echo(f"phase {phase}: {len(train_set)} training trials (success {train_set.prevalence:.2f}), "
-         f"{len(valid_set)} validation trials (success {valid_set.prevalence:.2f})")
-    held_back = (valid_set.trials, valid_set.labels, "validation")
-    before = base_report(base, phase, *held_back, device=device) if compare else None
-    featurizer = featurizer or make_featurizer(manifest.config.backbone, manifest.config.granularity, device)
-    train_set = _featurize(train_set, featurizer, state, echo)
-    valid_set = _featurize(valid_set, featurizer, state, echo)
-    config = config or FinetuneConfig()
-    config.fit.epochs, config.fit.batch_size, config.fit.seed = epochs, batch_size, seed
-    result = finetune(base, phase, train_set.features, train_set.labels, valid_set.features, valid_set.labels,
-                      out_dir=out, config=config, device=device, state=state, on_epoch=_epoch_echo(echo),
-                      trained_on=", ".join(str(p) for p in train))
-    echo(f"best: {result.best_text} ({result.stopped}); adapter written to "
-         f"{Path(out or base) / 'adapters' / phase}")
-    if before is not None and result.stopped != "cancelled":
-        for line in compare_trained(Path(out or base), base, phase, *held_back, before, device).lines():
-            echo(line)
     return result

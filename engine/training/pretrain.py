@@ -1,7 +1,6 @@
 """Contrastive pre-training (InfoNCE pair matching) on successful trials: docs/model.md, "Pre-training"."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,9 @@ from engine.model.cladmop import set_branch_dropout
 from engine.model.checkpoint import BASE_WEIGHTS, ModelManifest, build_model, save_state
 from engine.model.config import ModelConfig
 from engine.tasks import TaskState
-from engine.training.loop import EpochRecord, FitConfig, FitResult, batches, clear_resume, fit
+from engine.training.loop import EpochRecord, FitResult, batches, clear_resume, fit
+from engine.training.config import PretrainConfig
 from engine.errors import InputError
-
-
-@dataclass
-class PretrainConfig:
-    fit: FitConfig = field(default_factory=lambda: FitConfig(epochs=40, batch_size=128, patience=5))
-    lr: float = 1e-4  # Adam, as in the paper
-    #: dropout while pre-training; 0 because dropout masks cost 60-70% of a CPU step (set_branch_dropout)
-    #: and early stopping on the validation loss guards against over-fitting
-    dropout: float = 0.0
 
 
 def pretrain(train: list[TrialFeatures], valid: list[TrialFeatures], model_config: ModelConfig,

@@ -27,9 +27,9 @@ import numpy as np
 from engine.errors import CladmopError
 from engine.tasks import TaskState
 from engine.training.dataset import LabelledSet, featurize, load_labelled, stratified_split
-from engine.training.finetune import FinetuneConfig, finetune
-from engine.training.loop import FitConfig
-from engine.training.pretrain import PretrainConfig, pretrain
+from engine.training.finetune import finetune
+from engine.training.config import FinetuneConfig, finetune_settings, pretrain_settings
+from engine.training.pretrain import pretrain
 
 TRAIN_FILES = {"I": ["phase_I_train.csv"], "II": ["phase_II_train_partial_rows.csv"],
                "III": ["phase_III_train_partial_rows.csv"]}
@@ -174,7 +174,7 @@ def finetune_choices(epochs: int = 3, seed: int = 0) -> FinetuneConfig:
     then LoRA + head at 1e-4 while the validation loss after calibration improves), at most `epochs` LoRA
     epochs, patience 1.
     LoRA + head at 1e-3 from a random head (the first CV) fell behind the linear probe."""
-    return FinetuneConfig(fit=FitConfig(epochs=epochs, batch_size=64, patience=1, seed=seed))
+    return finetune_settings(epochs=epochs, seed=seed, patience=1)
 
 
 def train_default(data_dir: Path, out: Path, granularity: str = "criterion", seed: int = 0,
@@ -232,7 +232,7 @@ class _Steps:
         config = ModelConfig(text_dim=f.text_dim, mol_dim=f.mol_dim, icd_dim=f.icd_dim, backbone="minilm",
                              granularity=granularity, **MODEL_CHOICES)
         pre = pretrain(sct.subset(order[k:]).features, sct.subset(order[:k]).features, config, out,
-                       PretrainConfig(FitConfig(epochs=epochs, batch_size=128, patience=5, seed=self.seed), lr=lr),
+                       pretrain_settings(epochs=epochs, lr=lr, seed=self.seed),
                        device=self.device, state=self.state, on_epoch=self.show, description=DESCRIPTION)
         return {"pretraining": {"best_epoch": pre.best_epoch, "stopped": pre.stopped, "corpus": str(report)}}
 
