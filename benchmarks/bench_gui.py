@@ -105,7 +105,8 @@ def choose_model(requested: Path | None) -> tuple[Path, str]:
         import pandas as pd
 
         from engine.paths import shared_data_dir
-        from engine.training.pipeline import make_featurizer, run_finetuning, run_pretraining
+        from engine.finetune_job import finetune_from_files
+        from engine.training.pipeline import make_featurizer, run_pretraining
 
         print(f"(no shipped model yet: training a tiny model in {TINY_MODEL}, about a minute)", flush=True)
         top = shared_data_dir() / "top"
@@ -119,7 +120,7 @@ def choose_model(requested: Path | None) -> tuple[Path, str]:
         run_pretraining(rows, TINY_MODEL, epochs=1, batch_size=16, device="cpu", featurizer=featurizer,
                         model_overrides=TINY_OVERRIDES)
         for phase, path in zip(("I", "II"), rows):
-            run_finetuning(TINY_MODEL, phase, [path], epochs=2, batch_size=16, device="cpu", featurizer=featurizer)
+            finetune_from_files(TINY_MODEL, phase, [path], featurizer, device="cpu", epochs=2, batch_size=16)
     return TINY_MODEL, "a TINY model trained in /tmp (the shipped default does not exist yet): latency and " \
                        "memory are NOT the real model's"
 

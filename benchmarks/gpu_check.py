@@ -5,8 +5,8 @@
 1. predicts real records (../shared/data/ctgov_xml) with the shipped model on the GPU (bf16 autocast) and
    on the CPU, and compares: |Δp| within --tolerance (bf16 keeps ~3 significant digits);
 2. times single predictions, ablations and batch throughput on the GPU;
-3. fine-tunes the shipped model's phase I adapter for a few epochs on the GPU on TOP rows (fp32: training
-   does not autocast), and reads the result back on the CPU;
+3. fine-tunes the shipped model's phase I adapter for a few epochs on the GPU on TOP rows (bf16 autocast
+   in the training steps where the card supports it), and reads the result back on the CPU;
 4. prints the GPU's name, peak memory, and whether two processes (torchrun, NCCL) score as one.
 Without CUDA it says so and exits 2: nothing was checked.
 """
@@ -68,16 +68,18 @@ def finetune_steps(work: Path) -> bool:
 
     from engine.paths import shared_data_dir
     from engine.predict import Predictor, default_model_dir
-    from engine.training.config import FinetuneConfig
-    from engine.training.pipeline import run_finetuning
+    from engine.finetune_job import finetune_from_files
 
     df = pd.read_csv(shared_data_dir() / "top" / "phase_I_train.csv")
     rows = work / "rows.csv"
     pd.concat([df[df.label == 1].head(100), df[df.label == 0].head(100)]).to_csv(rows, index=False)
     s = time.perf_counter()
-    result = run_finetuning(default_model_dir(), "I", [rows], out=work / "tuned", epochs=3, batch_size=32,
-                            device="cuda", config=FinetuneConfig(head_epochs=2))
-    print(f"GPU fine-tune, 3 epochs on 200 rows: {time.perf_counter() - s:.1f} s, stopped: {result.stopped}")
+    result = finetune_from_files(default_model_dir(), "I", [rows], out=work / "tuned", epochs=3, head_epochs=2,
+                                 batch_size=32, device="cuda", compare=True)
+    print(f"GPU fine-tune (bf16 autocast where the card has it), 3 epochs on 200 rows: "
+          f"{time.perf_counter() - s:.1f} s, stopped: {result.fit.stopped}")
+    for line in result.comparison.lines() if result.comparison else []:
+        print(f"  {line}")
     p = Predictor.load(work / "tuned", device="cpu").predict(records(1)[0], ablate=False).probability
     print(f"  the CPU reads the GPU-trained model back: p = {p:.3f}")
     return 0 < p < 1

@@ -27,9 +27,12 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from engine.errors import CladmopError
+from engine.errors import CHOOSE_PHASE, CladmopError, worded
 from engine.records.trial import Trial
 from desktop.workers import TaskRunner
+
+#: what the analyst can do about an engine error or note, in the window's words (engine/errors.py)
+WORDS = {CHOOSE_PHASE: "choose a phase model in the Prediction panel"}
 
 
 class ModelUnavailable(CladmopError):
@@ -116,31 +119,20 @@ class PredictionService(QObject):
 
     def choose_phase(self, trial: Trial, override: str | None = None) -> tuple[str | None, str]:
         """(phase model to use, a note for the analyst) — `override` if given, else the predictor's own
-        rule (a mixed-phase record: the later phase). (None, why) when no model fits; (None, "") for a
-        trial the model cannot score at all (the prediction then fails with the reason)."""
+        rule (engine.predict.Predictor.choose_phase: a mixed-phase record, the later phase), worded for
+        the window. (None, why) when no model fits; (None, "") for a trial the model cannot score at
+        all (the prediction then fails with the reason)."""
         from engine.records.scorable import scorable_problem
 
         if scorable_problem(trial):
             return None, ""  # no phase helps: the predictor refuses it with the reason
         if override:
             return override, ""
-        choose = getattr(self.predictor, "choose_phase", None)
-        if choose is None:  # a predictor without phase models decides itself
-            return (trial.phases[-1] if trial.phases else None), ""
         try:
-            phase, notes = choose(trial)
+            phase, notes = self.predictor.choose_phase(trial)
         except CladmopError as exc:
-            message = str(exc).replace(" (--phase)", "")
-            if not trial.phases:
-                message = "the record states no phase: choose a phase model in the Prediction panel"
-            return None, message
-        note = ""
-        if len(trial.phases) > 1:
-            note = (f"mixed-phase record (Phase {trial.phase_label}): the phase {phase} model is used by default; "
-                    f"choose another in the Prediction panel")
-        elif notes:
-            note = "; ".join(n.replace("; choose another with --phase", "") for n in notes)
-        return phase, note
+            return None, worded(exc, WORDS)
+        return phase, "; ".join(worded(n, WORDS) for n in notes)
 
     @property
     def ready(self) -> bool:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from engine.arg_types import non_negative_int, output_file, positive_int
-from engine.errors import CladmopError
+from engine.errors import CHOOSE_PHASE, CladmopError, worded
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -134,11 +134,20 @@ def main(argv: list[str] | None = None) -> int:
     except (CladmopError, FileNotFoundError) as e:
         if args.debug:
             raise
-        print(f"cladmop: error: {e}", file=sys.stderr)
+        print(f"cladmop: error: {said(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cladmop: interrupted", file=sys.stderr)
         return 130
+
+
+#: what the analyst can do about an error or a note, in the CLI's words (engine/errors.py, `worded`)
+WORDS = {CHOOSE_PHASE: "choose one with --phase"}
+
+
+def said(message) -> str:
+    """An engine error or note as the CLI says it: with what to do, naming the CLI's option."""
+    return worded(message, WORDS)
 
 
 def _leave_together() -> None:
@@ -190,7 +199,7 @@ def cmd_predict(args) -> int:
             pred = predictor.predict(trial, phase=_phase(args.phase), ablate=not args.no_ablation)
         except (CladmopError, RecordError) as e:
             failures += 1
-            print(f"cladmop: {trial.source_path or trial.nct_id}: {e}", file=sys.stderr)
+            print(f"cladmop: {trial.source_path or trial.nct_id}: {said(e)}", file=sys.stderr)
             continue
         print(json.dumps(prediction_json(pred)) if args.json else format_prediction(pred, args.top), flush=True)
     if not read:
@@ -361,7 +370,7 @@ def _write_scored(scored, args, model_name: str) -> int:
 
     for s in scored:
         if not s.ok:
-            print(f"cladmop: {s.trial.source_path or s.trial.nct_id}: {s.error}", file=sys.stderr)
+            print(f"cladmop: {s.trial.source_path or s.trial.nct_id}: {said(s.error)}", file=sys.stderr)
     if args.csv:
         print(f"wrote {write_csv(scored, args.csv, top=args.top)}")
     if args.html:
@@ -390,7 +399,7 @@ def prediction_json(pred) -> dict:
         "ablation": [{"kind": a.kind, "index": a.index, "label": a.label, "delta": round(a.delta, 6),
                       "content_free": a.content_free} for a in pred.ablations],
         "criteria": pred.criteria_labels, "molecule_tokens": pred.molecule_labels,
-        "disease_tokens": pred.disease_labels, "unresolved": pred.unresolved, "warnings": pred.warnings,
+        "disease_tokens": pred.disease_labels, "unresolved": pred.unresolved, "warnings": [said(w) for w in pred.warnings],
         "notice": pred.notice, "criteria_read": pred.criteria_read, "criteria_total": pred.criteria_total,
         "novelty": None if pred.novelty is None else {
             "score": round(pred.novelty.score, 4), "nearest_similarity": round(pred.novelty.nearest_similarity, 4),
@@ -431,7 +440,7 @@ def format_prediction(pred, top: int = 5) -> str:
     lines += format_evidence(pred)
     lines.append("  unresolved: " + ("; ".join(pred.unresolved) if pred.unresolved else "none"))
     for w in pred.warnings:
-        lines.append(f"  warning: {w}")
+        lines.append(f"  warning: {said(w)}")
     return "\n".join(lines)
 
 
@@ -797,7 +806,7 @@ def _tally(scored, bar, fresh: list[int]) -> None:
     fresh[0] += 1
     bar.update()
     if not scored.ok and not bar.disable:  # under a launcher every process has every result: rank 0 says it
-        bar.write(f"cladmop: {scored.trial.source_path or scored.trial.nct_id}: {scored.error}", file=sys.stderr)
+        bar.write(f"cladmop: {scored.trial.source_path or scored.trial.nct_id}: {said(scored.error)}", file=sys.stderr)
 
 
 def _import_parser(sub) -> None:

@@ -55,3 +55,13 @@ def autocast(device):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def training_autocast(device):
+    """bf16 autocast for a training step on a CUDA card that supports it; fp32 elsewhere (fp16 would
+    need loss scaling, and CPU autocast is slower). The backward pass runs outside it, as torch advises."""
+    import torch
+
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -395,6 +395,15 @@ def run_job(spec: FinetuneSpec, check: DataCheck, featurizer=None, resolver=None
     return result
 
 
+def finetune_from_files(base: Path, phase: str, data: Sequence[Path], featurizer=None, resolver=None,
+                        state: TaskState | None = None, on_epoch: Callable | None = None, compare: bool = False,
+                        **settings) -> JobResult:
+    """`check_data` then `run_job` in one call, for scripts and benchmarks; `settings`: FinetuneSpec's
+    fields. A data check that finds problems raises InputError naming them."""
+    spec = FinetuneSpec(base=Path(base), phase=phase, data=list(data), **settings)
+    return run_job(spec, check_data(spec, resolver, state), featurizer, resolver, state, on_epoch, compare)
+
+
 def _encode(out: Path, check: DataCheck, featurizer, device: str, state: TaskState) -> list:
     """The checked trials' features (with the model's own language model unless `featurizer` is given)."""
     if featurizer is None:

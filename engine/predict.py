@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from engine.errors import CladmopError, ModelError
+from engine.errors import CHOOSE_PHASE, Advice, CladmopError, ModelError
 from engine.evidence.novelty import is_vacuous
 from engine.features.types import MOL_SEGMENT, TrialFeatures
 from engine.model.checkpoint import ModelManifest, load_base
@@ -110,13 +110,13 @@ class Predictor:
         if phase:
             phase = phase.upper()
         elif not trial.phases:
-            raise CladmopError(f"{trial.nct_id or trial.source_path}: the record states no phase; "
-                               f"choose one of {', '.join(self.phases)} (--phase)")
+            raise CladmopError(f"{trial.nct_id or trial.source_path}: the record states no phase (the model has "
+                               f"phases {', '.join(self.phases)})", action=CHOOSE_PHASE)
         else:
             phase = trial.phases[-1]
             if len(trial.phases) > 1:
-                notes.append(f"mixed-phase record ({trial.phase_label}): scored with the phase {phase} model; "
-                             f"choose another with --phase")
+                notes.append(Advice(f"mixed-phase record ({trial.phase_label}): scored with the phase {phase} "
+                                    f"model", CHOOSE_PHASE))
         if phase not in self.manifest.phases and phase in _PHASE_FALLBACK:
             notes.append(f"no phase {phase} model: scored with the phase {_PHASE_FALLBACK[phase]} model")
             phase = _PHASE_FALLBACK[phase]

@@ -49,6 +49,11 @@ class ActiveCriteriaPredictor:
     def score(trial) -> float:
         return round(min(0.95, 0.2 + 0.05 * len(trial.active_criteria)), 4)
 
+    @staticmethod
+    def choose_phase(trial, phase=None):
+        """The record's (later) phase, as the real one chooses; without one, the double still scores."""
+        return phase or (trial.phases[-1] if trial.phases else None), []
+
     def predict_many(self, trials, phase=None, ablate=False, state=None):
         """As the real one: one result per trial, an error in place of a trial that cannot be scored."""
         from engine.errors import CladmopError
@@ -191,13 +196,13 @@ def build_tiny_model(root: Path, basetemp: Path) -> dict:
 
 def _train_tiny(model: Path, rows_1: Path, rows_2: Path) -> None:
     from engine.training.pipeline import make_featurizer, run_pretraining
-    from tests.model_fixtures import finetune_files
+    from engine.finetune_job import finetune_from_files
 
     featurizer = make_featurizer("minilm", "criterion", "cpu")
     run_pretraining([rows_1, rows_2], model, epochs=1, batch_size=16, device="cpu", featurizer=featurizer,
                     model_overrides=TINY_OVERRIDES)
-    finetune_files(model, "I", rows_1, featurizer, epochs=2, batch_size=16)
-    finetune_files(model, "II", rows_2, featurizer, epochs=2, batch_size=16)
+    finetune_from_files(model, "I", [rows_1], featurizer, device="cpu", epochs=2, batch_size=16)
+    finetune_from_files(model, "II", [rows_2], featurizer, device="cpu", epochs=2, batch_size=16)
 
 
 @pytest.fixture(scope="session")

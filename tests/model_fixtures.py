@@ -31,11 +31,3 @@ def make_features(config: ModelConfig, n_mol=3, n_icd=2, n_crit=5, seed=0, signa
         icd_kind=icd_kind, icd_position=np.arange(len(icd_kind)), icd_codes=["X"] * len(icd_kind),
         crit_levels=levels, crit_final=final, crit_item=np.arange(n_crit))
 
-
-def finetune_files(model, phase: str, rows, featurizer, on_epoch=None, state=None, **settings):
-    """The one fine-tuning pipeline (engine.finetune_job, as the wizard and `cladmop finetune` run it) on
-    `rows`, without the comparison with the base model; `settings`: FinetuneSpec's fields."""
-    from engine.finetune_job import FinetuneSpec, check_data, run_job
-
-    spec = FinetuneSpec(base=model, phase=phase, data=[rows], device="cpu", **settings)
-    return run_job(spec, check_data(spec), featurizer=featurizer, state=state, on_epoch=on_epoch, compare=False)

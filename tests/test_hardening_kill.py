@@ -22,7 +22,7 @@ import pytest
 from engine.errors import ModelError
 from engine.paths import shared_data_dir
 from tests.crash_point import PAUSED
-from tests.model_fixtures import finetune_files
+from engine.finetune_job import finetune_from_files
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = shared_data_dir()
@@ -238,7 +238,8 @@ def test_kill_during_finetuning_resumes_from_the_last_epoch(pretrained, tmp_path
     ModelManifest.read(work).verify(work)  # epoch 1's best adapter and model.json: a complete model
     assert (work / "adapters" / "I" / "adapter_model.safetensors").is_file()
     records = []
-    result = finetune_files(work, "I", rows, featurizer, on_epoch=records.append, epochs=4, batch_size=16)
+    result = finetune_from_files(work, "I", [rows], featurizer, device="cpu", on_epoch=records.append, epochs=4,
+                                 batch_size=16)
     epochs = [r.epoch for r in records]
     assert epochs and epochs[0] == 2, epochs  # the counter continues; it does not restart at 1
     assert result.fit.history[0].epoch == 1 and result.fit.history[-1].epoch == epochs[-1]
@@ -252,7 +253,7 @@ def test_kill_between_adapter_and_model_json_keeps_a_loadable_model(pretrained, 
     base, rows, featurizer = pretrained
     work = tmp_path / "m"
     shutil.copytree(base, work)
-    finetune_files(work, "I", rows, featurizer, epochs=1, batch_size=16)
+    finetune_from_files(work, "I", [rows], featurizer, device="cpu", epochs=1, batch_size=16)
     ModelManifest.read(work).verify(work)
     child = _finetune_child(work, rows, 2, "model.json@1")  # the new adapter is in, model.json not yet
     child.wait_for(PAUSED)

@@ -273,7 +273,8 @@ def test_predict_with_an_imported_backbone_by_name(store, tmp_path, capsys):
     """A tiny BioGPT imported by name drives a model trained on it; `cladmop predict --backbone` runs."""
     import pandas as pd
 
-    from engine.training.pipeline import make_featurizer, run_finetuning, run_pretraining
+    from engine.finetune_job import finetune_from_files
+    from engine.training.pipeline import make_featurizer, run_pretraining
     from features_data import criteria_lines
 
     bio = build_tiny_biogpt(tmp_path / "biogpt", criteria_lines("phase_I_train.csv", 300))
@@ -287,8 +288,7 @@ def test_predict_with_an_imported_backbone_by_name(store, tmp_path, capsys):
                  head_hidden=16, proj_dim=8)
     run_pretraining([tmp_path / "rows.csv"], model, backbone="biogpt-local", epochs=1, batch_size=16,
                     device="cpu", featurizer=featurizer, model_overrides=small)
-    run_finetuning(model, "I", [tmp_path / "rows.csv"], epochs=1, batch_size=16, device="cpu",
-                   featurizer=featurizer)
+    finetune_from_files(model, "I", [tmp_path / "rows.csv"], featurizer, device="cpu", epochs=1, batch_size=16)
     record = str(EXAMPLES / "NCT09990001.xml")
     code = cli.main(["predict", record, "--model", str(model), "--backbone", "biogpt-local", "--phase", "I",
                      "--json", "--no-ablation", "--device", "cpu"])

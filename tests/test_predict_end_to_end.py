@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from engine.paths import shared_data_dir
-from tests.model_fixtures import finetune_files
+from engine.finetune_job import finetune_from_files
 
 DATA = shared_data_dir()
 pytestmark = pytest.mark.skipif(DATA is None, reason="needs ../shared/data (TOP files)")
@@ -42,7 +42,8 @@ def model_dir(top_rows, tmp_path_factory):
     assert pre.best_epoch >= 1
     # LoRA from the first step (no head-first stage, tests/test_model_choices.py has that), so the adapter
     # tests below always see trained LoRA matrices
-    ft = finetune_files(out, "I", top_rows, featurizer, epochs=2, head_epochs=0, batch_size=16)
+    ft = finetune_from_files(out, "I", [top_rows], featurizer, device="cpu", epochs=2, head_epochs=0,
+                             batch_size=16)
     assert ft.fit.best_epoch >= 1
     return out
 
@@ -173,12 +174,13 @@ def test_interrupted_finetuning_keeps_the_best_adapter_and_resumes(model_dir, to
     shutil.copytree(model_dir, work)
     before = (work / "adapters" / "I" / "adapter_model.safetensors").read_bytes()
     featurizer, state = make_featurizer("minilm", "criterion", "cpu"), TaskState()
-    result = finetune_files(work, "I", top_rows, featurizer, state=state, on_epoch=lambda r: state.cancel(),
-                            epochs=3, head_epochs=0, batch_size=16)  # cancelled once epoch 1 is done
+    result = finetune_from_files(work, "I", [top_rows], featurizer, device="cpu", state=state, epochs=3,
+                                 head_epochs=0, batch_size=16, on_epoch=lambda r: state.cancel())  # after epoch 1
     assert result.fit.stopped == "cancelled" and result.cancelled_in == "lora"
     ModelManifest.read(work).verify(work)  # what is on disk is still a complete, verified model
     assert (work / "adapters" / "I" / "adapter_model.safetensors").is_file()
-    resumed = finetune_files(work, "I", top_rows, featurizer, epochs=3, head_epochs=0, batch_size=16)
+    resumed = finetune_from_files(work, "I", [top_rows], featurizer, device="cpu", epochs=3, head_epochs=0,
+                                  batch_size=16)
     assert resumed.fit.stopped in ("epochs", "patience")
     assert resumed.fit.history[0].epoch == 1 and len(resumed.fit.history) >= 2
     ModelManifest.read(work).verify(work)

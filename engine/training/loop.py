@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from engine.atomic import atomic_directory
+from engine.device import training_autocast
 from engine.model.checkpoint import RESUME, RESUME_PROGRESS
 from engine.training.config import FitConfig
 from engine.errors import Cancelled
@@ -130,7 +131,9 @@ def _step(model, optimizer, train_loss, idx: np.ndarray, config: FitConfig, epoc
     params = [p for g in optimizer.param_groups for p in g["params"]]
     mine = distributed.shard(idx)
     optimizer.zero_grad(set_to_none=True)
-    loss = train_loss(np.asarray(mine)) * (len(mine) / len(idx)) if mine else sum(p.sum() * 0 for p in params)
+    with training_autocast(params[0].device):
+        loss = train_loss(np.asarray(mine)) * (len(mine) / len(idx)) if mine else sum(p.sum() * 0 for p in params)
+    loss = loss.float()
     (total,) = distributed.sum_across([float(loss.detach())])
     if not math.isfinite(total):
         raise FloatingPointError(f"training loss became {total} at epoch {epoch + 1}; lower the learning rate")
