@@ -378,3 +378,4 @@ def test_a_trial_s_report_as_html_and_pdf_with_its_scenarios(qtbot, make_window,
     assert real_xml_files(1)[0].stem not in html  # the trial in view only
     pdf = (tmp_path / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and len(pdf) > 2000
+    assert pdf.count(b"/Subtype /Image") >= 3  # both drugs' drawings and the probability bar
