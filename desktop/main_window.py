@@ -26,7 +26,6 @@ from engine.whatif import insensitivity_note
 from engine.scoring import OpenTrial, score_missing
 from engine.studio import Opened
 from engine.workspace import SUFFIX, Workspace, WorkspaceError, default_workspace_path
-from engine.workspace_view import phase_setting
 from desktop.dialogs import show_errors, show_message
 from desktop.intervention_edits import InterventionEdits
 from desktop.model_choice import remember_model, saved_device, saved_model
@@ -79,7 +78,6 @@ class MainWindow(QMainWindow):
         self.model_manager = None
         self.finetune_wizard = None
         self.export_task = None
-        self._phase_overrides: dict[str, str | None] = {}
         self.runner = TaskRunner(max_threads=2, parent=self)
         self.last_error_dialog: QMessageBox | None = None
         self.score_summary_box: QMessageBox | None = None
@@ -475,7 +473,6 @@ class MainWindow(QMainWindow):
             self._report_message("Workspace", self._unsaved_text("The other workspace was not opened"))
             return False
         self.predictions.cancel_all()
-        self._phase_overrides.clear()
         self.show_trial(None)
         self.session.switch_workspace(workspace)
         self.settings.setValue("workspace/last", str(workspace.path))
@@ -590,30 +587,20 @@ class MainWindow(QMainWindow):
     # -- phase models ----------------------------------------------------------------------------
     def phase_override(self, key: str) -> str | None:
         """The analyst's phase model for this trial (kept in the workspace), or None for the default."""
-        if key not in self._phase_overrides:
-            value = self.session.ui(phase_setting(key))
-            self._phase_overrides[key] = value if isinstance(value, str) and value else None
-        return self._phase_overrides[key]
+        return self.session.phase_choice(key)
 
     def phase_for(self, key: str, trial=None) -> tuple[str | None, str]:
         """(phase model, note): the analyst's choice, else the record's (a mixed record: the later phase)."""
         trial = trial if trial is not None else self.session.trial_for(key, "original")
-        override = self.phase_override(key)
-        if override and self.predictions.ready and self.predictions.phases and \
-                override not in self.predictions.phases:
-            override = None  # chosen for a model that had that phase; this one does not
-        return self.predictions.choose_phase(trial, override)
+        phases = self.predictions.phases if self.predictions.ready else []
+        return self.predictions.choose_phase(trial, self.session.usable_phase_choice(key, phases))
 
     def set_phase_override(self, phase: str | None, key: str | None = None) -> None:
         """Score the trial (default: the one in view) with `phase`'s model; None returns to the default."""
         key = key or self.current_key
-        if key is None or self.phase_override(key) == phase:
-            return
-        self._phase_overrides[key] = phase
-        self.session.set_ui(phase_setting(key), phase)
-        self.session.forget_predictions(key)
-        self.request_predictions(key, immediate=True)
-        self._refresh_prediction_panel()
+        if key is not None and self.session.set_phase_choice(key, phase):
+            self.request_predictions(key, immediate=True)
+            self._refresh_prediction_panel()
 
     def repredict_current(self) -> None:
         if self.current_key is not None:
@@ -835,25 +822,6 @@ class MainWindow(QMainWindow):
         device = self.finetune_wizard.spec().device if self.finetune_wizard else saved_device(self.settings)
         self.adopt_model(predictor, folder, device)
 
-    def _batch_items(self, keys=None) -> list[OpenTrial]:
-        """Every open trial (or those of `keys`) and its what-if, with its phase model and what is already
-        scored (with its ablation: the report lists the items that move each probability most)."""
-        items = []
-        for key in keys or self.session.order:
-            entry = self.session.entry(key)
-            original = self.session.trial_for(key, "original")
-            phase, why = self.phase_for(key, original)
-            what_if = self.session.trial_for(key, "edited") if entry.draft.is_modified else None
-            scored = self.session.current_prediction(key, "original")
-            scored_what_if = self.session.current_prediction(key, "edited") if what_if is not None else None
-            items.append(OpenTrial(
-                key=key, trial=original, phase=phase, phase_problem=why if phase is None else "",
-                prediction=scored if has_ablation(scored) else None, what_if=what_if,
-                what_if_prediction=scored_what_if if has_ablation(scored_what_if) else None,
-                scenarios=[(name, self.session.trial_for(key, f"scenario:{name}"))
-                           for name in entry.draft.scenario_names()]))
-        return items
-
     def score_all(self, then=None, keys=None):
         """Score every open trial (or those of `keys`) that has no current prediction, on a worker
         (progress, cancel); `then(scored)` runs afterwards with the ScoredTrials in list order."""
@@ -864,7 +832,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("No trials are open.", 5000)
             return None
         self.predictions.drop_background()  # the batch scores them; the trial in view keeps its own
-        items = self._batch_items(keys)
+        items = self.session.to_score(self.phase_for, keys)
         predictor = self.predictions.predictor
         return self.runner.start(score_missing, predictor, items, name="Scoring all open trials",
                                  on_result=lambda scored: self._adopt_scores(items, scored, then),

@@ -350,15 +350,15 @@ def _workspace_show(workspace, args) -> int:
 
 def _workspace_export(workspace, args) -> int:
     from engine.scoring import score_missing
+    from engine.studio import Studio
     from engine.tasks import TqdmState
-    from engine.workspace_view import open_trials
 
     if not args.html and not args.csv:
         raise CladmopError("give --csv TABLE.csv and/or --html REPORT.html")
     predictor = _load_predictor(args)
     state = TqdmState("scoring")
     try:
-        scored = score_missing(predictor, open_trials(workspace), ablate=not args.no_ablation, state=state)
+        scored = score_missing(predictor, Studio(workspace).to_score(), ablate=not args.no_ablation, state=state)
     finally:
         state.close()
     return _write_scored(scored, args, predictor.model_name)

@@ -15,10 +15,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from engine.editing import TrialDraft
 from engine.records.trial import Trial
+from engine.scoring import OpenTrial
 from engine.tasks import TaskState
 from engine.workspace import Workspace, WorkspaceError
 
@@ -138,6 +139,7 @@ class Studio:
         self.entries: dict[str, TrialEntry] = {}
         self.order: list[str] = []
         self._dirty: set[str] = set()
+        self._phase_choices: dict[str, str | None] = {}  # read from the workspace once
         self._schedule = schedule_save or (lambda seconds: None)
         self._restore()
 
@@ -156,6 +158,7 @@ class Studio:
         old, self.workspace = self.workspace, workspace
         self.entries.clear()
         self.order.clear()
+        self._phase_choices.clear()
         self._restore()
         if old is not workspace:
             old.close()
@@ -279,6 +282,52 @@ class Studio:
         draft.stack.add_listener(listener)
         self.entries[key] = entry
         self.order.append(key)
+
+    # -- phase models and batch scoring --------------------------------------------------------
+    def phase_choice(self, key: str) -> str | None:
+        """The analyst's phase model for trial `key` (kept in the workspace), or None for the default."""
+        if key not in self._phase_choices:
+            self._phase_choices[key] = self.workspace.phase_choice(key)
+        return self._phase_choices[key]
+
+    def usable_phase_choice(self, key: str, phases: Sequence[str]) -> str | None:
+        """The analyst's choice if the loaded model (with `phases`; none known: any) has that phase: a
+        choice made for another model that had it does not bind this one."""
+        chosen = self.phase_choice(key)
+        return chosen if chosen and (not phases or chosen in phases) else None
+
+    def set_phase_choice(self, key: str, phase: str | None) -> bool:
+        """Score `key` with `phase`'s model from now on (None: the record's); False when it was so
+        already. Its predictions on show are dropped: another model made them."""
+        if self.phase_choice(key) == phase:
+            return False
+        self._phase_choices[key] = phase
+        try:
+            self.workspace.set_phase_choice(key, phase)
+        except WorkspaceError as exc:
+            self.events.emit("save_failed", str(exc))
+        self.forget_predictions(key)
+        return True
+
+    def to_score(self, phase_for: Callable[[str, Trial], tuple[str | None, str]] | None = None,
+                 keys: Iterable[str] | None = None) -> list[OpenTrial]:
+        """Every open trial (or those of `keys`) as Score all and Export take it: the record with the
+        analyst's corrections, its what-if and scenarios, and its predictions already complete (with their
+        ablation: reports list what moves each number). `phase_for(key, trial)` gives (phase model, why
+        none fits); by default the analyst's choice, else the record's phase as the predictor picks it."""
+        phase_for = phase_for or (lambda key, trial: (self.phase_choice(key), ""))
+        return [self._to_score(key, phase_for) for key in (keys or self.order)]
+
+    def _to_score(self, key: str, phase_for) -> OpenTrial:
+        draft, original = self.entries[key].draft, self.trial_for(key, "original")
+        phase, why = phase_for(key, original)
+        edited = draft.is_modified
+        complete = lambda p: p if p is not None and p.ablations else None  # noqa: E731
+        return OpenTrial(key=key, trial=original, phase=phase, phase_problem=why if phase is None else "",
+                         prediction=complete(self.current_prediction(key, "original")),
+                         what_if=self.trial_for(key, "edited") if edited else None,
+                         what_if_prediction=complete(self.current_prediction(key, "edited")) if edited else None,
+                         scenarios=[(name, draft.scenario_trial(name)) for name in draft.scenario_names()])
 
     # -- predictions -------------------------------------------------------------------------
     def set_prediction(self, key: str, role: str, prediction, trial_hash: str) -> None:

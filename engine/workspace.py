@@ -374,6 +374,15 @@ class Workspace:
         rows = self._read("SELECT value_json FROM ui_state WHERE name=?", (name,))
         return json.loads(rows[0][0]) if rows else default
 
+    def phase_choice(self, key: str) -> str | None:
+        """The analyst's phase model for trial `key` (None: the record's own), as the window and the CLI
+        read it."""
+        value = self.ui(f"phase/{key}")
+        return value if isinstance(value, str) and value else None
+
+    def set_phase_choice(self, key: str, phase: str | None) -> None:
+        self.set_ui(f"phase/{key}", phase)
+
     # -- copies --------------------------------------------------------------------------------
     def save_as(self, path) -> "Workspace":
         """Copy everything to `path` (SQLite online backup: consistent even mid-session) and open it."""

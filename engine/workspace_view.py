@@ -1,14 +1,13 @@
 """A workspace as the analyst sees it, without a window: its trials with their edits, scenarios and phase
-choice, and the list Score all / Export works through. What `cladmop workspace` prints and exports, read
-from the same file the window saves (engine/workspace.py), so the CLI and the window agree.
+choice. What `cladmop workspace list/show` prints, read from the same file the window saves
+(engine/workspace.py), so the CLI and the window agree; the list Score all / Export works through is the
+studio's (engine/studio.py, `Studio.to_score`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.editing import TrialDraft
 from engine.records.trial import Trial
-from engine.scoring import OpenTrial
 from engine.workspace import StoredTrial, Workspace
 
 
@@ -27,16 +26,6 @@ def matches(trial: Trial, words: str) -> bool:
 
 def words_in(haystack: str, words: str) -> bool:
     return all(word in haystack for word in words.lower().split())
-
-
-def phase_setting(key: str) -> str:
-    """The workspace setting that holds the analyst's phase model for trial `key` (the window writes it)."""
-    return f"phase/{key}"
-
-
-def chosen_phase(workspace: Workspace, key: str) -> str | None:
-    value = workspace.ui(phase_setting(key))
-    return value if isinstance(value, str) and value else None
 
 
 @dataclass
@@ -58,18 +47,8 @@ def rows(workspace: Workspace, words: str = "") -> list[TrialRow]:
 
 
 def _row(workspace: Workspace, stored: StoredTrial) -> TrialRow:
-    chosen = chosen_phase(workspace, stored.key)
+    chosen = workspace.phase_choice(stored.key)
     phase = stored.record.phase_label + (f" (model {chosen})" if chosen else "")
     edits = stored.draft.diff().summary() if stored.draft.is_modified else "as recorded"
     return TrialRow(stored.key, stored.record.nct_id, phase, stored.record.title or "", edits,
                     stored.draft.scenario_names())
-
-
-def open_trials(workspace: Workspace) -> list[OpenTrial]:
-    """Every trial as the window scores it: the record with the analyst's corrections, its what-if (when
-    edited) and the phase choice; none scored yet."""
-    return [OpenTrial(key=s.key, trial=s.draft.scenario_trial(TrialDraft.ORIGINAL),
-                      phase=chosen_phase(workspace, s.key),
-                      what_if=s.draft.snapshot() if s.draft.is_modified else None,
-                      scenarios=[(name, s.draft.scenario_trial(name)) for name in s.draft.scenario_names()])
-            for s in workspace.load_trials()]

@@ -190,3 +190,19 @@ def test_your_own_labelled_trials_join_the_similar_trial_search(shipped, tmp_pat
           "--similar-from", str(mine)])
     out = capsys.readouterr()
     assert "20 labelled trial(s) of yours join" in out.err and "similar past trials" in out.out
+
+
+def test_name_postings_give_each_learning_trial_s_jaccard_overlap():
+    """The array form of the name overlap (engine/evidence/similar.py) equals the set form, duplicates,
+    empty lists and names no trial has included."""
+    import random
+
+    from engine.evidence.similar import NamePostings, jaccard
+
+    rng = random.Random(0)
+    vocabulary = [f"drug{i}" for i in range(12)]
+    trials = [[rng.choice(vocabulary) for _ in range(rng.randint(0, 4))] for _ in range(300)]
+    postings = NamePostings(trials)
+    for names in ({"drug1"}, {"drug2", "drug3", "drug3x"}, set(), {"nothing"}, set(vocabulary[:6])):
+        expected = [jaccard(names, set(t)) for t in trials]
+        assert postings.jaccard(names).tolist() == pytest.approx(expected, abs=1e-12)

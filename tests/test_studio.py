@@ -117,3 +117,32 @@ def test_lookups_that_cannot_be_built_leave_records_unresolved_and_say_why(tmp_p
 def test_an_unknown_event_is_refused_by_name(studio):
     with pytest.raises(KeyError, match="no event 'trial_added'"):
         studio.events.connect("trial_added", print)
+
+
+def test_a_phase_choice_is_kept_in_the_workspace_binds_only_a_model_with_that_phase_and_drops_old_numbers(
+        studio, tmp_path):
+    opened = studio.reader()(RECORDS[1:])  # a Phase 1/2 record
+    (key,) = studio.adopt_stored(opened.workspace, opened.stored)
+    studio.set_prediction(key, "original", object(), studio.trial_for(key, "original").content_hash())
+    changed = []
+    studio.events.connect("prediction_changed", lambda *args: changed.append(args))
+    assert studio.set_phase_choice(key, "I") and not studio.set_phase_choice(key, "I")
+    assert studio.current_prediction(key, "original") is None and changed == [(key, "original")]
+    assert studio.usable_phase_choice(key, ["I", "II"]) == "I" and studio.usable_phase_choice(key, ["II"]) is None
+    assert studio.workspace.phase_choice(key) == "I"
+
+
+def test_what_score_all_takes_carries_the_what_if_the_scenarios_and_the_phase(studio):
+    opened = studio.reader()(RECORDS)
+    first, second = studio.adopt_stored(opened.workspace, opened.stored)
+    draft = studio.entry(first).draft
+    draft.edit_text(0, "Age 70 or older")
+    draft.save_scenario("older")
+    studio.set_phase_choice(second, "I")
+    items = studio.to_score()
+    assert [i.key for i in items] == [first, second] and [i.phase for i in items] == [None, "I"]
+    assert items[0].what_if.criteria[0].text == "Age 70 or older" and items[1].what_if is None
+    assert [name for name, _ in items[0].scenarios] == ["older"]
+    assert items[0].trial.criteria[0].text != "Age 70 or older"  # the record as recorded
+    only = studio.to_score(lambda key, trial: (None, "no phase model fits"), keys=[second])
+    assert [(i.key, i.phase, i.phase_problem) for i in only] == [(second, None, "no phase model fits")]

@@ -12,7 +12,6 @@ import pytest
 from engine.cli import main
 from engine.records import read_record
 from engine.workspace import Workspace, WorkspaceError
-from engine.workspace_view import phase_setting
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "resources" / "examples" / "NCT09990001.xml"
 
@@ -28,7 +27,7 @@ def saved_workspace(tmp_path):
         stored.draft.set_enabled(1, False)
         stored.draft.save_scenario("no HbA1c window")
         ws.save_draft(key, stored.draft)
-        ws.set_ui(phase_setting(key), "III")
+        ws.set_phase_choice(key, "III")
     code = ("import sys, time; from engine.workspace import Workspace; ws = Workspace.open(sys.argv[1]); "
             "print('open', flush=True); time.sleep(120)")
     window = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True,

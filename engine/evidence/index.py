@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,13 @@ class LearningIndex:
 
     def __len__(self) -> int:
         return len(self.nct_ids)
+
+    @cached_property
+    def name_postings(self):
+        """(drug, condition) NamePostings, built on the first search for similar trials."""
+        from engine.evidence.similar import NamePostings
+
+        return NamePostings(self.drugs), NamePostings(self.conditions)
 
     @property
     def nearest_similarity(self) -> np.ndarray:

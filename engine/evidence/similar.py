@@ -51,13 +51,33 @@ def jaccard(a: set[str], b: set[str]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
+class NamePostings:
+    """Which learning trials name each drug (or condition): one trial's Jaccard overlap with all of them
+    in a few array operations, instead of a set intersection per learning trial (4 ms of a what-if)."""
+
+    def __init__(self, names_per_trial: list[list[str]]):
+        self.sizes = np.array([len(set(names)) for names in names_per_trial], dtype=np.float64)
+        self.trials: dict[str, list[int]] = {}
+        for i, names in enumerate(names_per_trial):
+            for name in set(names):
+                self.trials.setdefault(name, []).append(i)
+
+    def jaccard(self, names: set[str]) -> np.ndarray:
+        """(n,) `jaccard(names, set(trial's names))` for every learning trial."""
+        shared = np.zeros(len(self.sizes))
+        for name in names:
+            shared[self.trials.get(name, [])] += 1
+        union = self.sizes + len(names) - shared
+        return np.divide(shared, union, out=np.zeros_like(shared), where=shared > 0)
+
+
 def similar_trials(index, embedding: np.ndarray, drugs: set[str], conditions: set[str],
                    k: int = NEIGHBOURS, exclude: str = "") -> list[SimilarTrial]:
     """The `k` most similar trials of `index` (a LearningIndex) to a trial with this whole-text
     `embedding` and these lower-cased names; `exclude`: its own NCT id, when it is a learning trial."""
     text = index.embeddings @ np.asarray(embedding, dtype=np.float32)
-    names = np.array([jaccard(drugs, set(d)) + jaccard(conditions, set(c))
-                      for d, c in zip(index.drugs, index.conditions)])
+    drug_postings, condition_postings = index.name_postings
+    names = drug_postings.jaccard(drugs) + condition_postings.jaccard(conditions)
     score = text + NAME_WEIGHT * names
     if exclude:
         score[[i for i, n in enumerate(index.nct_ids) if n == exclude]] = -np.inf
