@@ -323,7 +323,8 @@ footer{color:#6b7280;font-size:12px;margin-top:24px}
 
 def html_report(scored: Sequence[ScoredTrial], model_name: str = "", created: str | None = None, top: int = 5,
                 title: str = "CLaDMoP Studio report") -> str:
-    """The whole report as one HTML string (trials in the given order; a summary table first)."""
+    """The whole report as one HTML string (trials in the given order; a summary table first when there are
+    several)."""
     created = created or now_text()
     model_name = model_name or next((s.prediction.model_name for s in scored if s.prediction), "")
     anchors = [f"t{i}" for i in range(len(scored))]
@@ -340,8 +341,7 @@ def html_report(scored: Sequence[ScoredTrial], model_name: str = "", created: st
             f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
             f"<p class='muted'>{n_ok} of {len(scored)} trials scored · model: {escape(model_name or 'none')} · "
             f"{escape(created)}</p>"
-            "<table class='summary'><tr><th>Trial</th><th>Title</th><th>Phase model</th><th>Probability</th>"
-            f"<th>Base rate</th><th>What-if</th><th>Problem</th></tr>{''.join(summary)}</table>"
+            + (_summary_table(summary) if len(scored) > 1 else "")  # one trial: its section says it all
             + "".join(_trial_section(s, a, top) for s, a in zip(scored, anchors))
             + "<footer><p>Probabilities come from the CLaDMoP model (Zhang, Liu &amp; Murai, KDD 2025) as "
             "calibrated on its training data; the base rate is the share of successful trials in that phase's "
@@ -350,6 +350,11 @@ def html_report(scored: Sequence[ScoredTrial], model_name: str = "", created: st
             "<p>Trial records: ClinicalTrials.gov (U.S. National Library of Medicine); records may have been "
             "modified since they were retrieved or be out of date.</p>"
             f"<p>Written by CLaDMoP Studio on {escape(created)}.</p></footer></body></html>")
+
+
+def _summary_table(rows: list[str]) -> str:
+    return ("<table class='summary'><tr><th>Trial</th><th>Title</th><th>Phase model</th><th>Probability</th>"
+            f"<th>Base rate</th><th>What-if</th><th>Problem</th></tr>{''.join(rows)}</table>")
 
 
 def write_html(scored: Sequence[ScoredTrial], path: Path | str, model_name: str = "", created: str | None = None,
