@@ -233,7 +233,9 @@ class ModelManager(QDialog):
     def refresh_models(self) -> None:
         self.model_list.clear()
         default = _default_model_dir()
-        installed = (default / "model.json").is_file()
+        from engine.model.checkpoint import MODEL_JSON
+
+        installed = (default / MODEL_JSON).is_file()
         entries = [(None, f"Shipped default — {default}" + ("" if installed else "   (not installed)"))]
         folders = recent_models(self.settings)
         if self.current_folder and not any(_same(self.current_folder, f) for f in folders):
