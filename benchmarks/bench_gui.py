@@ -373,7 +373,7 @@ def main() -> None:
           f"({len(draft.criteria)} criteria in the edited trial)")
 
     start = time.perf_counter()
-    items = window._batch_items()
+    items = window.session.to_score(window.phase_for)
     print(f"batch:    {ms(time.perf_counter() - start)}  collecting {len(items)} open trials for Score all / Export "
           f"(GUI thread; the scoring itself runs on a worker)")
 
