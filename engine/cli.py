@@ -512,8 +512,8 @@ def _run_finetune(spec):
     state = TqdmState("fine-tuning")
     try:
         check = check_data(spec, state=state)
-        _print_check(check)
-        result = run_job(spec, check, state=state, on_epoch=_print_epoch)
+        _print_check(check, state.write)
+        result = run_job(spec, check, state=state, on_epoch=lambda record: state.write(_epoch_line(record)))
     finally:
         state.close()
     for line in result.comparison.lines() if result.comparison else []:
@@ -522,18 +522,19 @@ def _run_finetune(spec):
     return result
 
 
-def _print_check(check) -> None:
+def _print_check(check, write) -> None:
+    """What the data check found, as the wizard's first page shows it."""
     for line in check.summary_lines():
-        print(line)
+        write(line)
     for path, problem in check.read_errors:
-        print(f"note: {path}: {problem}", file=sys.stderr)
+        write(f"note: {path}: {problem}", err=True)
     for warning in check.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        write(f"warning: {warning}", err=True)
 
 
-def _print_epoch(record) -> None:
+def _epoch_line(record) -> str:
     metrics = " ".join(f"{k}={v:.3f}" for k, v in record.metrics.items() if isinstance(v, float))
-    print(f"epoch {record.epoch:3d}  train {record.train_loss:.4f}  valid {record.val_loss:.4f}  {metrics}")
+    return f"epoch {record.epoch:3d}  train {record.train_loss:.4f}  valid {record.val_loss:.4f}  {metrics}"
 
 
 def cmd_cache(args) -> int:

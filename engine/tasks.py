@@ -57,5 +57,11 @@ class TqdmState(TaskState):
         self._bar.refresh()
         super().progress(done, total, text)
 
+    def write(self, text: str, err: bool = False) -> None:
+        """A line printed above the bar (a plain print would run into it on a terminal)."""
+        import sys
+
+        self._bar.write(text, file=sys.stderr if err else sys.stdout)
+
     def close(self) -> None:
         self._bar.close()
