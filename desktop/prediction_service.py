@@ -128,6 +128,8 @@ class PredictionService(QObject):
             return None, ""  # no phase helps: the predictor refuses it with the reason
         if override:
             return override, ""
+        if self.predictor is None:  # the model is still loading: the record's (later) phase, checked once it is in
+            return (trial.phases[-1] if trial.phases else None), ""
         try:
             phase, notes = self.predictor.choose_phase(trial)
         except CladmopError as exc:

@@ -11,7 +11,7 @@ from engine.workspace import Workspace
 from desktop.prediction_service import PredictionService
 from desktop.workers import TaskRunner
 from tests.gui_helpers import ActiveCriteriaPredictor
-from tests.test_editing import make_trial
+from tests.builders import make_trial
 
 pytestmark = pytest.mark.gui
 
@@ -219,3 +219,12 @@ def test_labelled_records_of_the_workspace_join_the_similar_trial_search_when_th
     assert [(t.nct_id, t.label) for t in predictor.own] == [("NCT00000001", 1), ("NCT00000003", 0)]
     svc.runner.wait(5000)
     workspace.close()
+
+
+def test_before_a_model_is_in_the_phase_model_is_the_record_s(qtbot):
+    """Opening records while the model loads: the phase is the record's (later) one, not an error."""
+    svc = PredictionService(lambda: None, loader=ActiveCriteriaPredictor)  # not loaded yet
+    trial = make_trial()
+    assert svc.choose_phase(trial.replace(phases=("I", "II"))) == ("II", "")
+    assert svc.choose_phase(trial.replace(phases=())) == (None, "")
+    assert svc.choose_phase(trial.replace(phases=("I",)), override="III") == ("III", "")
