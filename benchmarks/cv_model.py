@@ -122,7 +122,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--patience", type=int, default=1)
     ap.add_argument("--lr", type=float, default=None, help="LoRA and head learning rate (stage 2)")
     ap.add_argument("--monitor", choices=MONITORS, default=None,
-                    help="early stopping criterion of both stages (engine.training.finetune.MONITORS)")
+                    help="early stopping criterion of both stages (engine.training.config.MONITORS)")
     ap.add_argument("--head-epochs", type=int, default=None, help="stage 1: head alone on the frozen branch")
     ap.add_argument("--head-lr", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)

@@ -41,7 +41,7 @@ _CONDITION_LINE = re.compile(r"^condition '(.+?)':")
 @dataclass
 class FinetuneSpec:
     """One fine-tuning run, as the wizard and `cladmop finetune` ask for it. A setting left None is the
-    recipe's (engine.training.finetune.FinetuneConfig owns every default)."""
+    recipe's (engine.training.config owns every default)."""
 
     base: Path  # model folder to start from (pre-trained, possibly with other phases)
     phase: str  # "I" | "II" | "III"
