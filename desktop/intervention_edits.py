@@ -13,19 +13,13 @@ from typing import Callable
 from PySide6.QtWidgets import QInputDialog, QLineEdit
 
 from engine.errors import CladmopError
-from engine.whatif import resolved_condition, resolved_drugs
+from engine.whatif import name_value, resolved_condition, resolved_drugs
 
 
 def ask_text(parent, title: str, label: str, text: str = "") -> str | None:
     """A one-line dialog; None when cancelled or left empty."""
     value, ok = QInputDialog.getText(parent, title, label, QLineEdit.EchoMode.Normal, text)
     return value.strip() if ok and value.strip() else None
-
-
-def split_value(text: str) -> tuple[str, str]:
-    """"aspirin=CC(=O)O..." → ("aspirin", "CC(=O)O..."); a plain name → (name, "")."""
-    name, _, value = text.partition("=")
-    return name.strip(), value.strip()
 
 
 class InterventionEdits:
@@ -42,11 +36,11 @@ class InterventionEdits:
 
     # -- the work (tests call these)
     def add_drug(self, text: str) -> bool:
-        name, smiles = split_value(text)
+        name, smiles = name_value(text)
         return self._run("Add drug", lambda d: d.add_drugs(resolved_drugs(self.resolver(), name, smiles), name))
 
     def replace_drug(self, index: int, text: str) -> bool:
-        name, smiles = split_value(text)
+        name, smiles = name_value(text)
         return self._run("Replace drug",
                          lambda d: d.replace_drug(index, resolved_drugs(self.resolver(), name, smiles), name))
 
@@ -54,7 +48,7 @@ class InterventionEdits:
         return self._run("Remove drug", lambda d: d.remove_drugs([index]))
 
     def add_condition(self, text: str) -> bool:
-        name, code = split_value(text)
+        name, code = name_value(text)
         return self._run("Add condition", lambda d: d.add_condition(resolved_condition(self.resolver(), name, code)))
 
     def remove_condition(self, index: int) -> bool:

@@ -301,13 +301,13 @@ def _workspace_add(studio, args) -> int:
     """An in-house trial typed in, added as File > New trial adds it (engine/records/typed.py): its
     drugs and conditions looked up."""
     from engine.records.typed import typed_trial
+    from engine.whatif import name_value
 
     if not args.criteria:
         raise CladmopError("give the criteria: --criteria FILE (or - to read them from standard input)")
     text = sys.stdin.read() if args.criteria == "-" else _read_text(Path(args.criteria))
-    pairs = lambda values: [tuple((v.split("=", 1) + [""])[:2]) for v in values]  # noqa: E731
-    trial = typed_trial(args.title or "", args.phase or "", pairs(args.drug), pairs(args.condition), text,
-                        args.nct_id)
+    trial = typed_trial(args.title or "", args.phase or "", [name_value(v) for v in args.drug],
+                        [name_value(v) for v in args.condition], text, args.nct_id)
     (key,) = studio.add_trials([trial], resolve=True)
     trial = studio.entry(key).record
     unresolved = f"; not found: {', '.join(trial.unresolved)}" if trial.unresolved else ""

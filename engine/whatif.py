@@ -176,5 +176,11 @@ def parse_edits(drop: Sequence[int] = (), edit: Sequence[Sequence[str]] = (), ad
 
 
 def _name_value(values: Sequence[str]) -> list[tuple[str, str]]:
-    """"NAME=VALUE" → (NAME, VALUE); a plain name → (NAME, "")."""
-    return [tuple(part.strip() for part in (v.split("=", 1) + [""])[:2]) for v in values]
+    return [name_value(v) for v in values]
+
+
+def name_value(text: str) -> tuple[str, str]:
+    """"NAME=VALUE" (a drug and its SMILES, a condition and its ICD-10 code) → (NAME, VALUE); a plain
+    name → (NAME, ""). How the CLI's flags and the window's dialogs read what the analyst typed."""
+    name, _, value = text.partition("=")
+    return name.strip(), value.strip()
