@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.paths import shared_data_dir
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -23,6 +25,10 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="cladmop-tests-"))
 SESSION_HOME = str(_SESSION_DIR / "cladmop-home")
 SESSION_CACHE = os.environ.get("CLADMOP_TEST_CACHE") or str(_SESSION_DIR / "cladmop-cache")
 os.environ["CLADMOP_HOME"], os.environ["CLADMOP_CACHE"] = SESSION_HOME, SESSION_CACHE
+# Without the development data (whose lookups/ is the default reference folder) drug names resolve
+# through the suite's own small name -> SMILES table, so the suite sees resolved drugs either way.
+if shared_data_dir() is None:
+    os.environ.setdefault("CLADMOP_LOOKUP_FOLDERS", str(Path(__file__).resolve().parent / "data" / "lookups"))
 # Qt's settings and any other per-user configuration: never the user's ~/.config (issue 20.2: a GUI test
 # once left the shared settings pointing the analyst's workspace into a pytest folder); children inherit it
 os.environ["XDG_CONFIG_HOME"] = str(_SESSION_DIR / "config")
@@ -56,6 +62,15 @@ def _audit(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_audit)  # audit hooks cannot be removed: it lives as long as the test process
+
+
+def pytest_runtest_setup(item):
+    """`@pytest.mark.real_data` tests need the development data; everything else runs on tests/data too."""
+    if item.get_closest_marker("real_data") is not None:
+        if shared_data_dir() is None:
+            from tests.data_sources import REAL_DATA_REASON
+
+            pytest.skip(REAL_DATA_REASON)
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -140,3 +155,65 @@ def _collect_garbage_on_the_main_thread(request):
         gc_guard.install(request.getfixturevalue("qapp"))
     yield
     gc.collect()
+
+
+# -- one fixture per concept: the tiny model, its predictor, main windows ------------------------------
+@pytest.fixture(scope="session")
+def tiny_model_files(tmp_path_factory):
+    """A model with phase I and II adapters trained on TOP-format rows (tests/gui_helpers.build_tiny_model),
+    built once per session."""
+    from tests.gui_helpers import build_tiny_model
+
+    basetemp = tmp_path_factory.getbasetemp()
+    return build_tiny_model(basetemp / "gui-tiny-model", basetemp)
+
+
+@pytest.fixture
+def tiny_model(tiny_model_files, monkeypatch):
+    """The tiny model's files, with CLADMOP_RESOURCES pointing at its ICD table for this test."""
+    monkeypatch.setenv("CLADMOP_RESOURCES", str(tiny_model_files["resources"]))
+    return tiny_model_files
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor(tiny_model_files, tmp_path_factory):
+    """The tiny model loaded once per session (CPU)."""
+    from engine.predict import Predictor
+    from tests.gui_helpers import session_env
+
+    with session_env(tmp_path_factory.getbasetemp(), tiny_model_files["resources"]):
+        return Predictor.load(tiny_model_files["model"], device="cpu")
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    """Main windows on workspaces under tmp_path, each with settings of its own (or `settings`), shown.
+
+    `predictor`: the model the window loads; it waits until the window says it is ready. Without one no
+    model loads, unless `load_model`, `model_loader` or `model_factory` are given (then `wait_ready=True`
+    waits for the load to end, ready or not)."""
+    from desktop.main_window import MainWindow
+    from tests.gui_helpers import make_settings
+
+    def make(workspace=None, predictor=None, *, settings=None, wait_ready=None, **kwargs):
+        if predictor is not None:
+            kwargs["model_loader"] = lambda: predictor
+        elif not {"load_model", "model_loader", "model_factory"} & kwargs.keys():
+            kwargs["load_model"] = False
+        window = MainWindow(workspace_path=workspace or tmp_path / "w.cladmop",
+                            settings=settings if settings is not None else make_settings(tmp_path), **kwargs)
+        qtbot.addWidget(window)
+        window.show()
+        if wait_ready if wait_ready is not None else predictor is not None:
+            qtbot.waitUntil(lambda: window.predictions.status in ("ready", "failed", "unavailable"),
+                            timeout=120000)
+            assert window.predictions.ready, window.predictions.status_text
+        return window
+    return make
+
+
+@pytest.fixture
+def window(make_window, tiny_predictor, tiny_model):
+    """A main window on a fresh workspace, with the tiny model loaded and ready."""
+    return make_window(predictor=tiny_predictor)
+

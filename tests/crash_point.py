@@ -8,13 +8,59 @@ It replaces `engine.atomic.before_swap`, which the writers call and which does n
 """
 from __future__ import annotations
 
+import os
+import queue
 import runpy
+import signal
+import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import engine.atomic
 
+ROOT = Path(__file__).resolve().parents[1]
+
 PAUSED = "cladmop-test: paused before replacing"
+
+
+class Child:
+    """A Python child whose output lines are read in the background, so the test can wait for one;
+    `pause` ("suffix[@n]") stops it before that swap (tests/crash_point.py)."""
+
+    def __init__(self, args: list[str], pause: str = ""):
+        crash_point = ["-m", "tests.crash_point", pause] if pause else []
+        self.proc = subprocess.Popen([sys.executable, *crash_point, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def wait_for(self, text: str, timeout: float = 240) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"child ended (rc {self.proc.wait()}) before {text!r}:\n" + "\n".join(self.seen[-30:]))
+            self.seen.append(line)
+            if text in line:
+                return line
+        self.kill()
+        raise AssertionError(f"no {text!r} within {timeout} s:\n" + "\n".join(self.seen[-30:]))
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
 
 
 def install(wanted: str) -> None:

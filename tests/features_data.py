@@ -1,4 +1,5 @@
-"""Real trials for the feature tests and benchmark, read from the shared TOP files (never copied).
+"""Trials for the feature tests and benchmark, read from the TOP files of `tests.data_sources.data_dir()`:
+the development data's when it is beside the clone (never copied), else the suite's own tests/data/top.
 
 The records readers are written elsewhere; this helper keeps the feature tests independent of them
 with a small TOP-row parser: criteria split by `engine.records.criteria.split_criteria` (or, without it, a
@@ -10,21 +11,15 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
-from engine.paths import shared_data_dir
 from engine.records.trial import Condition, Criterion, Drug, Trial
+from tests.data_sources import top_csv
 
 _HEADER = re.compile(r"^\s*(inclusion|exclusion)\s+criteria\b[^:]*:?\s*(.*)$", re.I)
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+(.*)$")
 
 
 def top_file(name: str = "phase_I_valid.csv") -> Path:
-    root = shared_data_dir()
-    path = root / "top" / name if root else None
-    if path is None or not path.is_file():
-        pytest.skip(f"shared TOP data not found ({name}); set CLADMOP_SHARED_DATA")
-    return path
+    return top_csv(name)
 
 
 def split_legacy_criteria(text: str) -> list[Criterion]:

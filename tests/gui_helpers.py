@@ -1,31 +1,23 @@
-"""Shared pieces of the GUI tests: real records from the shared data, a window factory, and a small
-predictor double for exercising the prediction plumbing (debounce, cache, threads) without a model."""
+"""Shared pieces of the GUI tests: records (tests/data_sources.py), the tiny model's recipe (its fixtures and
+the window factory are in conftest.py), and a small predictor double for exercising the prediction
+plumbing (debounce, cache, threads) without a model."""
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import threading
 from pathlib import Path
 
 import numpy as np
-import pytest
-
 from engine.paths import shared_data_dir
 from engine.prediction import Ablation, LevelAttention, Prediction
+from tests.data_sources import top_csv, xml_records
 
 
 def real_xml_files(count: int = 3) -> list[Path]:
-    """Legacy ClinicalTrials.gov records of phased drug trials with criteria (skip if no data)."""
-    data = shared_data_dir()
-    if data is None or not (data / "ctgov_xml" / "index.csv").is_file():
-        pytest.skip("shared data (../shared/data/ctgov_xml) is not available")
-    folder = data / "ctgov_xml"
-    with open(folder / "index.csv", newline="", encoding="utf-8") as handle:
-        rows = [r for r in csv.DictReader(handle)
-                if r["interventional_drug_with_criteria"] == "1" and r["phase"].startswith("Phase")
-                and r["xsd_valid_2020_05_08"] == "1"]
-    return [folder / r["file"] for r in rows[:count]]
+    """Legacy ClinicalTrials.gov records of phased drug trials with criteria: from the development data
+    when it is here, else the suite's own (tests/data/ctgov_xml)."""
+    return xml_records(count)
 
 
 class ActiveCriteriaPredictor:
@@ -111,22 +103,38 @@ TINY_OVERRIDES = dict(d_model=32, n_heads=4, enrich_layers=1, group_sizes=(16, 8
 
 
 def top_rows_csv(folder: Path, split: str = "phase_I_train.csv", per_class: int = 15, skip: int = 0) -> Path:
-    """`per_class` successes and failures of a TOP file as a TOP-format CSV (skip if no shared data)."""
+    """`per_class` successes and failures of a TOP file as a TOP-format CSV (the development data's, else
+    the suite's own tests/data/top)."""
     import pandas as pd
 
-    data = shared_data_dir()
-    if data is None or not (data / "top" / split).is_file():
-        pytest.skip(f"shared data (../shared/data/top/{split}) is not available")
-    df = pd.read_csv(data / "top" / split)
+    df = pd.read_csv(top_csv(split))
     rows = pd.concat([df[df.label == 1].iloc[skip:skip + per_class], df[df.label == 0].iloc[skip:skip + per_class]])
+    assert len(rows) == 2 * per_class, f"{split} has too few rows for {per_class} x 2 after {skip}"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{Path(split).stem}-{per_class}x2-{skip}.csv"
     rows.to_csv(path, index=False)
     return path
 
 
+def icd10cm_codes() -> list[str]:
+    """ICD-10-CM codes of up to five characters (categories and subcategories): the development data's
+    hierarchy when it is here, else the simple-icd-10-cm package the application depends on."""
+    data = shared_data_dir()
+    hierarchy = (data / "lookups" / "icd10cm_2021" / "icd10cm_2021_hierarchy.csv.gz") if data else None
+    if hierarchy is not None and hierarchy.is_file():
+        import pandas as pd
+
+        codes = pd.read_csv(hierarchy, usecols=["code_dotted", "kind"])
+        return [c for c in codes[codes["kind"] != "chapter"]["code_dotted"].dropna()
+                if "-" not in c and len(c.replace(".", "")) <= 5]
+    import simple_icd_10_cm as cm
+
+    return [c for c in cm.get_all_codes(True)
+            if not (cm.is_chapter(c) or cm.is_block(c)) and len(c.replace(".", "")) <= 5]
+
+
 def test_resources(folder: Path) -> Path:
-    """A resources folder with an ICD-10 table: the shipped one when it exists, else the real ICD-10-CM
+    """A resources folder with an ICD-10 table: the shipped one when it exists, else the ICD-10-CM
     code list with random vectors (like the tiny model, it exercises the code, not the science)."""
     from engine.paths import resources_dir
 
@@ -135,16 +143,9 @@ def test_resources(folder: Path) -> Path:
         return resources_dir()
     table = folder / "icd10_embeddings.safetensors"
     if not table.is_file():
-        import pandas as pd
         from safetensors.numpy import save_file
 
-        data = shared_data_dir()
-        hierarchy = (data / "lookups" / "icd10cm_2021" / "icd10cm_2021_hierarchy.csv.gz") if data else None
-        if hierarchy is None or not hierarchy.is_file():
-            pytest.skip("no ICD-10 table: neither the shipped one nor the ICD-10-CM hierarchy in the shared data")
-        codes = pd.read_csv(hierarchy, usecols=["code_dotted", "kind"])
-        codes = [c for c in codes[codes["kind"] != "chapter"]["code_dotted"].dropna()
-                 if "-" not in c and len(c.replace(".", "")) <= 5]
+        codes = icd10cm_codes()
         folder.mkdir(parents=True, exist_ok=True)
         vectors = np.random.default_rng(0).normal(size=(len(codes), 16)).astype(np.float16)
         save_file({"vectors": vectors}, str(table), metadata={"codes": ",".join(codes)})
@@ -203,37 +204,3 @@ def _train_tiny(model: Path, rows_1: Path, rows_2: Path) -> None:
                     model_overrides=TINY_OVERRIDES)
     finetune_from_files(model, "I", [rows_1], featurizer, device="cpu", epochs=2, batch_size=16)
     finetune_from_files(model, "II", [rows_2], featurizer, device="cpu", epochs=2, batch_size=16)
-
-
-@pytest.fixture(scope="session")
-def tiny_model_files(tmp_path_factory):
-    basetemp = tmp_path_factory.getbasetemp()
-    return build_tiny_model(basetemp / "gui-tiny-model", basetemp)
-
-
-@pytest.fixture
-def tiny_model(tiny_model_files, monkeypatch):
-    """The tiny model's files, with CLADMOP_RESOURCES pointing at its ICD table for this test."""
-    monkeypatch.setenv("CLADMOP_RESOURCES", str(tiny_model_files["resources"]))
-    return tiny_model_files
-
-
-@pytest.fixture(scope="session")
-def tiny_predictor(tiny_model_files, tmp_path_factory):
-    from engine.predict import Predictor
-
-    with session_env(tmp_path_factory.getbasetemp(), tiny_model_files["resources"]):
-        return Predictor.load(tiny_model_files["model"], device="cpu")
-
-
-@pytest.fixture
-def window(qtbot, tmp_path, tiny_predictor, tiny_model):
-    """A main window on a fresh workspace, with the tiny model loaded and ready."""
-    from desktop.main_window import MainWindow
-
-    w = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path),
-                   model_loader=lambda: tiny_predictor)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.predictions.ready, timeout=60000)
-    return w

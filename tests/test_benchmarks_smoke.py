@@ -21,8 +21,7 @@ from engine.errors import CladmopError  # noqa: E402
 from engine.paths import shared_data_dir  # noqa: E402
 
 DATA = shared_data_dir()
-needs_top = pytest.mark.skipif(DATA is None or not (DATA / "top" / "phase_I_train.csv").is_file(),
-                               reason="TOP learning files (../shared/data/top) not present")
+needs_top = pytest.mark.real_data  # the benchmarks' protocol on the development data's TOP files
 
 
 def csv_labels(name: str) -> dict[str, int]:
@@ -135,8 +134,7 @@ def test_missing_data_folder_is_a_clear_error(tmp_path):
         validation.top_dir(tmp_path)
 
 
-@pytest.mark.skipif(DATA is None or not (DATA / "lookups/icd10cm_2021/icd10cm_2021_hierarchy.csv.gz").is_file(),
-                    reason="ICD-10-CM hierarchy (../shared/data/lookups) not present")
+@pytest.mark.real_data  # the CDC's ICD-10-CM hierarchy in the development data's lookups
 def test_icd10_chapters_agree_with_the_cdc_hierarchy():
     path = DATA / "lookups/icd10cm_2021/icd10cm_2021_hierarchy.csv.gz"
     with gzip.open(path, "rt", encoding="utf-8", newline="") as f:

@@ -10,26 +10,13 @@ from engine.depict import (DIVERGING, DepictionError, atom_weights_from_segments
                            highlight_color, molecule_svg, placeholder_svg, weight_color)
 from engine.features.types import MoleculeSegment
 from engine.records.trial import Drug
+from tests.builders import drawn, svg_fills as fills
 
 ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
 
 
 def hex_of(rgb) -> str:
     return "#" + "".join(f"{round(c * 255):02X}" for c in rgb)
-
-
-def fills(svg: str) -> set[str]:
-    return {m.upper() for m in re.findall(r"fill:(#[0-9A-Fa-f]{6})", svg)}
-
-
-def drawn(rgb, svg: str) -> bool:
-    """The colour appears as a fill (±1 per channel: RDKit truncates where we round)."""
-    want = [round(c * 255) for c in rgb]
-    for color in fills(svg):
-        got = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
-        if all(abs(g - w) <= 1 for g, w in zip(got, want)):
-            return True
-    return False
 
 
 def test_plain_molecule_is_well_formed_svg_with_no_highlight():

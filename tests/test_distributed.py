@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.paths import shared_data_dir
+from tests.data_sources import data_dir
 
-DATA = shared_data_dir()
-pytestmark = pytest.mark.skipif(DATA is None, reason="needs ../shared/data (TOP files)")
+DATA = data_dir()  # the development data, else tests/data (the same layout)
 ROOT = Path(__file__).resolve().parents[1]
 #: a branch without dropout: one process and two then compute the very same function of each batch
 SMALL = dict(d_model=32, n_heads=4, enrich_layers=1, group_sizes=(16, 8, 4), group_self_layers=1,
@@ -32,7 +31,7 @@ def cladmop(*args: str, processes: int = 1, timeout: int = 600) -> subprocess.Co
 
 @pytest.fixture(scope="module")
 def top_rows(tmp_path_factory):
-    """41 phase I rows of both outcomes from the TOP training file (odd: the shards differ in length)."""
+    """41 phase I rows of both outcomes from a TOP training file (odd: the shards differ in length)."""
     import pandas as pd
 
     df = pd.read_csv(DATA / "top" / "phase_I_train.csv")

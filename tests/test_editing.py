@@ -11,26 +11,8 @@ from hypothesis import strategies as st
 
 from engine.editing import (AddCriterion, Command, CommandStack, EditCriterionText, TrialDraft,
                             diff_criteria)
-from engine.records.trial import Condition, Criterion, Drug, IcdCandidate, Trial
-
-
-def make_trial() -> Trial:
-    return Trial(
-        nct_id="NCT00000001",
-        title="Inhaled budesonide in adults with asthma",
-        phases=("II",),
-        conditions=[Condition("Asthma", ["J45.909"], "exact"),
-                    Condition("Wheezing", [], "fuzzy",
-                              [IcdCandidate("R06.2", "Wheezing", 0.91), IcdCandidate("J45.9", "Asthma", 0.6)])],
-        drugs=[Drug("budesonide", "CCCC1OC2CC3C4CCC5=CC(=O)C=CC5(C)C4C(O)CC3(C)C2(O1)C(=O)CO",
-                    "small_molecule"),
-               Drug("XYZ-123", None, "unresolved")],
-        criteria=[Criterion("Age 18 to 65 years"),
-                  Criterion("FEV1 40-80% of predicted"),
-                  Criterion("Current smoker", "exclusion"),
-                  Criterion("Pregnancy", "exclusion")],
-        unresolved=["drug 'XYZ-123': no structure found"],
-    )
+from engine.records.trial import Criterion
+from tests.builders import make_trial
 
 
 def texts(draft: TrialDraft) -> list[str]:

@@ -120,10 +120,9 @@ def test_leaving_out_the_only_criterion_compares_against_a_neutral_item_not_an_e
 
 
 # -- the shipped model's index on real records ----------------------------------------------------------
-from engine.paths import shared_data_dir  # noqa: E402
+from tests.data_sources import data_dir, real_data_dir, using_own_data, xml_records  # noqa: E402
 
-DATA = shared_data_dir()
-needs_data = pytest.mark.skipif(DATA is None, reason="needs ../shared/data (ClinicalTrials.gov records)")
+DATA = real_data_dir()
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +132,7 @@ def shipped():
     return Predictor.load(device="cpu")
 
 
-@needs_data
+@pytest.mark.real_data
 def test_the_shipped_model_gives_similar_trials_and_novelty_for_a_real_record(shipped):
     from engine.cli import prediction_json
     from engine.records import load_records
@@ -153,7 +152,7 @@ def test_the_shipped_model_gives_similar_trials_and_novelty_for_a_real_record(sh
     assert data["similar_success_rate"] == pytest.approx(np.mean([s.label for s in pred.similar]))
 
 
-@needs_data
+@pytest.mark.real_data
 def test_a_learning_trial_is_never_its_own_neighbour(shipped):
     from engine.records.top_csv import read_top_csv
 
@@ -164,7 +163,6 @@ def test_a_learning_trial_is_never_its_own_neighbour(shipped):
     assert pred.novelty.score < 1.0
 
 
-@needs_data
 def test_your_own_labelled_trials_join_the_similar_trial_search(shipped, tmp_path, capsys):
     """A TOP file of 'in-house' labelled trials: the trial's own copy comes back first, marked as yours."""
     import pandas as pd
@@ -172,7 +170,8 @@ def test_your_own_labelled_trials_join_the_similar_trial_search(shipped, tmp_pat
     from engine.cli import main
     from engine.records.top_csv import read_top_csv
 
-    source = DATA / "top" / "phase_II_valid.csv"
+    source = data_dir() / "top" / "phase_II_valid.csv"
+    record = xml_records(1)[0] if using_own_data() else data_dir() / "ctgov_xml" / "NCT00000187.xml"
     mine = tmp_path / "inhouse.csv"
     frame = pd.read_csv(source).head(20)
     frame["nctid"] = [f"NCT9{i:07d}" for i in range(20)]  # in-house ids: not the learning rows' own
@@ -186,7 +185,7 @@ def test_your_own_labelled_trials_join_the_similar_trial_search(shipped, tmp_pat
     assert [s.similarity for s in pred.similar] == sorted((s.similarity for s in pred.similar), reverse=True)
     shipped.use_own_trials([])
 
-    main(["predict", str(DATA / "ctgov_xml" / "NCT00000187.xml"), "--phase", "III", "--no-ablation",
+    main(["predict", str(record), "--phase", "III", "--no-ablation",
           "--similar-from", str(mine)])
     out = capsys.readouterr()
     assert "20 labelled trial(s) of yours join" in out.err and "similar past trials" in out.out

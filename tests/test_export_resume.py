@@ -19,13 +19,13 @@ import pytest
 from engine.cli import main
 from engine.errors import CladmopError
 from engine.export_journal import ExportJournal, journal_path
-from engine.paths import shared_data_dir
+from tests.crash_point import Child
+from tests.data_sources import data_dir, using_own_data, xml_records
 from tests.gui_helpers import ActiveCriteriaPredictor
-from tests.test_hardening_kill import Child
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "resources" / "examples" / "NCT09990001.xml"
-DATA = shared_data_dir()
+DATA = data_dir()  # the development data, else tests/data: the records are only carried, not judged
 PAUSED = "cladmop-test: paused in batch"
 
 
@@ -183,7 +183,8 @@ sys.exit(main(sys.argv[1:]))
 """
 REAL_RECORDS = ["NCT00000102.xml", "NCT00460603.xml", "NCT02465060.xml", "NCT00004074.xml", "NCT00000800.xml",
                 "NCT00000110.xml"]  # the last states no phase: a row with its error
-needs_data = pytest.mark.skipif(DATA is None, reason="needs ../shared/data (real records)")
+if using_own_data():
+    REAL_RECORDS = [p.name for p in xml_records(5)] + ["NCT09970099.xml"]  # tests/data/make_data.py NO_PHASE_ID
 
 
 def real_export(out: Path, processes: int = 1, child: str = "") -> list[str]:
@@ -218,7 +219,6 @@ def killed_real_run(out: Path) -> None:
     assert journal_rows(out) == 2 and not out.exists()
 
 
-@needs_data
 def test_the_real_export_killed_and_run_again_matches_an_uninterrupted_one(tmp_path, real_reference):
     killed_real_run(tmp_path / "out.csv")
     resumed = run_real(tmp_path / "out.csv")
@@ -228,7 +228,6 @@ def test_the_real_export_killed_and_run_again_matches_an_uninterrupted_one(tmp_p
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
 
 
-@needs_data
 def test_two_processes_under_torchrun_resume_what_one_process_left(tmp_path, real_reference):
     """Rank 0 keeps the journal and the others follow its keys, so all score the same batches
     (engine/distributed.py); a journal does not depend on the number of processes."""

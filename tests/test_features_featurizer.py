@@ -151,19 +151,12 @@ def test_disease_tokens_share_positions_by_category_and_fall_back_to_ancestors()
 
 
 def _real_table_from_hierarchy():
-    """engine.features.icd.IcdTable itself, over the real ICD-10-CM code list with random vectors."""
+    """engine.features.icd.IcdTable itself, over the real ICD-10-CM code list with random vectors (the
+    development data's hierarchy, else the simple-icd-10-cm package's codes)."""
     icd = pytest.importorskip("engine.features.icd")
-    import pandas as pd
+    from tests.gui_helpers import icd10cm_codes
 
-    from engine.paths import shared_data_dir
-
-    path = (shared_data_dir() or __import__("pathlib").Path("/nonexistent")) / "lookups" / "icd10cm_2021" / \
-        "icd10cm_2021_hierarchy.csv.gz"
-    if not path.is_file():
-        pytest.skip("ICD-10-CM hierarchy not in the shared data")
-    codes = pd.read_csv(path, usecols=["code_dotted", "kind"])
-    codes = codes[codes["kind"] != "chapter"]["code_dotted"].dropna()
-    codes = [c for c in codes if "-" not in c and len(c.replace(".", "")) <= 5]
+    codes = icd10cm_codes()
     vectors = np.random.default_rng(0).normal(size=(len(codes), 16)).astype(np.float16)
     return icd.IcdTable(codes, vectors)
 

@@ -14,6 +14,7 @@ from engine.features.molecules import (
     MAX_SEGMENTS_PER_DRUG, InvalidSmiles, SegmentFingerprints, segment_molecule,
 )
 from features_data import load_top_trials
+from tests.data_sources import using_own_data
 from tiny_models import isolated_cache  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
@@ -41,7 +42,7 @@ def _canonical(smiles: str) -> str:
 
 
 def test_segments_partition_every_molecule_and_match_rdkit_brics(top_smiles):
-    assert len(top_smiles) > 100
+    assert len(top_smiles) > (25 if using_own_data() else 100)  # tests/data holds 38 drugs with a structure
     checked_brics = 0
     for smiles in top_smiles:
         mol = Chem.MolFromSmiles(smiles)
@@ -73,7 +74,7 @@ def test_segments_partition_every_molecule_and_match_rdkit_brics(top_smiles):
             theirs = {_canonical(re.sub(r"\[\d+\*\]", "*", s)) for s in BRICS.BRICSDecompose(mol)}
             assert {s.smiles for s in segments} == theirs, smiles
             checked_brics += 1
-    assert checked_brics > 50
+    assert checked_brics > (15 if using_own_data() else 50)
 
 
 def test_known_decomposition_of_aspirin():

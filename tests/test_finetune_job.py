@@ -7,11 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.finetune_job import (COMPARED, Comparison, EvaluationReport, FinetuneSpec, check_data, checkpoint_epoch,
+from engine.finetune_job import (COMPARED, Comparison, FinetuneSpec, check_data, checkpoint_epoch,
                                  run_job)
 from engine.tasks import TaskState
 from engine.training.progress import SCALE
-from tests.gui_helpers import tiny_model, tiny_model_files, top_rows_csv  # noqa: F401
+from tests.builders import evaluation_report as report
+from tests.gui_helpers import top_rows_csv
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +95,6 @@ def test_a_cancel_during_the_evaluation_says_training_finished(tmp_path, tiny_mo
     assert result.cancelled_in == "evaluation" and result.comparison is None
     assert result.outcome_text().startswith("Training finished: epoch 1 of 1")
     assert result.outcome_text().endswith("Cancelled during the evaluation: no comparison with the base model.")
-
-
-def report(probabilities, labels=(1, 0, 1, 0, 1, 0)) -> EvaluationReport:
-    rows = [{"nct_id": f"NCT{i:08d}", "label": y, "probability": p}
-            for i, (y, p) in enumerate(zip(labels, probabilities))]
-    return EvaluationReport("test", len(rows), None, {}, None, None, predictions=rows)
 
 
 def test_a_worse_new_model_is_said_to_be_worse_on_the_trials_both_scored():

@@ -42,8 +42,7 @@ def test_names_leave_out_placebo_and_ignore_case():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(DATA is None or not (DATA / "top" / "phase_I_train.csv").is_file(),
-                    reason="TOP learning files (../shared/data/top) not present")
+@pytest.mark.real_data  # the script reads the development data's TOP files (benchmarks/validation.py)
 def test_script_runs_on_a_subsample(tmp_path):
     from engine.model.checkpoint import BASE_WEIGHTS, ModelManifest, save_state
     from engine.model.cladmop import CLaDMoP

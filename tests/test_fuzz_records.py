@@ -1,4 +1,5 @@
-"""Issue 20: a seeded mutator over the real records in ../shared/data (legacy XML, API v2 JSON, TOP CSV).
+"""Issue 20: a seeded mutator over the real records in ../shared/data (legacy XML, API v2 JSON, TOP CSV;
+without them, over the suite's own in tests/data).
 Each of a few hundred mutants either reads (and its drug and condition names pass the name rules) or
 is refused with a domain error (RecordError, CladmopError) naming the file; never another exception,
 never slower than `SECONDS_PER_CASE`. The mutations are the kinds issue 20 found: giant names and
@@ -18,13 +19,10 @@ import pytest
 
 from engine.errors import CladmopError
 from engine.lookups.drug_names import is_placebo, looks_biologic, name_keys, split_combination
-from engine.paths import shared_data_dir
 from engine.records import RecordError, read_record
+from tests.data_sources import data_dir
 
-DATA = shared_data_dir()
-pytestmark = pytest.mark.skipif(
-    DATA is None or not all((DATA / d).is_dir() for d in ("ctgov_xml", "ctgov_json", "top")),
-    reason="../shared/data (ClinicalTrials.gov corpora and TOP) is not here")
+DATA = data_dir()
 
 SEED = 20
 CASES_PER_FORMAT = 150

@@ -10,7 +10,7 @@ from engine.depict import highlight_color
 from engine.records import read_record
 from desktop.widgets.attention_view import (ABLATION_TITLE, ATTENTION_TITLE, AttentionView, attention_matrix, css,
                                             token_columns)
-from tests.gui_helpers import make_settings, tiny_model, tiny_model_files, tiny_predictor  # noqa: F401
+from tests.gui_helpers import make_settings
 
 pytestmark = pytest.mark.gui
 EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "resources" / "examples"
@@ -172,7 +172,7 @@ def test_panels_number_criteria_as_the_editor_does_once_one_is_disabled(qtbot):
     from desktop.widgets.insight_panel import insight_html
     from engine.editing import TrialDraft
     from tests.gui_helpers import ActiveCriteriaPredictor
-    from tests.test_editing import make_trial
+    from tests.builders import make_trial
 
     draft = TrialDraft(make_trial())
     draft.set_enabled(0, False)  # the editor still shows it as row 1

@@ -22,7 +22,7 @@ def with_evidence(prediction, unusual: bool):
 
 @pytest.fixture
 def prediction():
-    from tests.test_workspace import make_prediction, make_trial
+    from tests.builders import make_prediction, stored_trial as make_trial
 
     return make_prediction(make_trial())
 
@@ -68,7 +68,7 @@ def test_evidence_survives_the_workspace_and_reaches_the_csv_and_html_exports(pr
     from engine.export import csv_rows, html_report
     from engine.scoring import ScoredTrial
     from engine.workspace import prediction_from_dict, prediction_to_dict
-    from tests.test_workspace import make_trial
+    from tests.builders import stored_trial as make_trial
 
     back = prediction_from_dict(prediction_to_dict(with_evidence(prediction, unusual=True)))
     assert back.similar == prediction.similar and back.novelty == prediction.novelty

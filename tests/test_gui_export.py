@@ -8,20 +8,18 @@ from pathlib import Path
 import pytest
 
 from engine.export import CSV_COLUMNS, csv_rows, html_report
-from engine.paths import shared_data_dir
 from engine.records import load_records, read_record
 from engine.scoring import score_trials
-from tests.gui_helpers import window, real_xml_files, tiny_model, tiny_model_files, tiny_predictor  # noqa: F401
+from tests.data_sources import data_dir, using_own_data
+from tests.gui_helpers import real_xml_files
 
 pytestmark = pytest.mark.gui
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 
 
 def observational_record() -> Path:
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("shared data is not available")
-    return data / "ctgov_xml" / "non_drug_or_observational" / "NCT00000104.xml"
+    name = "NCT09970098.xml" if using_own_data() else "NCT00000104.xml"  # ours: tests/data/make_data.py
+    return data_dir() / "ctgov_xml" / "non_drug_or_observational" / name
 
 
 @pytest.fixture(scope="module")

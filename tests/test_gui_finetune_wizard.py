@@ -12,20 +12,19 @@ import pandas as pd
 import pytest
 
 from engine.finetune_job import previous_history
-from engine.paths import shared_data_dir
 from engine.training.dataset import load_labelled
 from desktop.model_choice import recent_models
-from tests.gui_helpers import window, tiny_model, tiny_model_files, tiny_predictor, top_rows_csv  # noqa: F401
+from tests.data_sources import data_dir
+from tests.gui_helpers import top_rows_csv
 
 pytestmark = pytest.mark.gui
 
 
 def labelled_xml_folder(folder: Path) -> tuple[Path, Path, dict]:
-    """Real ClinicalTrials.gov XML records of TOP phase I trials, their TOP labels in a CSV (plus one
-    label for a trial that is not there), two records without a label, and a broken file."""
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("shared data is not available")
+    """ClinicalTrials.gov XML records of TOP phase I trials, their TOP labels in a CSV (plus one label
+    for a trial that is not there), two records without a label, and a broken file (the development
+    data's, else tests/data's)."""
+    data = data_dir()
     index = pd.read_csv(data / "ctgov_xml" / "index.csv")
     top = pd.concat([pd.read_csv(data / "top" / f) for f in ("phase_I_train.csv", "phase_I_valid.csv")])
     labelled = index[index.nctid.isin(top.nctid)]
@@ -195,7 +194,7 @@ def test_use_this_model_warns_before_adopting_a_worse_model(qtbot, tmp_path):
     from desktop.workers import TaskRunner
     from engine.finetune_job import Comparison, JobResult
     from engine.training.loop import FitResult
-    from tests.test_finetune_job import report
+    from tests.builders import evaluation_report as report
 
     wizard = FinetuneWizard(TaskRunner(), tmp_path / "shipped")
     qtbot.addWidget(wizard)

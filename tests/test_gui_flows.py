@@ -14,7 +14,7 @@ from desktop.main_window import MainWindow
 from desktop.prediction_service import has_ablation
 from desktop.widgets.criteria_editor import COL_TEXT
 from tests.gui_helpers import make_settings, real_xml_files, top_rows_csv
-from tests.test_gui_real_model import shipped_model_or_skip
+from tests.builders import shipped_model_or_skip
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 

@@ -13,9 +13,8 @@ import pytest
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox
 
-from desktop.main_window import MainWindow
-from tests.gui_helpers import make_settings, real_xml_files
-from tests.test_gui_real_model import shipped_model_or_skip
+from tests.gui_helpers import real_xml_files
+from tests.builders import shipped_model_or_skip
 
 pytestmark = pytest.mark.gui
 
@@ -29,19 +28,6 @@ def shipped_predictor(tmp_path_factory):
     from engine.predict import Predictor
 
     return Predictor.load(device="cpu")
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path):
-    def make(predictor=None):
-        window = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path),
-                            load_model=predictor is not None, model_loader=lambda: predictor)
-        qtbot.addWidget(window)
-        window.show()
-        if predictor is not None:
-            qtbot.waitUntil(lambda: window.predictions.ready, timeout=60000)
-        return window
-    return make
 
 
 def copies_with_new_ids(source: Path, folder: Path, count: int, first_id: int = 90000000) -> list[Path]:
@@ -82,7 +68,7 @@ def test_long_record_truncation_is_shown(qtbot, make_window, shipped_predictor, 
     from engine.predict import MAX_MODEL_CRITERIA
 
     long_record = record_with_many_criteria(real_xml_files(1)[0], tmp_path / "NCT00000102.xml", 2000)
-    window = make_window(shipped_predictor)
+    window = make_window(predictor=shipped_predictor)
     stalls = StallMeter()
     window.open_files([long_record])
     qtbot.waitUntil(lambda: window.current_key is not None, timeout=120000)
@@ -133,7 +119,7 @@ class StallMeter:
 
 def test_gui_responsive_during_batch(qtbot, make_window, shipped_predictor, tmp_path):
     records = copies_with_new_ids(real_xml_files(1)[0], tmp_path / "inhouse", 300)
-    window = make_window(shipped_predictor)
+    window = make_window(predictor=shipped_predictor)
     # how late the timer is on this machine anyway (other processes), before any work starts
     qtbot.waitUntil(lambda: window.idle, timeout=300000)
     quiet = StallMeter()

@@ -11,23 +11,10 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMessageBox
 
 from engine.records import read_record
-from desktop.main_window import MainWindow
 from desktop.widgets.criteria_editor import COL_ON, COL_TEXT
-from tests.gui_helpers import ActiveCriteriaPredictor, make_settings, real_xml_files
+from tests.gui_helpers import ActiveCriteriaPredictor, real_xml_files
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path):
-    def make(workspace=None, **kwargs):
-        kwargs.setdefault("load_model", False)
-        window = MainWindow(workspace_path=workspace or tmp_path / "study.cladmop", settings=make_settings(tmp_path),
-                            **kwargs)
-        qtbot.addWidget(window)
-        window.show()
-        return window
-    return make
 
 
 def open_and_wait(qtbot, window, paths):

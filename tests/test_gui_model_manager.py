@@ -11,9 +11,8 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from engine.model.checkpoint import ModelManifest
-from desktop.main_window import MainWindow
 from desktop.model_choice import recent_models, saved_device, saved_model
-from tests.gui_helpers import make_settings, tiny_model, tiny_model_files  # noqa: F401
+from tests.gui_helpers import make_settings
 
 pytestmark = pytest.mark.gui
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
@@ -26,16 +25,11 @@ def load(folder, device="auto"):
 
 
 @pytest.fixture
-def window(qtbot, tmp_path, tiny_model):
+def window(make_window, tmp_path, tiny_model):
     settings = make_settings(tmp_path)
     settings.setValue("model/folder", str(tiny_model["model"]))  # as chosen in an earlier session
     settings.setValue("model/device", "cpu")
-    w = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=settings, model_factory=load)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.predictions.status in ("ready", "failed", "unavailable"), timeout=120000)
-    assert w.predictions.ready, w.predictions.status_text
-    return w
+    return make_window(settings=settings, model_factory=load, wait_ready=True)
 
 
 def open_manager(qtbot, window):

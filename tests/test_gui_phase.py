@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from desktop.main_window import MainWindow
-from tests.gui_helpers import make_settings, tiny_model, tiny_model_files, tiny_predictor  # noqa: F401
 
 pytestmark = pytest.mark.gui
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
@@ -16,15 +14,8 @@ MIXED = EXAMPLES / "NCT09990002.json"  # Phase 1/Phase 2
 
 
 @pytest.fixture
-def window_with(qtbot, tmp_path, tiny_predictor):
-    def make(workspace=None):
-        window = MainWindow(workspace_path=workspace or tmp_path / "w.cladmop", settings=make_settings(tmp_path),
-                            model_loader=lambda: tiny_predictor)
-        qtbot.addWidget(window)
-        window.show()
-        qtbot.waitUntil(lambda: window.predictions.ready, timeout=60000)
-        return window
-    return make
+def window_with(make_window, tiny_predictor):
+    return lambda workspace=None: make_window(workspace, predictor=tiny_predictor)
 
 
 def wait_scored(qtbot, window, key, phase):

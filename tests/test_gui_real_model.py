@@ -8,19 +8,10 @@ import pytest
 
 from desktop.main_window import MainWindow
 from desktop.prediction_service import has_ablation
+from tests.builders import shipped_model_or_skip
 from tests.gui_helpers import make_settings, real_xml_files
 
 pytestmark = pytest.mark.gui
-
-
-def shipped_model_or_skip():
-    from engine.paths import resources_dir
-    from engine.predict import default_model_dir
-
-    if not (default_model_dir() / "model.json").is_file():
-        pytest.skip("no shipped model yet (resources/models/default/model.json)")
-    if not (resources_dir() / "icd10_embeddings.safetensors").is_file():
-        pytest.skip("no ICD-10 embedding table yet (resources/icd10_embeddings.safetensors)")
 
 
 def test_shipped_model_scores_records_and_what_if_matches_its_ablation(qtbot, tmp_path):

@@ -15,8 +15,7 @@ from desktop.widgets.scenarios_panel import ScenariosPanel
 from desktop.widgets.trial_list import COL_PROB, COL_WHATIF, TrialListWidget
 from desktop.widgets.trial_view import TrialView, split_codes
 from tests.gui_helpers import ActiveCriteriaPredictor
-from tests.test_depict import drawn
-from tests.test_editing import make_trial
+from tests.builders import drawn, make_trial
 from engine.depict import highlight_color
 
 pytestmark = pytest.mark.gui

@@ -6,67 +6,22 @@ the last committed state, the previous complete file, or nothing; never half of 
 from __future__ import annotations
 
 import json
-import os
-import queue
 import shutil
-import signal
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from engine.errors import ModelError
-from engine.paths import shared_data_dir
-from tests.crash_point import PAUSED
 from engine.finetune_job import finetune_from_files
+from tests.crash_point import PAUSED, Child
+from tests.data_sources import data_dir, record_names
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = shared_data_dir()
-needs_data = pytest.mark.skipif(DATA is None, reason="needs ../shared/data (real records)")
-RECORDS = ["NCT00000102.xml", "NCT00460603.xml", "NCT02465060.xml", "NCT00004074.xml", "NCT00000800.xml",
-           "NCT00000110.xml"]
-
-
-class Child:
-    """A Python child whose output lines are read in the background, so the test can wait for one;
-    `pause` ("suffix[@n]") stops it before that swap (tests/crash_point.py)."""
-
-    def __init__(self, args: list[str], pause: str = ""):
-        crash_point = ["-m", "tests.crash_point", pause] if pause else []
-        self.proc = subprocess.Popen([sys.executable, *crash_point, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-        self.lines.put(None)
-
-    def wait_for(self, text: str, timeout: float = 240) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.5)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError(f"child ended (rc {self.proc.wait()}) before {text!r}:\n" + "\n".join(self.seen[-30:]))
-            self.seen.append(line)
-            if text in line:
-                return line
-        self.kill()
-        raise AssertionError(f"no {text!r} within {timeout} s:\n" + "\n".join(self.seen[-30:]))
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=30)
+DATA = data_dir()  # the development data, else tests/data: the records are only carried, not judged
+RECORDS = record_names(["NCT00000102.xml", "NCT00460603.xml", "NCT02465060.xml", "NCT00004074.xml",
+                        "NCT00000800.xml", "NCT00000110.xml"])
 
 
 def integrity(path: Path) -> str:
@@ -110,7 +65,6 @@ elif mode == "save_as":
 """
 
 
-@needs_data
 def test_kill_inside_a_workspace_transaction_keeps_the_last_commit(tmp_path):
     from engine.records import read_record
     from engine.workspace import Workspace
@@ -128,7 +82,6 @@ def test_kill_inside_a_workspace_transaction_keeps_the_last_commit(tmp_path):
             assert s.record.to_dict() == read_record(DATA / "ctgov_xml" / name)[0].to_dict()
 
 
-@needs_data
 @pytest.mark.parametrize("after", [1, 9, 30])
 def test_kill_at_a_random_moment_of_autosaves_keeps_every_committed_save(tmp_path, after):
     from engine.workspace import Workspace
@@ -145,7 +98,6 @@ def test_kill_at_a_random_moment_of_autosaves_keeps_every_committed_save(tmp_pat
         assert len(ws.keys()) == a
 
 
-@needs_data
 def test_kill_during_save_as_keeps_the_previous_copy(tmp_path):
     from engine.records import read_record
     from engine.workspace import Workspace
@@ -176,8 +128,6 @@ SMALL = dict(d_model=16, n_heads=2, enrich_layers=1, group_sizes=(8, 4, 2), grou
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     """A small pre-trained base (no phase adapter yet) and 60 labelled TOP rows."""
-    if DATA is None:
-        pytest.skip("needs ../shared/data (TOP files)")
     import pandas as pd
 
     from engine.training.pipeline import make_featurizer, run_pretraining
@@ -268,7 +218,6 @@ def _export_child(folder: Path, records: list[Path], pause: str = "") -> Child:
                  pause=pause)
 
 
-@needs_data
 @pytest.mark.slow
 def test_kill_during_export_keeps_the_previous_reports(tmp_path):
     from engine.records import load_records
@@ -278,7 +227,7 @@ def test_kill_during_export_keeps_the_previous_reports(tmp_path):
     first = _export_child(tmp_path, records[:1])
     assert first.proc.wait(timeout=240) == 0, first.seen
     complete = [p.read_bytes() for p in reports]
-    assert all(b"NCT00000102" in data for data in complete) and complete[1].rstrip().endswith(b"</html>")
+    assert all(records[0].stem.encode() in data for data in complete) and complete[1].rstrip().endswith(b"</html>")
 
     second = _export_child(tmp_path, records, pause="report.csv")  # the CSV written, not yet swapped in
     second.wait_for(PAUSED)

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.paths import shared_data_dir
 from engine.predict import MAX_MODEL_CRITERIA, limit_criteria
 from engine.records.trial import Criterion
+from tests.data_sources import data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = shared_data_dir()
 EXAMPLE = ROOT / "resources" / "examples" / "NCT09990001.xml"
 
 
@@ -138,14 +137,13 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(DATA is None, reason="needs ../shared/data (real records)")
 def test_streamed_scoring_memory_does_not_grow_with_the_batch(tmp_path):
     """Peak RSS of `cladmop export --csv` over 1,500 records stays within 60 MB of the peak over 300
-    (the same 30 real records cycled with distinct ids, so the encoder cache serves repeats and the
+    (the same 30 records cycled with distinct ids, so the encoder cache serves repeats and the
     test stays short; benchmarks/bench_stream.py measures 5,000)."""
     from bench_stream import real_drug_records, score_folder, write_records
 
-    sources = real_drug_records(DATA, 30)
+    sources = real_drug_records(data_dir(), 30)
     peaks = {}
     for n in (300, 1500):
         write_records(tmp_path / f"r{n}", sources, n)

@@ -24,15 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from engine.paths import shared_data_dir
 from engine.records import RecordError, load_records, read_record, require_drug_trial
 from engine.records.limits import (MAX_CONDITIONS, MAX_CRITERIA_CHARS, MAX_CRITERIA_ITEMS, MAX_DRUGS,
                                    MAX_XML_BYTES, MB)
 from engine.records.xml_reader import hardened_parser
+from tests.data_sources import data_dir, record_names
 
-DATA = shared_data_dir()
-pytestmark = pytest.mark.skipif(DATA is None or not (DATA / "ctgov_xml").is_dir(),
-                                reason="../shared/data (ClinicalTrials.gov corpora) is not here")
+DATA = data_dir()  # the development data, else tests/data: hostile bytes around well-formed records
 
 #: wall-clock bound of one read, on the shared 2-core CI machine (a real record reads in ~5 ms)
 SECONDS_PER_READ = 2.0
@@ -40,8 +38,11 @@ FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # real records of several shapes: small, the largest file, most criteria chars, most conditions
-XML_NAMES = ["NCT00000102.xml", "NCT00460603.xml", "NCT02465060.xml", "NCT00004074.xml", "NCT00000800.xml"]
-XML_NAMES = [n for n in XML_NAMES if DATA and (DATA / "ctgov_xml" / n).is_file()] if DATA else []
+# (without the development data, five of tests/data's)
+XML_NAMES = record_names(["NCT00000102.xml", "NCT00460603.xml", "NCT02465060.xml", "NCT00004074.xml",
+                          "NCT00000800.xml"])
+XML_NAMES = [n for n in XML_NAMES if (DATA / "ctgov_xml" / n).is_file()]
+SMALL_XML, LARGE_XML = XML_NAMES[0], XML_NAMES[1]
 
 
 def heap_bound(size: int) -> int:
@@ -50,7 +51,7 @@ def heap_bound(size: int) -> int:
 
 
 def _json_names() -> list[str]:
-    if DATA is None or not (DATA / "ctgov_json").is_dir():
+    if not (DATA / "ctgov_json").is_dir():
         return []
     return sorted(p.name for p in (DATA / "ctgov_json").glob("NCT*.json"))[:4]
 
@@ -156,7 +157,7 @@ def test_mutated_xml_records_give_a_trial_or_a_named_error(data):
 
 @pytest.mark.parametrize("codec", ["utf-16", "utf-16-le", "utf-8-sig"])
 def test_a_real_record_reencoded_reads_the_same(codec):
-    original = DATA / "ctgov_xml" / "NCT00460603.xml"
+    original = DATA / "ctgov_xml" / LARGE_XML
     expected = read_record(original)[0]
     text = original.read_text("utf-8")
     got = check_bytes(text.encode(codec), ".xml")
@@ -166,7 +167,7 @@ def test_a_real_record_reencoded_reads_the_same(codec):
 
 
 def test_invalid_utf8_is_read_as_windows_1252_with_a_warning():
-    original = (DATA / "ctgov_xml" / "NCT00000102.xml").read_bytes()
+    original = (DATA / "ctgov_xml" / SMALL_XML).read_bytes()
     data = original.replace(b"<brief_title>", b"<brief_title>\xe9\xff ", 1)
     got = check_bytes(data, ".xml")
     assert not isinstance(got, RecordError), got
@@ -252,7 +253,7 @@ def test_a_50_mb_file_is_refused_before_parsing():
 def test_a_file_at_the_size_cap_parses_with_bounded_memory(tmp_path):
     """libxml2 allocates outside tracemalloc's view: the whole-process peak (RSS) is measured in a
     child reading a 19.9 MB record of 700,000 small elements (the costliest tree per byte)."""
-    original = (DATA / "ctgov_xml" / "NCT00460603.xml").read_text("utf-8")
+    original = (DATA / "ctgov_xml" / LARGE_XML).read_text("utf-8")
     filler = "<keyword>x</keyword>" * ((MAX_XML_BYTES - len(original) - 1000) // 20)
     path = tmp_path / "at_cap.xml"
     path.write_text(original.replace("</clinical_study>", filler + "</clinical_study>"))
@@ -266,7 +267,7 @@ def test_a_file_at_the_size_cap_parses_with_bounded_memory(tmp_path):
                           cwd=Path(__file__).parents[1])
     assert done.returncode == 0, done.stderr
     seconds, grown_mb, nct_id = done.stdout.split()
-    assert nct_id == "NCT00460603"
+    assert nct_id == Path(LARGE_XML).stem
     assert float(grown_mb) < 400, f"reading a 20 MB record grew the process by {grown_mb} MB"
     assert float(seconds) < 10
 

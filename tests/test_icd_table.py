@@ -70,7 +70,7 @@ def test_a_missing_or_damaged_table_is_a_clear_error(tmp_path):
         IcdTable.load(bad)
 
 
-@pytest.mark.skipif(DATA is None, reason="shared data folder absent")
+@pytest.mark.real_data
 def test_codes_of_the_top_data_are_found(table):
     codes = set()
     for path in (DATA / "top").glob("*.csv"):

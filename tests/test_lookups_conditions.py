@@ -141,7 +141,7 @@ def test_the_index_cache_gives_the_same_answers_as_a_fresh_build(lookup, codes, 
     assert fresh._exact == lookup._exact and fresh._bag == lookup._bag
 
 
-@pytest.mark.skipif(DATA is None, reason="shared data folder absent")
+@pytest.mark.real_data
 def test_agreement_with_top_mapping_at_category_level(lookup):
     report = agreement_with_top(lookup, DATA / "lookups" / "top_derived_disease_to_icd10.csv")
     assert report["names"] > 1000
@@ -151,7 +151,7 @@ def test_agreement_with_top_mapping_at_category_level(lookup):
     assert agreed / total > 0.85
 
 
-@pytest.mark.skipif(DATA is None, reason="shared data folder absent")
+@pytest.mark.real_data
 def test_most_xml_corpus_conditions_get_a_code(lookup):
     with open(DATA / "ctgov_xml" / "index.csv", newline="", encoding="utf-8") as f:
         names = {n for row in csv.DictReader(f) for n in row["conditions"].split("|") if n}

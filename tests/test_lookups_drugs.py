@@ -14,7 +14,7 @@ from engine.records.errors import RecordError
 
 DATA = shared_data_dir()
 LOOKUPS = DATA / "lookups" if DATA else None
-needs_data = pytest.mark.skipif(LOOKUPS is None or not LOOKUPS.is_dir(), reason="shared data folder absent")
+needs_data = pytest.mark.real_data  # the development data's reference tables (DrugBank, PyTrial, TOP's)
 
 
 def _canonical(smiles):

@@ -12,7 +12,8 @@ from engine import cli
 from engine.errors import ModelError
 from engine.features.backbones import load_backbone
 from engine.model_store import ModelStore, check_safetensors, default_name, open_backbone, resolve_store_name
-from engine.paths import resources_dir, shared_data_dir
+from engine.paths import resources_dir
+from tests.data_sources import top_csv
 from tiny_models import build_tiny_biogpt
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
@@ -266,7 +267,6 @@ def test_cli_import_list_remove(store, tiny_biogpt, tmp_path, capsys):
     assert cli.main(["remove-backbone", "cli-bio"]) == 2
 
 
-@pytest.mark.skipif(shared_data_dir() is None, reason="needs ../shared/data (TOP rows to train a tiny model)")
 @pytest.mark.skipif(not (resources_dir() / "icd10_embeddings.safetensors").is_file(),
                     reason="needs the shipped ICD-10 table (installer/build_icd_table.sh builds it)")
 def test_predict_with_an_imported_backbone_by_name(store, tmp_path, capsys):
@@ -279,7 +279,7 @@ def test_predict_with_an_imported_backbone_by_name(store, tmp_path, capsys):
 
     bio = build_tiny_biogpt(tmp_path / "biogpt", criteria_lines("phase_I_train.csv", 300))
     store.import_folder(bio, "biogpt-local")
-    df = pd.read_csv(shared_data_dir() / "top" / "phase_I_train.csv")
+    df = pd.read_csv(top_csv("phase_I_train.csv"))
     rows = pd.concat([df[df.label == 1].head(20), df[df.label == 0].head(20)])
     rows.to_csv(tmp_path / "rows.csv", index=False)
     model = tmp_path / "model"

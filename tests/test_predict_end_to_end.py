@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.paths import shared_data_dir
 from engine.finetune_job import finetune_from_files
+from tests.data_sources import data_dir
 
-DATA = shared_data_dir()
-pytestmark = pytest.mark.skipif(DATA is None, reason="needs ../shared/data (TOP files)")
+DATA = data_dir()  # the development data, else tests/data (the same layout)
 EXAMPLES = Path(__file__).resolve().parents[1] / "resources" / "examples"
 SMALL = dict(d_model=32, n_heads=4, enrich_layers=1, group_sizes=(16, 8, 4), group_self_layers=1,
              head_hidden=32, proj_dim=16)
@@ -21,7 +20,7 @@ SMALL = dict(d_model=32, n_heads=4, enrich_layers=1, group_sizes=(16, 8, 4), gro
 
 @pytest.fixture(scope="module")
 def top_rows(tmp_path_factory):
-    """60 phase I rows (30 per outcome) from the TOP training file, as a TOP-format CSV."""
+    """60 phase I rows (30 per outcome) from a TOP training file, as a TOP-format CSV."""
     import pandas as pd
 
     df = pd.read_csv(DATA / "top" / "phase_I_train.csv")

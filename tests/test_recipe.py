@@ -12,8 +12,7 @@ from engine.training.corpus import drug_key, marketed_drug_trials, read_atc_name
 from tests.model_fixtures import make_features, small_config
 
 DATA = shared_data_dir()
-needs_data = pytest.mark.skipif(DATA is None or not (DATA / "top" / "phase_I_train.csv").is_file(),
-                                reason="needs ../shared/data (TOP files, records, lookups)")
+needs_data = pytest.mark.real_data  # claims about the development data's TOP files, records and lookups
 
 
 def trial(nct, start="March 2008", drugs=("Metformin Hydrochloride",), criteria=("Adults",)):

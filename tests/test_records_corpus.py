@@ -22,10 +22,7 @@ from engine.records.top_agreement import (
 )
 
 SHARED = shared_data_dir()
-pytestmark = pytest.mark.skipif(
-    SHARED is None or not (SHARED / "ctgov_xml" / "index.csv").exists(),
-    reason="shared data folder (../shared/data or $CLADMOP_SHARED_DATA) not available",
-)
+pytestmark = pytest.mark.real_data  # every file of the real corpora; conftest.py skips without them
 
 
 def index_rows(corpus: str) -> list[dict]:

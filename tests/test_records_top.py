@@ -98,13 +98,23 @@ def test_a_csv_without_the_top_columns_is_refused(tmp_path):
         read_record(path)
 
 
+def test_our_top_split_takes_its_dates_from_the_table_beside_it(tmp_path):
+    from tests.data_sources import OWN_DATA
+
+    source = OWN_DATA / "top" / "phase_I_valid.csv"  # tests/data/make_data.py: 30 + 30 rows
+    shutil.copy(source, tmp_path / "split.csv")  # no nctid_date.tsv beside the copy
+    trials, top = read_top_csv(tmp_path / "split.csv", keep_top_columns=True)
+    assert len(trials) == len(top) == 60 and sum(t.label for t in trials) == 30
+    assert all(t.criteria and t.drugs and t.conditions and t.start_date == "" for t in trials)
+    assert [len(row["smiless"]) for row in top] == [len(t.drugs) for t in trials]
+    assert all(t.start_date and t.completion_date for t in read_top_csv(source))
+
+
+@pytest.mark.real_data
 def test_real_top_split_when_available(tmp_path):
     from engine.paths import shared_data_dir
 
-    shared = shared_data_dir()
-    source = shared / "top" / "phase_I_valid.csv" if shared else None
-    if source is None or not source.exists():
-        pytest.skip("shared TOP data not available")
+    source = shared_data_dir() / "top" / "phase_I_valid.csv"
     shutil.copy(source, tmp_path / "split.csv")  # no nctid_date.tsv beside the copy
     trials, top = read_top_csv(tmp_path / "split.csv", keep_top_columns=True)
     assert len(trials) == len(top) == 117

@@ -15,7 +15,7 @@ from engine.paths import shared_data_dir
 from engine.records.trial import Drug, Trial
 
 DATA = shared_data_dir()
-needs_data = pytest.mark.skipif(DATA is None or not (DATA / "lookups").is_dir(), reason="shared data folder absent")
+needs_data = pytest.mark.real_data  # the development data's reference tables and records
 
 #: a small reference table written for these tests (structures are simple stand-ins, not the real ones)
 _ROWS = [("leucovorin", "CCO"), ("fluorouracil", "FC1=CNC(=O)NC1=O"), ("oxaliplatin", "CCN"),

@@ -10,37 +10,8 @@ import numpy as np
 import pytest
 
 from engine.editing import TrialDraft
-from engine.features.types import MoleculeSegment
-from engine.prediction import Ablation, LevelAttention, Prediction
-from engine.records.trial import Condition, Criterion, Drug, IcdCandidate, Trial
 from engine.workspace import SCHEMA_VERSION, Workspace, WorkspaceError
-
-
-def make_trial(nct_id="NCT00000001", source="/data/NCT00000001.xml") -> Trial:
-    return Trial(
-        nct_id=nct_id, title="Aspirin for secondary prevention", phases=("II", "III"), status="Completed",
-        enrollment=120, source_path=source, source_format="ctgov-xml",
-        conditions=[Condition("Stroke", ["I63.9"], "exact"),
-                    Condition("TIA", [], "fuzzy", [IcdCandidate("G45.9", "TIA, unspecified", 0.8)])],
-        drugs=[Drug("aspirin", "CC(=O)Oc1ccccc1C(=O)O", "small_molecule", "drugbank"),
-               Drug("placebo", None, "placebo")],
-        criteria=[Criterion("Age ≥ 40"), Criterion("Prior ischaemic stroke"),
-                  Criterion("Bleeding disorder", "exclusion")],
-        criteria_text="Inclusion Criteria: ...",
-    )
-
-
-def make_prediction(trial: Trial) -> Prediction:
-    return Prediction(
-        nct_id=trial.nct_id, trial_hash=trial.content_hash(), phase="II", probability=0.71, base_rate=0.56,
-        model_name="cladmop-minilm-v1",
-        attention=[LevelAttention(level, np.array([0.2, 0.5, 0.1]), np.array([0.1, 0.05]), np.array([0.05]), 0.0)
-                   for level in ("coarse", "medium", "fine")],
-        ablations=[Ablation("criterion", 1, "Prior ischaemic stroke", -0.08)],
-        molecule_tokens=[MoleculeSegment(0, "CC(=O)O", (0, 1, 2)), None],
-        molecule_labels=["aspirin: acetyl", "placebo"], disease_labels=["I63.9"],
-        criteria_labels=["Age ≥ 40", "Prior ischaemic stroke", "Bleeding disorder"],
-    )
+from tests.builders import make_prediction, stored_trial as make_trial
 
 
 def test_records_drafts_scenarios_round_trip(tmp_path):
