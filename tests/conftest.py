@@ -206,7 +206,7 @@ def make_window(qtbot, tmp_path):
         window.show()
         if wait_ready if wait_ready is not None else predictor is not None:
             qtbot.waitUntil(lambda: window.predictions.status in ("ready", "failed", "unavailable"),
-                            timeout=120000)
+                            timeout=300000)
             assert window.predictions.ready, window.predictions.status_text
         return window
     return make

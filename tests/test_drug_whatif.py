@@ -210,21 +210,16 @@ def test_cli_lists_the_drugs_to_remove_and_refuses_a_wrong_one(capsys):
 
 # -- the window ----------------------------------------------------------------------------------------
 @pytest.mark.gui
-def test_window_adds_and_removes_drugs_and_conditions_undoably(qtbot, tmp_path, resolver):
+def test_window_adds_and_removes_drugs_and_conditions_undoably(qtbot, make_window, resolver):
     """The trial view's + Drug… / ✕ / + Condition… go through the draft: Undo works, the view marks
     the what-if, the regimen is spelled out and the what-if is scored again."""
     from PySide6.QtCore import Qt
 
-    from desktop.main_window import MainWindow
     from engine.records.typed import typed_trial
-    from tests.gui_helpers import ActiveCriteriaPredictor, make_settings
+    from tests.gui_helpers import ActiveCriteriaPredictor
 
     predictor = ActiveCriteriaPredictor()
-    window = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path),
-                        model_loader=lambda: predictor)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window.predictions.ready, timeout=20000)
+    window = make_window(predictor=predictor)
     key = window.add_typed_trial(typed_trial("Colon study", "II", [("oxaliplatin", "CCN")], [("Colon cancer", "C18.9")],
                                              "Inclusion Criteria:\n- Adults\nExclusion Criteria:\n- Pregnant"))
     draft, view, edits = window.session.entry(key).draft, window.trial_view, window.intervention_edits

@@ -10,7 +10,6 @@ from engine.depict import highlight_color
 from engine.records import read_record
 from desktop.widgets.attention_view import (ABLATION_TITLE, ATTENTION_TITLE, AttentionView, attention_matrix, css,
                                             token_columns)
-from tests.gui_helpers import make_settings
 
 pytestmark = pytest.mark.gui
 EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[1] / "resources" / "examples"
@@ -135,14 +134,8 @@ def test_an_empty_view_says_what_will_appear(qtbot):
     assert token_columns.__doc__ and attention_matrix.__doc__
 
 
-def test_the_window_docks_the_attention_of_the_prediction_in_view(qtbot, tmp_path, tiny_model):
-    from desktop.main_window import MainWindow
-
-    window = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path),
-                        model_loader=lambda: tiny_predictor_for(tiny_model))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window.predictions.ready, timeout=120000)
+def test_the_window_docks_the_attention_of_the_prediction_in_view(qtbot, tmp_path, make_window, tiny_model):
+    window = make_window(model_loader=lambda: tiny_predictor_for(tiny_model), wait_ready=True)  # loads on a worker
     window.open_files([EXAMPLES / "NCT09990001.xml"])
     qtbot.waitUntil(lambda: window.session.current_prediction(window.current_key or "", "original") is not None,
                     timeout=120000)

@@ -10,24 +10,19 @@ import csv
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop.main_window import MainWindow
 from desktop.prediction_service import has_ablation
 from desktop.widgets.criteria_editor import COL_TEXT
-from tests.gui_helpers import make_settings, real_xml_files, top_rows_csv
+from tests.gui_helpers import real_xml_files, top_rows_csv
 from tests.builders import shipped_model_or_skip
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
 
-def test_open_edit_undo_scenario_finetune_export(qtbot, tmp_path):
+def test_open_edit_undo_scenario_finetune_export(qtbot, tmp_path, make_window):
     shipped_model_or_skip()
     xml = real_xml_files(1)[0]
     rows = top_rows_csv(tmp_path / "inhouse", "phase_I_train.csv", per_class=8)
-    window = MainWindow(workspace_path=tmp_path / "day.cladmop", settings=make_settings(tmp_path))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window.predictions.status in ("ready", "failed", "unavailable"), timeout=300000)
-    assert window.predictions.ready, window.predictions.status_text
+    window = make_window(tmp_path / "day.cladmop", load_model=True, wait_ready=True)  # the shipped model
     assert window.device_label.text() == "device: CPU" or window.device_label.text().startswith("device: CUDA")
 
     # 1. open a real record: it is scored, then its ablation arrives

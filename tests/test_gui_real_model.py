@@ -6,21 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.main_window import MainWindow
 from desktop.prediction_service import has_ablation
 from tests.builders import shipped_model_or_skip
-from tests.gui_helpers import make_settings, real_xml_files
+from tests.gui_helpers import real_xml_files
 
 pytestmark = pytest.mark.gui
 
 
-def test_shipped_model_scores_records_and_what_if_matches_its_ablation(qtbot, tmp_path):
+def test_shipped_model_scores_records_and_what_if_matches_its_ablation(qtbot, make_window):
     shipped_model_or_skip()
-    window = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window.predictions.status in ("ready", "unavailable", "failed"), timeout=300000)
-    assert window.predictions.ready, window.predictions.status_text
+    window = make_window(load_model=True, wait_ready=True)  # the shipped model
     predictor = window.predictions.predictor
     files = [f for f in real_xml_files(40)][:40]
     window.open_files(files)
@@ -48,15 +43,11 @@ def test_shipped_model_scores_records_and_what_if_matches_its_ablation(qtbot, tm
     assert "what-if" in window.prediction_panel.whatif.text()
 
 
-def test_molecules_are_tinted_by_the_fine_level_attention(qtbot, tmp_path):
+def test_molecules_are_tinted_by_the_fine_level_attention(qtbot, make_window):
     shipped_model_or_skip()
     from engine.depict import atom_weights_from_segments
 
-    window = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path))
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: window.predictions.status in ("ready", "unavailable", "failed"), timeout=300000)
-    assert window.predictions.ready, window.predictions.status_text
+    window = make_window(load_model=True, wait_ready=True)  # the shipped model
     phases = window.predictions.predictor.phases
     window.open_files(real_xml_files(40))
     qtbot.waitUntil(lambda: not window.runner.busy, timeout=120000)

@@ -311,16 +311,11 @@ def test_scenario_compare_pane_shows_the_change_in_probability(qtbot):
     assert "p = 0.66" in panel.list.item(0).text() and "Original" not in panel.list.item(0).text()
 
 
-def test_every_control_of_the_window_says_what_it_does(qtbot, tmp_path):
+def test_every_control_of_the_window_says_what_it_does(qtbot, make_window):
     """Buttons, choices and fields carry a tooltip (Qt's own dock and corner buttons aside)."""
     from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
 
-    from desktop.main_window import MainWindow
-    from tests.gui_helpers import make_settings
-
-    window = MainWindow(workspace_path=tmp_path / "w.cladmop", settings=make_settings(tmp_path), load_model=False)
-    qtbot.addWidget(window)
-    window.show()
+    window = make_window()
     silent = [f"{type(w).__name__} {getattr(w, 'text', lambda: '')()!r} in {type(w.parent()).__name__}"
               for cls in (QAbstractButton, QComboBox, QLineEdit, QAbstractSpinBox) for w in window.findChildren(cls)
               if w.isVisibleTo(window) and not w.toolTip() and not w.objectName().startswith("qt_")]
