@@ -102,6 +102,7 @@ def test_batch_with_progress_on_real_trials(resolver):
 
 def test_reference_folders_setting(monkeypatch, tmp_path):
     monkeypatch.delenv("CLADMOP_LOOKUP_FOLDERS", raising=False)
+    monkeypatch.setenv("CLADMOP_HOME", str(tmp_path / "home"))  # the setting written below stays this test's
     assert reference_folders() == [DATA / "lookups"]  # development default
     set_reference_folders([tmp_path])
     assert reference_folders() == [tmp_path]
