@@ -24,7 +24,7 @@ from engine.export import write_report
 from engine.paths import user_data_dir
 from engine.whatif import insensitivity_note
 from engine.scoring import OpenTrial, score_missing
-from engine.studio import Opened
+from engine.studio import Lookups, Opened
 from engine.workspace import SUFFIX, Workspace, WorkspaceError, default_workspace_path
 from desktop.dialogs import show_errors, show_message
 from desktop.intervention_edits import InterventionEdits
@@ -67,14 +67,16 @@ def _copy_legacy_settings(settings: QSettings) -> None:
 
 class MainWindow(QMainWindow):
     def __init__(self, workspace_path: str | Path | None = None, settings: QSettings | None = None,
-                 model_loader=None, load_model: bool = True, model_factory=default_loader, parent=None):
-        """`model_factory(folder, device)` loads a model (the model manager and the wizard use it);
-        `model_loader()` loads the first one (default: the folder and device in the settings)."""
+                 model_loader=None, load_model: bool = True, model_factory=None, parent=None):
+        """`model_factory(folder, device)` loads a model (the model manager and the wizard use it; default:
+        `default_loader` with the session's lookups); `model_loader()` loads the first one (default: the
+        folder and device in the settings)."""
         super().__init__(parent)
         self.settings = settings or app_settings()
-        self.model_factory = model_factory
+        self.lookups = Lookups()  # the session's drug and disease tables, shared with the models it loads
+        self.model_factory = model_factory or partial(default_loader, lookups=self.lookups)
         if model_loader is None:
-            model_loader = partial(model_factory, saved_model(self.settings), saved_device(self.settings))
+            model_loader = partial(self.model_factory, saved_model(self.settings), saved_device(self.settings))
         self.model_manager = None
         self.finetune_wizard = None
         self.export_task = None
@@ -86,7 +88,7 @@ class MainWindow(QMainWindow):
         self._open_queue: list[list[str]] = []
         self._opening = False
 
-        self.session = Session(self._open_workspace_or_fallback(workspace_path), self)
+        self.session = Session(self._open_workspace_or_fallback(workspace_path), self, lookups=self.lookups)
         self.predictions = PredictionService(lambda: self.session.workspace, loader=model_loader, parent=self)
 
         self._build_views()

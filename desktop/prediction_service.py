@@ -45,15 +45,16 @@ def has_ablation(prediction) -> bool:
     return prediction is not None and bool(getattr(prediction, "ablations", None))
 
 
-def default_loader(model_dir=None, device: str = "auto"):
-    """`engine.predict.Predictor.load()`: the shipped model (or `model_dir`) on the best device."""
+def default_loader(model_dir=None, device: str = "auto", lookups=None):
+    """`engine.predict.Predictor.load()`: the shipped model (or `model_dir`) on the best device; with the
+    session's `lookups` (engine.studio.Lookups) the drug and disease tables are built once, not twice."""
     try:
         from engine.predict import Predictor
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("engine.predict"):
             raise ModelUnavailable("the prediction engine is not installed") from exc
         raise
-    return Predictor.load(model_dir, device=device)
+    return Predictor.load(model_dir, device=device, resolver=lookups.resolver() if lookups is not None else None)
 
 
 class PredictionService(QObject):

@@ -228,3 +228,10 @@ def test_before_a_model_is_in_the_phase_model_is_the_record_s(qtbot):
     assert svc.choose_phase(trial.replace(phases=("I", "II"))) == ("II", "")
     assert svc.choose_phase(trial.replace(phases=())) == (None, "")
     assert svc.choose_phase(trial.replace(phases=("I",)), override="III") == ("III", "")
+
+
+def test_the_window_s_models_read_with_the_session_s_lookups(make_window, tiny_model):
+    """One set of drug and disease tables per window: the model it loads resolves with the session's."""
+    window = make_window()
+    predictor = window.model_factory(tiny_model["model"], "cpu")
+    assert predictor.resolver is not None and predictor.resolver is window.session.lookups.built()
