@@ -23,13 +23,14 @@ from engine.editing import TrialDraft
 from engine.export import write_report
 from engine.paths import user_data_dir
 from engine.whatif import insensitivity_note
+from engine.prediction import has_ablation
 from engine.scoring import OpenTrial, score_missing
 from engine.studio import Lookups, Opened
 from engine.workspace import SUFFIX, Workspace, WorkspaceError, default_workspace_path
 from desktop.dialogs import show_errors, show_message
 from desktop.intervention_edits import InterventionEdits
 from desktop.model_choice import remember_model, saved_device, saved_model
-from desktop.prediction_service import PredictionService, default_loader, has_ablation
+from desktop.prediction_service import PredictionService, default_loader
 from desktop.report_file import write_trial_report
 from desktop.session import Session, now_hms, warm_up
 from desktop.widgets.about import show_about, show_shortcuts
@@ -73,8 +74,8 @@ class MainWindow(QMainWindow):
         folder and device in the settings)."""
         super().__init__(parent)
         self.settings = settings or app_settings()
-        self.lookups = Lookups()  # the session's drug and disease tables, shared with the models it loads
-        self.model_factory = model_factory or partial(default_loader, lookups=self.lookups)
+        lookups = Lookups()  # the session's drug and disease tables, shared with the models it loads
+        self.model_factory = model_factory or partial(default_loader, lookups=lookups)
         if model_loader is None:
             model_loader = partial(self.model_factory, saved_model(self.settings), saved_device(self.settings))
         self.model_manager = None
@@ -88,7 +89,7 @@ class MainWindow(QMainWindow):
         self._open_queue: list[list[str]] = []
         self._opening = False
 
-        self.session = Session(self._open_workspace_or_fallback(workspace_path), self, lookups=self.lookups)
+        self.session = Session(self._open_workspace_or_fallback(workspace_path), self, lookups=lookups)
         self.predictions = PredictionService(lambda: self.session.workspace, loader=model_loader, parent=self)
 
         self._build_views()

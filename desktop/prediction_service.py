@@ -7,7 +7,7 @@ Views call `request(key, role, trial, phase=...)` as often as they like (every k
 Two stages, so a what-if answers fast: first the probability and attention alone (one forward pass),
 shown at once; then, for the trial in focus only, the leave-one-out ablation (one forward per item,
 several times longer), which replaces it when done. An ablation that a newer edit made stale is
-cancelled between model chunks. `has_ablation(prediction)` tells the two apart.
+cancelled between model chunks. `engine.prediction.has_ablation(prediction)` tells the two apart.
 Results come back as `predictionReady(key, role, prediction, trial_hash)` where `trial_hash` is the
 content hash of the trial as requested (the predictor resolves lookups first, so
 `prediction.trial_hash` may differ). A result whose trial was edited meanwhile is still cached (undo
@@ -28,6 +28,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine.errors import CHOOSE_PHASE, CladmopError, worded
+from engine.prediction import has_ablation
 from engine.records.trial import Trial
 from desktop.workers import TaskRunner
 
@@ -37,12 +38,6 @@ WORDS = {CHOOSE_PHASE: "choose a phase model in the Prediction panel"}
 
 class ModelUnavailable(CladmopError):
     """No prediction engine or model is installed; the GUI works without predictions."""
-
-
-def has_ablation(prediction) -> bool:
-    """True for a prediction with its leave-one-out ablation. Every scorable trial has a drug, so a
-    complete prediction always holds at least one ablation; an empty list means stage one only."""
-    return prediction is not None and bool(getattr(prediction, "ablations", None))
 
 
 def default_loader(model_dir=None, device: str = "auto", lookups=None):

@@ -104,3 +104,9 @@ class Prediction:
     def top_by_ablation(self, k: int = 5, kind: str | None = None) -> list[Ablation]:
         items = [a for a in self.ablations if kind is None or a.kind == kind]
         return sorted(items, key=lambda a: -abs(a.delta))[:k]
+
+
+def has_ablation(prediction) -> bool:
+    """True for a prediction with its leave-one-out ablation. Every scorable trial has a drug, so a
+    complete prediction always holds at least one ablation; an empty list means stage one only."""
+    return prediction is not None and bool(getattr(prediction, "ablations", None))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from engine.editing import TrialDraft
+from engine.prediction import has_ablation
 from engine.records.trial import Trial
 from engine.scoring import OpenTrial
 from engine.tasks import TaskState
@@ -322,7 +323,7 @@ class Studio:
         draft, original = self.entries[key].draft, self.trial_for(key, "original")
         phase, why = phase_for(key, original)
         edited = draft.is_modified
-        complete = lambda p: p if p is not None and p.ablations else None  # noqa: E731
+        complete = lambda p: p if has_ablation(p) else None  # noqa: E731
         return OpenTrial(key=key, trial=original, phase=phase, phase_problem=why if phase is None else "",
                          prediction=complete(self.current_prediction(key, "original")),
                          what_if=self.trial_for(key, "edited") if edited else None,

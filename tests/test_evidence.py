@@ -196,7 +196,10 @@ def test_name_postings_give_each_learning_trial_s_jaccard_overlap():
     empty lists and names no trial has included."""
     import random
 
-    from engine.evidence.similar import NamePostings, jaccard
+    from engine.evidence.similar import NamePostings
+
+    def jaccard(a: set[str], b: set[str]) -> float:
+        return len(a & b) / len(a | b) if a and b else 0.0
 
     rng = random.Random(0)
     vocabulary = [f"drug{i}" for i in range(12)]

@@ -10,7 +10,7 @@ import csv
 import pytest
 from PySide6.QtCore import Qt
 
-from desktop.prediction_service import has_ablation
+from engine.prediction import has_ablation
 from desktop.widgets.criteria_editor import COL_TEXT
 from tests.gui_helpers import real_xml_files, top_rows_csv
 from tests.builders import shipped_model_or_skip

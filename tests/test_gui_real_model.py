@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.prediction_service import has_ablation
+from engine.prediction import has_ablation
 from tests.builders import shipped_model_or_skip
 from tests.gui_helpers import real_xml_files
 

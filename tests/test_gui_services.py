@@ -154,7 +154,7 @@ def test_a_model_that_fails_to_load_is_reported_and_requests_are_ignored(qtbot, 
 
 def test_the_probability_comes_first_then_the_ablation_and_a_stale_ablation_is_cancelled(qtbot, service):
     """What-if latency: the new probability must not wait for the ablation (one forward per item)."""
-    from desktop.prediction_service import has_ablation
+    from engine.prediction import has_ablation
 
     svc, predictor, _ = service
     predictor.ablation_delay_s = 1.5  # an ablation is several forward passes: slower than the probability

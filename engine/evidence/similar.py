@@ -47,10 +47,6 @@ class SimilarTrial:
         return "; ".join(parts) or "similar criteria"
 
 
-def jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0
-
-
 class NamePostings:
     """Which learning trials name each drug (or condition): one trial's Jaccard overlap with all of them
     in a few array operations, instead of a set intersection per learning trial (4 ms of a what-if)."""
@@ -63,7 +59,8 @@ class NamePostings:
                 self.trials.setdefault(name, []).append(i)
 
     def jaccard(self, names: set[str]) -> np.ndarray:
-        """(n,) `jaccard(names, set(trial's names))` for every learning trial."""
+        """(n,) the Jaccard overlap |names ∩ trial's names| / |names ∪ trial's names| of every learning
+        trial (0 when either is empty)."""
         shared = np.zeros(len(self.sizes))
         for name in names:
             shared[self.trials.get(name, [])] += 1
