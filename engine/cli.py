@@ -220,8 +220,12 @@ def _whatif_parser(sub) -> None:
                    help="add a drug (looked up by name; a regimen such as FOLFOX adds its drugs)")
     p.add_argument("--remove-drug", action="append", default=[], metavar="N|NAME",
                    help="remove drug N (as --list numbers them) or by name (a regimen's name: all its drugs)")
+    p.add_argument("--replace-drug", nargs=2, action="append", default=[], metavar=("N|NAME", "NEW[=SMILES]"),
+                   help="put another drug (or a regimen) in drug N's place")
     p.add_argument("--add-condition", action="append", default=[], metavar="NAME[=ICD10]", help="add a condition")
     p.add_argument("--remove-condition", action="append", default=[], metavar="N|NAME", help="remove a condition")
+    p.add_argument("--replace-condition", nargs=2, action="append", default=[], metavar=("N|NAME", "NEW[=ICD10]"),
+                   help="put another condition in condition N's place")
     p.add_argument("--phase", type=str.upper, choices=PHASE_CHOICES, help="phase model (default: the record's)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--top", type=non_negative_int, default=5, help="how many criteria to list (default 5)")
@@ -238,7 +242,7 @@ def cmd_whatif(args) -> int:
         print("\n".join(numbered_items(trial) + [""] + _resolved_interventions(trial)))
         return 0
     edits = parse_edits(args.drop, args.edit, args.add, args.add_exclusion, args.add_drug, args.remove_drug,
-                        args.add_condition, args.remove_condition)
+                        args.add_condition, args.remove_condition, args.replace_drug, args.replace_condition)
     result = what_if(_load_predictor(args), trial, edits, _phase(args.phase), ablate=not args.no_ablation)
     if args.json:
         print(json.dumps({"before": prediction_json(result.before), "after": prediction_json(result.after),

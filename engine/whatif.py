@@ -2,9 +2,9 @@
 uses (engine/editing.py), the record and its what-if scored together, and the change read in words.
 
 Items are numbered from 1 in record order, disabled ones included, as the criteria editor numbers them.
-Drugs and conditions may be added (by name, the lookups resolve them; or NAME=SMILES, NAME=ICD10) and
-removed (by number in the resolved record, `--list` numbers them, or by name: a regimen's name removes
-all its drugs).
+Drugs and conditions may be added (by name, the lookups resolve them; or NAME=SMILES, NAME=ICD10),
+removed or replaced (by number in the resolved record, `--list` numbers them, or by name: a regimen's name
+removes all its drugs). Every number means the record's own list, whatever else is edited.
 A numeric edit the model barely reacts to is said to be so: "no change" must not read as "no effect"
 (the model reads thresholds, ages and counts in criteria weakly; benchmarks/bench_sensitivity.py).
 """
@@ -38,11 +38,14 @@ class Edits:
     remove_drugs: list[str] = field(default_factory=list)  # item number or name
     add_conditions: list[tuple[str, str]] = field(default_factory=list)  # (name, ICD-10 code or "")
     remove_conditions: list[str] = field(default_factory=list)
+    replace_drugs: list[tuple[str, str, str]] = field(default_factory=list)  # (number or name, name, SMILES)
+    replace_conditions: list[tuple[str, str, str]] = field(default_factory=list)  # (number or name, name, ICD-10)
 
     @property
     def touches_interventions(self) -> bool:
         """Drug or condition edits need the record resolved first (numbers refer to the resolved lists)."""
-        return bool(self.add_drugs or self.remove_drugs or self.add_conditions or self.remove_conditions)
+        return bool(self.add_drugs or self.remove_drugs or self.add_conditions or self.remove_conditions
+                    or self.replace_drugs or self.replace_conditions)
 
     def apply(self, trial: Trial, resolver=None) -> TrialDraft:
         """A draft of `trial` with the edits done (each one undoable, as in the editor); `resolver`
@@ -58,12 +61,9 @@ class Edits:
         return draft
 
     def _apply_interventions(self, draft: TrialDraft, resolver) -> None:
-        """Removals first, all at once, so every number means the record's list; then the additions."""
-        if self.remove_drugs:
-            draft.remove_drugs([i for ref in self.remove_drugs for i in _matching(draft.edited.drugs, ref, "drug")])
-        if self.remove_conditions:
-            draft.remove_conditions([i for ref in self.remove_conditions
-                                     for i in _matching(draft.edited.conditions, ref, "condition")])
+        """Removals and replacements, each list's numbers read against the record's list; then additions."""
+        _remove_and_replace(draft, "drug", self.remove_drugs, self.replace_drugs, resolver)
+        _remove_and_replace(draft, "condition", self.remove_conditions, self.replace_conditions, resolver)
         for name, smiles in self.add_drugs:
             draft.add_drugs(resolved_drugs(resolver, name, smiles), label=name)
         for name, code in self.add_conditions:
@@ -80,6 +80,39 @@ def resolved_condition(resolver, name: str, code: str = "") -> Condition:
     """A typed condition with its ICD-10 codes (the analyst's code, else the lookup's)."""
     condition = typed_condition(name, code)
     return resolver.condition_for(condition) if resolver is not None else condition
+
+
+def _remove_and_replace(draft: TrialDraft, what: str, removals: Sequence[str],
+                        replacements: Sequence[tuple[str, str, str]], resolver) -> None:
+    """Removals leave at once, then replacements go in from the last item up: a regimen put in one's place
+    moves no item another edit names."""
+    items = draft.edited.drugs if what == "drug" else draft.edited.conditions
+    replaced = _replacements(items, replacements, what)
+    removed = sorted({i for ref in removals for i in _matching(items, ref, what)})
+    if both := sorted(set(replaced) & set(removed)):
+        raise CladmopError(f"{what} {both[0] + 1} is both replaced and removed; keep one of the two edits")
+    if removed:
+        (draft.remove_drugs if what == "drug" else draft.remove_conditions)(removed)
+    for index, (name, value) in sorted(replaced.items(), reverse=True):
+        index -= sum(r < index for r in removed)
+        if what == "drug":
+            draft.replace_drug(index, resolved_drugs(resolver, name, value), label=name)
+        else:
+            draft.replace_condition(index, resolved_condition(resolver, name, value))
+
+
+def _replacements(items: Sequence, replace: Sequence[tuple[str, str, str]], what: str) -> dict[int, tuple[str, str]]:
+    """{index in the record's list: (new name, its SMILES or ICD-10 code)}; a name naming several items
+    (a regimen) is refused: which of them to replace is the analyst's to say."""
+    out: dict[int, tuple[str, str]] = {}
+    for ref, name, value in replace:
+        found = _matching(items, ref, what)
+        if len(found) > 1:
+            raise CladmopError(f"{ref!r} names {len(found)} {what}s of this trial; replace one of them by number")
+        if found[0] in out:
+            raise CladmopError(f"{what} {found[0] + 1} is replaced twice")
+        out[found[0]] = (name, value)
+    return out
 
 
 def _matching(items: Sequence, ref: str, what: str) -> list[int]:
@@ -127,7 +160,8 @@ def what_if(predictor, trial: Trial, edits: Edits, phase: str | None = None, abl
     draft = edits.apply(trial, getattr(predictor, "resolver", None))
     if not draft.is_modified:
         raise CladmopError("no edit given: use --drop N, --edit N TEXT, --add TEXT, --add-exclusion TEXT, "
-                           "--add-drug NAME, --remove-drug N, --add-condition NAME or --remove-condition N")
+                           "--add-drug NAME, --remove-drug N, --replace-drug N NAME, --add-condition NAME, "
+                           "--remove-condition N or --replace-condition N NAME")
     chosen = phase or predictor.choose_phase(trial)[0]
     before, after = predictor.predict_many([trial, draft.snapshot()], phase=chosen, ablate=ablate)
     for result in (before, after):
@@ -164,15 +198,19 @@ def numbered_interventions(trial: Trial) -> list[str]:
 
 def parse_edits(drop: Sequence[int] = (), edit: Sequence[Sequence[str]] = (), add: Sequence[str] = (),
                 add_exclusion: Sequence[str] = (), add_drug: Sequence[str] = (), remove_drug: Sequence[str] = (),
-                add_condition: Sequence[str] = (), remove_condition: Sequence[str] = ()) -> Edits:
-    """The CLI's arguments as Edits (`edit`: pairs of item number and new text; NAME[=SMILES], NAME[=ICD10])."""
+                add_condition: Sequence[str] = (), remove_condition: Sequence[str] = (),
+                replace_drug: Sequence[Sequence[str]] = (), replace_condition: Sequence[Sequence[str]] = ()) -> Edits:
+    """The CLI's arguments as Edits (`edit`: pairs of item number and new text; `replace_*`: pairs of number
+    or name and NAME[=SMILES] / NAME[=ICD10])."""
     pairs = []
     for number, text in edit:
         if not number.strip().isdigit():
             raise CladmopError(f"--edit takes an item number then the new text, not {number!r}")
         pairs.append((int(number), text))
     return Edits(list(drop), pairs, [("inclusion", t) for t in add] + [("exclusion", t) for t in add_exclusion],
-                 _name_value(add_drug), list(remove_drug), _name_value(add_condition), list(remove_condition))
+                 _name_value(add_drug), list(remove_drug), _name_value(add_condition), list(remove_condition),
+                 [(ref, *name_value(new)) for ref, new in replace_drug],
+                 [(ref, *name_value(new)) for ref, new in replace_condition])
 
 
 def _name_value(values: Sequence[str]) -> list[tuple[str, str]]:

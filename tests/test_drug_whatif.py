@@ -178,6 +178,26 @@ def test_edits_resolve_new_names_and_a_regimen_removes_all_its_drugs(resolver):
     assert _names(again.edited.drugs) == ["XYZ-1", "mystery"]
 
 
+def test_replacements_read_the_records_numbers_whatever_else_is_edited(resolver):
+    trial = _trial().replace(drugs=_trial().drugs + [Drug("aspirin", ASPIRIN, "small_molecule", "t.csv")])
+    # drug 1 leaves, drug 2 becomes a regimen (three drugs), drug 3 becomes another drug: numbers as listed
+    draft = parse_edits(remove_drug=["1"], replace_drug=[("2", "FOLFIRI"), ("aspirin", "mystery=CCO")],
+                        replace_condition=[("1", "Rectal cancer=C20")]).apply(trial, resolver)
+    assert _names(draft.edited.drugs) == ["leucovorin", "fluorouracil", "irinotecan", "mystery"]
+    assert [c.icd10 for c in draft.edited.conditions] == [["C20"], ["E66.9"]]
+    assert "Replace XYZ-1 by FOLFIRI" in draft.stack.history()
+    draft.stack.undo(), draft.stack.undo(), draft.stack.undo(), draft.stack.undo()
+    assert _names(draft.edited.drugs) == _names(trial.drugs)
+
+
+def test_a_replacement_that_is_ambiguous_or_clashes_is_refused(resolver):
+    folfiri = parse_edits(add_drug=["FOLFIRI"]).apply(_trial(), resolver).snapshot()
+    with pytest.raises(CladmopError, match="'FOLFIRI' names 3 drugs of this trial; replace one of them by number"):
+        parse_edits(replace_drug=[("FOLFIRI", "aspirin")]).apply(folfiri, resolver)
+    with pytest.raises(CladmopError, match="drug 1 is both replaced and removed"):
+        parse_edits(remove_drug=["1"], replace_drug=[("oxaliplatin", "aspirin")]).apply(_trial(), resolver)
+
+
 def test_a_name_or_number_not_in_the_trial_is_named():
     with pytest.raises(CladmopError, match=r"no drug '7' in this trial \(its drugs: 1. oxaliplatin, 2. XYZ-1\)"):
         parse_edits(remove_drug=["7"]).apply(_trial())
@@ -196,6 +216,17 @@ def test_cli_whatif_with_drug_and_condition_edits(capsys):
                             "condition added: Hypertension, condition removed: Obesity")
     assert 0 <= out["before"]["probability"] <= 1 and 0 <= out["after"]["probability"] <= 1
     assert out["change"] == pytest.approx(out["after"]["probability"] - out["before"]["probability"], abs=1e-5)
+
+
+def test_cli_whatif_replaces_a_drug_and_a_condition(capsys):
+    from engine.cli import main
+
+    assert main(["whatif", str(EXAMPLE), "--replace-drug", "1", f"aspirin={ASPIRIN}",
+                 "--replace-condition", "Obesity", "Hypertension=I10", "--json", "--no-ablation",
+                 "--device", "cpu"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "drug added: aspirin" in out["edits"] and "drug removed: Metformin hydrochloride" in out["edits"]
+    assert "condition added: Hypertension" in out["edits"] and "condition removed: Obesity" in out["edits"]
 
 
 def test_cli_lists_the_drugs_to_remove_and_refuses_a_wrong_one(capsys):
