@@ -45,6 +45,9 @@ class Predictor:
         self.evidence = evidence  # an EvidenceReader over the model's learning index, or None
         self.ensemble = ensemble  # engine.model.ensemble.Ensemble, or None: CLaDMoP alone is served
         self._lock = threading.Lock()  # one forward at a time (the GUI's threads share the models)
+        from engine.model.branch_cache import DrugDiseaseTokens
+
+        self._drug_disease = DrugDiseaseTokens()  # kept for what-ifs and ablation variants
 
     # -- loading ------------------------------------------------------------------------------------
     @classmethod
@@ -297,6 +300,7 @@ class Predictor:
 
         from engine.device import autocast
         from engine.model.batch import collate
+        from engine.model.branch_cache import row_keys
         from engine.model.cladmop import classify
         logits, outputs = [], []
         with self._lock, torch.inference_mode(), autocast(self.device):
@@ -304,8 +308,10 @@ class Predictor:
             for start in range(0, len(feats), batch_size):
                 if state is not None:
                     state.check()
-                batch = collate(feats[start:start + batch_size]).to(self.device)
-                chunk, out = classify(model, batch)
+                batch = collate(feats[start:start + batch_size])
+                keys = row_keys(batch)
+                batch = batch.to(self.device)
+                chunk, out = classify(model, batch, fixed=self._drug_disease.tokens(model, batch, keys, phase))
                 logits.append(chunk.float().cpu().numpy().astype(np.float64))
                 if start < keep_attention:
                     outputs.append((batch, out))

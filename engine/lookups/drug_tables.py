@@ -1,7 +1,8 @@
 """Name -> SMILES tables: the user's compound library and the reference CSVs the user points at.
 
 A table is read once into a dict keyed by `drug_names.table_keys` (exact name first, then the name
-without its salt), so a lookup is a few dict probes. SMILES are not parsed here (RDKit is slow to
+without its salt), so a lookup is a few dict probes; reference tables are kept keyed in the cache folder
+(engine/lookups/table_cache.py). SMILES are not parsed here (RDKit is slow to
 import); the user library validates what it stores, reference tables are trusted as curated.
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from engine.lookups.drug_names import has_digits, table_keys
@@ -114,9 +116,11 @@ def tables_in_folder(folder: Path) -> list[DrugTable]:
         raise RecordError(folder, "reference folder not found")
     files = sorted(folder.glob("*.csv"), key=lambda p: (
         PREFERRED_TABLES.index(p.name) if p.name in PREFERRED_TABLES else len(PREFERRED_TABLES), p.name))
+    from engine.lookups.table_cache import cached
+
     tables = []
     for path in files:
-        table = DrugTable.from_csv(path)
+        table = cached(path, partial(DrugTable.from_csv, path))
         if table is not None and len(table):
             tables.append(table)
     return tables

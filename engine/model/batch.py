@@ -28,6 +28,10 @@ class Batch:
     def to(self, device) -> "Batch":
         return Batch(**{f.name: getattr(self, f.name).to(device, non_blocking=True) for f in fields(self)})
 
+    def rows(self, index: torch.Tensor) -> "Batch":
+        """The batch's rows at `index`, padded as they are here."""
+        return Batch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
     def __len__(self) -> int:
         return self.mol_vectors.shape[0]
 

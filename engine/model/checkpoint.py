@@ -222,7 +222,9 @@ def readable_weights(path: Path) -> Path:
     return path
 
 
-def load_state(module, path: Path, strict: bool = True) -> None:
+def load_state(module, path: Path, strict: bool = True, assign: bool = False) -> None:
+    """`path`'s weights into `module`; `assign` makes them its parameters (a module built on the meta
+    device gets its first real tensors)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -231,7 +233,7 @@ def load_state(module, path: Path, strict: bool = True) -> None:
     except (SafetensorError, OSError) as e:
         raise ModelError(f"{path}: unreadable weights ({e})") from e
     try:
-        module.load_state_dict(state, strict=strict)
+        module.load_state_dict(state, strict=strict, assign=assign)
     except RuntimeError as e:
         raise ModelError(f"{path}: weights do not fit the model config ({str(e).splitlines()[0]})") from e
 
@@ -247,6 +249,9 @@ def load_base(folder: Path, verify: bool = True):
     manifest = ModelManifest.read(folder)
     if verify:
         manifest.verify(folder, [BASE_WEIGHTS])
-    model = build_model(manifest.config)
-    load_state(model, Path(folder) / BASE_WEIGHTS)
+    import torch
+
+    with torch.device("meta"):  # no random initialisation of weights that the file replaces
+        model = build_model(manifest.config)
+    load_state(model, Path(folder) / BASE_WEIGHTS, assign=True)
     return model.eval(), manifest

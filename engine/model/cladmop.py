@@ -74,7 +74,10 @@ class CLaDMoP(nn.Module):
             x = layer(x, mask)
         return x
 
-    def forward(self, b: Batch) -> Output:
+    def drug_disease_tokens(self, b: Batch) -> torch.Tensor:
+        """What the grouping blocks read of the drugs and diseases (B, Nm + Nd, d): each modality enriched
+        by its own layers and tagged with its source. A what-if on the criteria leaves them as they were,
+        so the Predictor keeps them (engine/model/branch_cache.py)."""
         c = self.config
         mol = self.mol_in(b.mol_vectors) + self.mol_kind(b.mol_kind) + self.mol_position(
             b.mol_position.clamp(max=c.max_drug_positions - 1))
@@ -82,10 +85,12 @@ class CLaDMoP(nn.Module):
         icd = self.icd_in(b.icd_vectors) + self.icd_kind(b.icd_kind) + self.icd_position(
             b.icd_position.clamp(max=c.max_icd_positions - 1))
         icd = self._enrich(icd, b.icd_mask, self.icd_enrich)
+        return torch.cat([mol + self.source.weight[SOURCE_MOLECULE], icd + self.source.weight[SOURCE_DISEASE]], 1)
 
-        mol = mol + self.source.weight[SOURCE_MOLECULE]
-        icd = icd + self.source.weight[SOURCE_DISEASE]
-        fixed = torch.cat([mol, icd], 1)
+    def forward(self, b: Batch, fixed: torch.Tensor | None = None) -> Output:
+        """`fixed`: the batch's `drug_disease_tokens`, when the caller already has them."""
+        c = self.config
+        fixed = self.drug_disease_tokens(b) if fixed is None else fixed
         fixed_mask = torch.cat([b.mol_mask, b.icd_mask], 1)
         crit_mask = b.crit_mask
         prev, token_weights = None, []
@@ -128,11 +133,13 @@ def head_input(out: Output) -> torch.Tensor:
     return torch.cat([out.f_c, out.f_dm], -1)
 
 
-def classify(model: nn.Module, b: Batch, members: bool = False) -> tuple[torch.Tensor, Output]:
+def classify(model: nn.Module, b: Batch, members: bool = False,
+             fixed: torch.Tensor | None = None) -> tuple[torch.Tensor, Output]:
     """Logits (B,), or (B, K) per head member with `members`, and the branch's output, for a CLaDMoP or
-    a peft model around one: the forward goes through the wrapper so the active LoRA adapter applies."""
+    a peft model around one: the forward goes through the wrapper so the active LoRA adapter applies.
+    `fixed`: the batch's drug/disease tokens when the caller kept them (CLaDMoP.drug_disease_tokens)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    out = model(b)
+    out = model(b) if fixed is None else model(b, fixed=fixed)
     return base.head(head_input(out), members=members), out
 
 

@@ -1,0 +1,72 @@
+"""Keyed reference tables come back from the cache only when they were built from the very same file."""
+import os
+
+import pytest
+
+from engine.lookups import table_cache
+from engine.lookups.drug_tables import DrugTable, tables_in_folder
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLADMOP_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def write_table(folder, rows):
+    folder.mkdir(exist_ok=True)
+    path = folder / "drugs.csv"
+    path.write_text("name,smiles\n" + "".join(f"{n},{s}\n" for n, s in rows))
+    return path
+
+
+def counting_build(path, calls):
+    def build():
+        calls.append(path)
+        return DrugTable.from_csv(path)
+    return build
+
+
+def test_second_read_comes_from_the_cache(tmp_path, own_cache):
+    path = write_table(tmp_path / "ref", [("Metformin hydrochloride", "CN(C)C(=N)N=C(N)N")])
+    calls = []
+    first = table_cache.cached(path, counting_build(path, calls))
+    again = table_cache.cached(path, counting_build(path, calls))
+    assert len(calls) == 1
+    assert again.entries == first.entries and again.get("metformin").name == "Metformin hydrochloride"
+
+
+def test_an_edited_table_is_keyed_again(tmp_path, own_cache):
+    path = write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O")])
+    table_cache.cached(path, lambda: DrugTable.from_csv(path))
+    write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O"), ("caffeine", "Cn1cnc2c1c(=O)n(C)c(=O)n2C")])
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a later modification time
+    assert table_cache.cached(path, lambda: DrugTable.from_csv(path)).get("caffeine") is not None
+
+
+def test_a_damaged_entry_is_rebuilt(tmp_path, own_cache):
+    path = write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O")])
+    table_cache.cached(path, lambda: DrugTable.from_csv(path))
+    entry = table_cache.entry_path(path)
+    entry.write_bytes(b"not a pickle")
+    calls = []
+    assert table_cache.cached(path, counting_build(path, calls)).get("aspirin") is not None
+    assert calls == [path]
+
+
+def test_an_unwritable_cache_still_gives_the_table(tmp_path, monkeypatch):
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("CLADMOP_CACHE", str(blocker))
+    path = write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O")])
+    assert table_cache.cached(path, lambda: DrugTable.from_csv(path)).get("aspirin") is not None
+
+
+def test_reference_folders_read_through_the_cache(tmp_path, own_cache):
+    write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O")])
+    first = tables_in_folder(tmp_path / "ref")
+    assert list((own_cache / table_cache.FOLDER).glob("*.pickle"))
+    again = tables_in_folder(tmp_path / "ref")
+    assert [t.label for t in again] == [t.label for t in first] == ["drugs.csv"]
+    assert again[0].get("aspirin").smiles == "CC(=O)Oc1ccccc1C(=O)O"
