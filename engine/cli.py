@@ -431,7 +431,7 @@ def format_prediction(pred, top: int = 5) -> str:
     if pred.notice:
         lines.append(f"  NOTE: {pred.notice}")
     if pred.criteria_labels:
-        lines.append(f"  top criteria by attention (fine level; attention is not attribution):")
+        lines.append("  top criteria by attention (fine level; attention is not attribution):")
         for i, w in pred.top_criteria_by_attention(top):
             lines.append(f"    {w:6.3f}  {_short(pred.criteria_labels[i])}")
     if pred.ablations:
@@ -821,6 +821,7 @@ def _import_parser(sub) -> None:
     p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                    help="the column holding FIELD (repeat; FIELD= leaves it out): id, title, phase, drugs, smiles, "
                         "conditions, icd, criteria, label. Default: the mapping saved for this header, else a guess")
+    p.add_argument("--sheet", metavar="NAME|N", help="a workbook's sheet to read (default: the first)")
     p.add_argument("--save-mapping", action="store_true",
                    help="remember the mapping for tables with these columns: predict, export, evaluate and "
                         "finetune then read them directly")
@@ -833,7 +834,7 @@ def cmd_import(args) -> int:
     mapping before anything is scored or learned from (engine/records/table_import.py)."""
     from engine.records.table_import import mapping_for, read_table, remember_mapping, rows_to_trials
 
-    table = read_table(args.table)
+    table = read_table(args.table, sheet=args.sheet)
     mapping, remembered = mapping_for(table)
     mapping = _mapping_overrides(mapping, args.map, table.columns)
     _print_mapping(table, mapping, "given" if args.map else "saved" if remembered else "guessed from the header")
@@ -870,7 +871,10 @@ def _mapping_overrides(mapping, pairs: list[str], columns: list[str]):
 def _print_mapping(table, mapping, how: str) -> None:
     from engine.records.table_import import FIELDS
 
-    print(f"{table.path}: {len(table.rows)} row(s); columns {how}:")
+    sheet = f", sheet {table.sheet!r}" if table.sheet else ""
+    print(f"{table.path}{sheet}: {len(table.rows)} row(s); columns {how}:")
+    if table.other_sheets:
+        print(f"  the workbook's other sheets: {', '.join(table.other_sheets)} (choose one with --sheet)")
     for f in FIELDS:
         print(f"  {f.name:<11} {getattr(mapping, f.name) or '-':<30} {'' if f.required else '(optional)'}".rstrip())
     unused = [c for c in table.columns if c not in mapping.as_dict().values()]
@@ -887,21 +891,29 @@ def _import_summary(trials, errors) -> str:
 
 def _say_saved(args, table, mapping, remember_mapping, remembered: bool) -> None:
     if args.save_mapping:
+        first = " (a workbook's first sheet)" if table.other_sheets else ""
         print(f"mapping saved ({remember_mapping(table.columns, mapping)}): predict, export, evaluate and "
-              f"finetune now read {table.path.name} and any table with the same columns")
+              f"finetune now read {table.path.name}{first} and any table with the same columns")
     elif not remembered or args.map:
         print("add --save-mapping to remember it (then predict, export, evaluate and finetune read the table)")
 
 
 def _import_into_workspace(trials, path: str) -> None:
-    """As `workspace add` does for one trial; a trial already there (same id) is not added twice."""
+    """As the window opens a table: drugs and conditions looked up, and a trial already there (the same row
+    of the same file, or the same content) not added twice."""
+    from engine.studio import Studio, split_already_open
     from engine.workspace import Workspace, default_workspace_path
 
-    with Workspace.open(Path(path) if path else default_workspace_path()) as workspace:
-        fresh = [t for t in trials if not workspace.has(t.nct_id)]
-        keys = workspace.add_trials(fresh)
-        print(f"{workspace.path}: added {len(keys)} trial(s)"
-              + (f"; {len(trials) - len(fresh)} already there" if len(fresh) < len(trials) else ""))
+    studio = Studio(Workspace.open(Path(path) if path else default_workspace_path()))
+    try:
+        fresh, _ = split_already_open(trials, studio.known_sources())
+        keys = studio.add_trials(fresh, resolve=True)
+        unresolved = sum(bool(studio.entry(k).record.unresolved) for k in keys)
+        print(f"{studio.workspace.path}: added {len(keys)} trial(s)"
+              + (f"; {len(trials) - len(fresh)} already there" if len(fresh) < len(trials) else "")
+              + (f"; {unresolved} with a drug or condition not found (see `workspace show`)" if unresolved else ""))
+    finally:
+        studio.close()
 
 
 COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "pretrain": cmd_pretrain,

@@ -162,6 +162,9 @@ def test_cli_import_maps_checks_saves_and_adds_to_the_workspace(tmp_path, capsys
     assert "skipped" in err and "row 3 (ABC-002): phase 'Phase 9'" in err
     with Workspace.open_read_only(tmp_path / "w.cladmop") as workspace:
         assert sorted(workspace.keys()) == ["ABC-001", "ABC-005", "ABC-007"]
+        stored = {t.record.nct_id: t.record for t in workspace.load_trials()}
+    metformin = stored["ABC-001"].drugs[0]  # no SMILES in the sheet: looked up, as the window does
+    assert metformin.name == "metformin" and metformin.smiles and metformin.kind == "small_molecule"
     labelled, notes = load_labelled([path])  # what finetune and evaluate read: the label column
     assert [t.nct_id for t in labelled.trials] == ["ABC-001", "ABC-007"] and list(labelled.labels) == [1, 1]
     assert main(["import", str(path), "--workspace", str(tmp_path / "w.cladmop")]) == 0
@@ -169,6 +172,28 @@ def test_cli_import_maps_checks_saves_and_adds_to_the_workspace(tmp_path, capsys
     assert "columns saved:" in out and "added 0 trial(s); 3 already there" in out and "--save-mapping" not in out
     assert main(["import", str(path), "--map", "size=Phase"]) == 2
     assert "FIELD one of id, title" in capsys.readouterr().err
+
+
+def test_a_workbooks_sheet_is_chosen_by_name_or_number(tmp_path, capsys):
+    from openpyxl import load_workbook
+
+    path = write_xlsx(tmp_path / "trials.xlsx")
+    book = load_workbook(path)
+    book.active.title = "Trials 2025"
+    notes = book.create_sheet("Read me", 0)  # the trials come second, after a notes sheet
+    notes.append(["About this workbook"])
+    book.save(path)
+    assert read_table(path).sheet == "Read me"
+    for wanted in ("Trials 2025", "2"):
+        table = read_table(path, sheet=wanted)
+        assert (table.sheet, table.other_sheets, len(table.rows)) == ("Trials 2025", ["Read me"], len(ROWS) - 1)
+    with pytest.raises(RecordError, match=r"trials.xlsx: has no sheet 'Trials'; its sheets: Read me, "):
+        read_table(path, sheet="Trials")
+    with pytest.raises(RecordError, match="is a CSV table: it has no sheets"):
+        read_table(write_csv(tmp_path / "t.csv"), sheet="1")
+    assert main(["import", str(path), "--sheet", "Trials 2025"]) == 0
+    out = capsys.readouterr().out
+    assert "sheet 'Trials 2025': 6 row(s)" in out and "other sheets: Read me" in out
 
 
 @pytest.mark.gui

@@ -126,6 +126,9 @@ class Table:
     rows: list[list[str]] = field(default_factory=list)
     #: each row's number as a spreadsheet shows it (empty rows are left out, so numbers may skip)
     numbers: list[int] = field(default_factory=list)
+    #: a workbook's sheet read, and its other sheets ("" and [] for a CSV)
+    sheet: str = ""
+    other_sheets: list[str] = field(default_factory=list)
 
     @property
     def signature(self) -> str:
@@ -146,12 +149,35 @@ def is_table(path: str | Path) -> bool:
     return Path(path).suffix.lower() in TABLE_SUFFIXES
 
 
-def read_table(path: str | Path, max_rows: int | None = None) -> Table:
-    """The first sheet of an Excel workbook or a CSV/TSV (comma, semicolon or tab), as text; `max_rows`
-    stops early for a preview. RecordError naming the file when it cannot be read."""
+def read_table(path: str | Path, max_rows: int | None = None, sheet: str | None = None) -> Table:
+    """A CSV/TSV (comma, semicolon or tab) or a sheet of an Excel workbook (`sheet`: its name or number
+    from 1; the first by default), as text; `max_rows` stops early for a preview. RecordError naming the
+    file when it cannot be read."""
     path = Path(path)
-    rows = _excel_rows(path) if path.suffix.lower() in EXCEL_SUFFIXES else _csv_rows(path)
-    return _build_table(path, rows, max_rows)
+    if path.suffix.lower() not in EXCEL_SUFFIXES:
+        if sheet:
+            raise RecordError(path, "is a CSV table: it has no sheets to choose from")
+        return _build_table(path, _csv_rows(path), max_rows)
+    book = _open_workbook(path)
+    try:
+        chosen = _sheet(path, book.sheetnames, sheet)
+        table = _build_table(path, _excel_rows(path, book[chosen]), max_rows)
+        table.sheet, table.other_sheets = chosen, [n for n in book.sheetnames if n != chosen]
+        return table
+    finally:
+        book.close()
+
+
+def _sheet(path: Path, names: list[str], wanted: str | None) -> str:
+    if not names:
+        raise RecordError(path, "the workbook has no sheets")
+    if not wanted:
+        return names[0]
+    if wanted in names:
+        return wanted
+    if wanted.strip().isdigit() and 1 <= int(wanted) <= len(names):
+        return names[int(wanted) - 1]
+    raise RecordError(path, f"has no sheet {wanted!r}; its sheets: {', '.join(names)}")
 
 
 def _build_table(path: Path, rows: Iterable[list[str]], max_rows: int | None) -> Table:
@@ -197,16 +223,13 @@ def _csv_rows(path: Path) -> Iterator[list[str]]:
         raise RecordError(path, f"malformed CSV: {exc}") from None
 
 
-def _excel_rows(path: Path) -> Iterator[list[str]]:
-    """Rows of the workbook's first sheet; cell values as text (12.0 reads as "12")."""
-    book = _open_workbook(path)
+def _excel_rows(path: Path, sheet) -> Iterator[list[str]]:
+    """Rows of one sheet; cell values as text (12.0 reads as "12")."""
     try:
-        for row in book.worksheets[0].iter_rows(values_only=True):
+        for row in sheet.iter_rows(values_only=True):
             yield [_cell_text(v) for v in row]
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds on a damaged sheet; named, not a trace
         raise RecordError(path, f"the workbook cannot be read ({type(exc).__name__}: {exc})") from None
-    finally:
-        book.close()
 
 
 def _open_workbook(path: Path):
