@@ -49,6 +49,22 @@ class LearningIndex:
 
         return NamePostings(self.drugs), NamePostings(self.conditions)
 
+    @cached_property
+    def learned_chapters(self) -> frozenset[int]:
+        """Every ICD-10-CM chapter a learning trial had (novelty asks it of every prediction)."""
+        return frozenset(c for chapters in self.chapters for c in chapters)
+
+    def learned_range(self, what: str, quantiles: tuple[float, float]) -> tuple[float, float]:
+        """The `quantiles` of the learning trials' `what` ("n_items" or "text_chars"), computed once."""
+        if (what, quantiles) not in self._ranges:
+            low, high = np.quantile(getattr(self, what), quantiles)
+            self._ranges[what, quantiles] = (float(low), float(high))
+        return self._ranges[what, quantiles]
+
+    @cached_property
+    def _ranges(self) -> dict:
+        return {}
+
     @property
     def nearest_similarity(self) -> np.ndarray:
         """(n,) each learning trial's cosine similarity to its nearest other learning trial: what a

@@ -69,7 +69,7 @@ def _unresolved(trial) -> list[str]:
 def _new_chapters(index, trial) -> list[str]:
     from engine.lookups.icd_chapters import chapter_label, icd10_chapter
 
-    seen = {c for chapters in index.chapters for c in chapters}
+    seen = index.learned_chapters
     new = sorted({c for cond in trial.conditions for code in cond.icd10
                   if (c := icd10_chapter(code)) is not None and c not in seen})
     return [f"a disease chapter no learning trial had ({', '.join(chapter_label(c) for c in new)})"] if new else []
@@ -79,9 +79,9 @@ def _out_of_range(index, trial, text: str) -> list[str]:
     reasons = []
     if is_vacuous(text):
         reasons.append("the criteria carry no eligibility content")
-    for what, value, learned in (("criteria items", len(trial.active_criteria), index.n_items),
-                                 ("characters of criteria", len(text), index.text_chars)):
-        low, high = np.quantile(learned, RANGE)
+    for what, value, learned in (("criteria items", len(trial.active_criteria), "n_items"),
+                                 ("characters of criteria", len(text), "text_chars")):
+        low, high = index.learned_range(learned, RANGE)
         if not low <= value <= high:
             reasons.append(f"{what}: {value:,}, outside the learned range {low:,.0f}-{high:,.0f}")
     return reasons
