@@ -135,8 +135,22 @@ def test_a_broken_user_mapping_names_the_file_and_line(codes, tmp_path):
         ConditionLookup(codes, path)
 
 
+def test_a_damaged_code_list_or_index_cache_is_built_again(codes, cache, tmp_path):
+    import shutil
+
+    copy = tmp_path / "lookups"
+    shutil.copytree(cache, copy)
+    files = sorted(copy.glob("icd10cm-*"))
+    assert [f.suffix for f in files] == [".pickle", ".pickle"]  # the code list and the index
+    for damaged in files:
+        damaged.write_bytes(damaged.read_bytes()[:100])  # a cut-off write from an older crash
+    again = load_code_list(copy)
+    assert again.descriptions == codes.descriptions and again.inclusion_terms == codes.inclusion_terms
+    assert ConditionLookup(again, None, index_cache_folder=copy).lookup("type 2 diabetes").icd10 == ["E11.9"]
+
+
 def test_the_index_cache_gives_the_same_answers_as_a_fresh_build(lookup, codes, cache):
-    assert len(list(cache.glob("icd10cm-index-*.tsv"))) == 1
+    assert len(list(cache.glob("icd10cm-index-*"))) == 1
     fresh = ConditionLookup(codes, None, index_cache_folder=None)
     assert fresh._exact == lookup._exact and fresh._bag == lookup._bag
 

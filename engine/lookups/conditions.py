@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import pickle
 import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
-from engine.atomic import atomic_write_text
+from engine.atomic import atomic_write_bytes, atomic_write_text
 from engine.lookups.condition_names import (CONDITION_SYNONYMS, GENERIC_STEMS, bag_key, is_cancer_stem, dotted, expand_abbreviations,
                                             is_healthy_volunteers, looks_like_code, plain_key,
                                             without_brackets, without_qualifiers)
@@ -84,18 +85,12 @@ class ConditionLookup:
 
     # -- indexes ---------------------------------------------------------------------------------
     def _build_indexes(self) -> None:
+        """The exact and word-bag indexes, from the cache folder when this ICD release and these rules
+        built them (read at every start), else built and kept there."""
         cache = self._index_cache_path()
-        if cache is not None and cache.exists():
-            try:
-                with open(cache, newline="", encoding="utf-8") as f:
-                    for kind, key, code in csv.reader(f, delimiter="\t"):
-                        (self._exact if kind == "e" else self._bag)[key] = code
-                if self._exact and self._bag:
-                    return
-            except (OSError, ValueError, csv.Error):
-                pass
-            self._exact.clear()
-            self._bag.clear()
+        if cache is not None and self._read_indexes(cache):
+            return
+        self._exact, self._bag = {}, {}
 
         def keep(index: dict[str, str], key: str, code: str) -> None:
             if key and (key not in index or _specificity(code) < _specificity(index[key])):
@@ -114,17 +109,26 @@ class ConditionLookup:
             keep(self._bag, bag_key(text), code)
             keep(self._bag, bag_key(without_brackets(text)), code)
         if cache is not None:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, delimiter="\t", lineterminator="\n")
-            writer.writerows(("e", k, c) for k, c in self._exact.items())
-            writer.writerows(("b", k, c) for k, c in self._bag.items())
-            try:
-                atomic_write_text(cache, buffer.getvalue())
-                for stale in cache.parent.glob("icd10cm-index-*.tsv"):
-                    if stale != cache:
-                        stale.unlink(missing_ok=True)
-            except OSError:
-                pass  # a read-only cache folder only costs speed
+            self._write_indexes(cache)
+
+    def _read_indexes(self, cache: Path) -> bool:
+        try:
+            exact, bag = pickle.loads(cache.read_bytes())
+        except (OSError, ValueError, TypeError, EOFError, pickle.UnpicklingError):
+            return False  # none yet, or damaged: built again
+        if not (isinstance(exact, dict) and isinstance(bag, dict) and exact and bag):
+            return False
+        self._exact, self._bag = exact, bag
+        return True
+
+    def _write_indexes(self, cache: Path) -> None:
+        try:
+            atomic_write_bytes(cache, pickle.dumps((self._exact, self._bag), protocol=pickle.HIGHEST_PROTOCOL))
+            for stale in cache.parent.glob("icd10cm-index-*"):
+                if stale != cache:
+                    stale.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only cache folder only costs speed
 
     def _index_cache_path(self) -> Path | None:
         """Derived keys depend on the ICD release and on the normalisation code: both go in the name."""
@@ -137,7 +141,7 @@ class ConditionLookup:
         digest = hashlib.sha1(self.codes.version.encode())
         for module_file in (rules.__file__, __file__):
             digest.update(Path(module_file).read_bytes())
-        return self.index_cache_folder / f"icd10cm-index-{digest.hexdigest()[:12]}.tsv"
+        return self.index_cache_folder / f"icd10cm-index-{digest.hexdigest()[:12]}.pickle"
 
     def _description_matcher(self):
         """Built on first use (fuzzy searches are the exception): codes up to 5 characters, the
