@@ -8,6 +8,8 @@ editor's tick box does). All variants of a trial are scored in one batch with th
 (no ablation). Prints the mean and median |Δp| of each kind of edit, and the share of numeric edits
 under engine.whatif.BARELY (those the application annotates: "the model barely reacts to a change of
 numbers").
+A second table keeps the edits that change what engine/features/thresholds.py reads (the numeric eligibility
+thresholds, v5's fourth member): where the number is one the analyst expects to matter.
 """
 from __future__ import annotations
 
@@ -50,6 +52,7 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=60)
     ap.add_argument("--model", type=Path)
     args = ap.parse_args()
+    from engine.features.thresholds import threshold_vector
     from engine.paths import shared_data_dir
     from engine.predict import Predictor
     from engine.records import load_records
@@ -60,19 +63,27 @@ def main() -> None:
     trials = [t for t in load_records(files).trials if scorable_problem(t) is None and t.phases][: args.records]
     predictor = Predictor.load(args.model, device="cpu")
     changes: dict[str, list[float]] = {"halved": [], "doubled": [], "left out": []}
+    read: dict[str, list[float]] = {"halved": [], "doubled": [], "left out": []}  # the thresholds vector moved
     for trial in trials:
         edited = variants(trial)
         results = predictor.predict_many([trial] + [v for _, v in edited], phase=predictor.choose_phase(trial)[0])
-        for (kind, _), result in zip(edited, results[1:]):
+        own = threshold_vector(trial)
+        for (kind, variant), result in zip(edited, results[1:]):
             if not isinstance(result, Exception):  # e.g. a record's only criterion left out
                 changes[kind].append(abs(result.probability - results[0].probability))
+                if not np.array_equal(threshold_vector(variant), own):
+                    read[kind].append(changes[kind][-1])
     n_items = len(changes["halved"])
     print(f"model: {predictor.model_name}; {len(trials)} trials, {n_items} numeric criteria (left out: fewer where "
           f"it was a record's only criterion)")
-    print(f"{'edit':<12}{'n':>6}{'mean |Δp|':>12}{'median |Δp|':>14}{'share < ' + str(BARELY):>14}")
-    for kind, values in changes.items():
-        v = np.asarray(values)
-        print(f"{kind:<12}{len(v):6d}{v.mean():12.4f}{np.median(v):14.4f}{(v < BARELY).mean():14.2f}")
+    for title, table in (("", changes), ("edits of a number engine/features/thresholds.py reads:", read)):
+        if title:
+            print(title)
+        print(f"{'edit':<12}{'n':>6}{'mean |Δp|':>12}{'median |Δp|':>14}{'share < ' + str(BARELY):>14}")
+        for kind, values in table.items():
+            v = np.asarray(values)
+            if len(v):
+                print(f"{kind:<12}{len(v):6d}{v.mean():12.4f}{np.median(v):14.4f}{(v < BARELY).mean():14.2f}")
 
 
 if __name__ == "__main__":

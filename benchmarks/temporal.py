@@ -18,12 +18,15 @@ Models, each fitted afresh per origin on the rows before Y:
   (the baseline); `items probe`: the same on the enabled items as the model reads them (v3's probe
   member); `pooled-items probe`: on the token-weighted mean of the items' own states (v4's member and
   learning index; engine/features/document.py); `gbt`: gradient-boosted trees on simple features;
-  `history`: logistic regression on the drug and condition outcome history (benchmarks/frozen_inputs.py).
+  `history`: logistic regression on the drug and condition outcome history (benchmarks/frozen_inputs.py);
+  `thresholds`: logistic regression on the criteria's numeric eligibility thresholds
+  (engine/features/thresholds.py), fitted as the history is.
 - combinations of CLaDMoP (temporal recipe), the pooled-items probe and the history, fitted by the shipped
   model's own code (engine/training/ensemble_fit.py) on the rows before Y and served as the Predictor
   serves them: `combined, mean` (each member's logit standardized on year Y - 1, then averaged; what v3
   serves) and `combined, stack` (logistic regression on the members' logits, fitted on year Y - 1's
-  predictions of members that learned before Y - 1, so its weights too are fitted out of time).
+  predictions of members that learned before Y - 1, so its weights too are fitted out of time); and
+  `combined + thresholds, mean|stack`: the same with the thresholds member as a fourth.
 
 It also checks the novelty warning (are flagged rows predicted worse?) and the coverage of v3's interval
 (engine/model/ensemble.py): each origin's rows judged by the scale fitted on the other origins' rows;
@@ -67,6 +70,7 @@ class Rows:
         from engine.model.checkpoint import ModelManifest
         from engine.training.dataset import LabelledSet, featurize
         from engine.training.pipeline import make_featurizer
+        from engine.features.thresholds import threshold_matrix
 
         top = top_dir(args.data)
         trials, self.y, self.member = union_rows(top, limit=args.limit, seed=args.seed)
@@ -81,6 +85,7 @@ class Rows:
         self.items = document_embeddings(self.trials, featurizer.encoder, cache)  # what v3 and its index read
         self.pooled = pooled_item_embeddings(self.features)  # v4's: composed of CLaDMoP's item states
         self.gbt = baseline_gbt.feature_matrix(self.trials, resolver)
+        self.thresholds = threshold_matrix(self.trials)
         self.in_phase = {p: np.array([p in m for m in self.member]) for p in PHASES}
         echo(f"{len(self.y)} learning rows featurized; completion years {self.years.min()}-{self.years.max()}")
 
@@ -102,7 +107,9 @@ def baseline_predictions(rows: Rows, train: np.ndarray, test: np.ndarray, seed: 
                                                                     rows.pooled[test], seed),
             "gbt": baseline_gbt.fit_predict(rows.gbt[train], y[train], rows.gbt[test], seed),
             "history": baseline_linear_probe.fit_predict(rows.history(train, train), y[train],
-                                                         rows.history(train, test), seed)}
+                                                         rows.history(train, test), seed),
+            "thresholds": baseline_linear_probe.fit_predict(rows.thresholds[train], y[train],
+                                                            rows.thresholds[test], seed)}
 
 
 def cladmop_predictions(rows: Rows, args, work: Path, name: str, train: np.ndarray, valid: np.ndarray,
@@ -138,9 +145,10 @@ def cladmop_predictions(rows: Rows, args, work: Path, name: str, train: np.ndarr
 
 
 def combined(rows: Rows, year: int, inner_logits: np.ndarray, test_logits: np.ndarray, seed: int,
-             how: str) -> np.ndarray:
+             how: str, thresholds: bool = False) -> np.ndarray:
     """The shipped combined model, fitted as the recipe fits it (engine/training/ensemble_fit.py) on the rows
-    before `year` (the stack on year - 1), and served as the Predictor serves it, for the `year` rows."""
+    before `year` (the stack on year - 1), and served as the Predictor serves it, for the `year` rows;
+    `thresholds`: with the eligibility-thresholds member."""
     from engine.evidence.history import OutcomeHistory, history_matrix
     from engine.training.ensemble_fit import fit_ensemble
 
@@ -149,11 +157,12 @@ def combined(rows: Rows, year: int, inner_logits: np.ndarray, test_logits: np.nd
     last_year = rows.years[before] == year - 1
     ensemble = fit_ensemble(trials, labels, [rows.member[i] for i in before], rows.pooled[before], inner_logits,
                             np.flatnonzero(~last_year), np.flatnonzero(last_year), seed, how=how,
-                            embedding=POOLED_ITEMS)
+                            embedding=POOLED_ITEMS, thresholds=rows.thresholds[before] if thresholds else None)
     drugs, conditions = zip(*(trial_names(t) for t in trials))
     history = history_matrix(OutcomeHistory(list(drugs), labels), OutcomeHistory(list(conditions), labels),
                              [rows.trials[i] for i in test])
-    member_logits = ensemble.member_logits(test_logits, rows.pooled[test], history)
+    member_logits = ensemble.member_logits(test_logits, rows.pooled[test], history,
+                                           rows.thresholds[test] if thresholds else None)
     probs = np.full(len(test), np.nan)
     for p in PHASES:  # a mixed-phase row takes its later phase's calibration
         sel = rows.in_phase[p][test]
@@ -174,6 +183,9 @@ def run_origin(rows: Rows, args, work: Path, year: int, echo) -> tuple[np.ndarra
         preds["CLaDMoP"] = test_probs
         for how in COMBINATIONS:
             preds[f"combined, {how}"] = combined(rows, year, inner_logits, test_logits, args.seed, how)
+        for how in COMBINATIONS:
+            preds[f"{WITH_THRESHOLDS}, {how}"] = combined(rows, year, inner_logits, test_logits, args.seed, how,
+                                                          thresholds=True)
     if "v2" in args.recipes:
         tr, va = inner_split(y[learn], args.seed)
         ((_, probs),) = cladmop_predictions(rows, args, work, f"{year}-v2", learn[tr], learn[va], [test], echo)
@@ -225,27 +237,37 @@ def novelty_check(rows: Rows, predictions: dict[str, np.ndarray], novelty: dict[
 
 
 SERVED, MEMBER_COLUMNS = "combined, mean", ("CLaDMoP", "pooled-items probe", "history")
+WITH_THRESHOLDS = "combined + thresholds"
 
 
-def interval_inputs(rows: Rows, predictions: dict[str, np.ndarray], sel: np.ndarray):
+def served(with_thresholds: bool) -> tuple[str, tuple[str, ...]]:
+    """(the served combination's row, its members' rows): what the interval is fitted and judged on."""
+    if with_thresholds:
+        return f"{WITH_THRESHOLDS}, {SERVED.split(', ')[1]}", MEMBER_COLUMNS + ("thresholds",)
+    return SERVED, MEMBER_COLUMNS
+
+
+def interval_inputs(rows: Rows, predictions: dict[str, np.ndarray], sel: np.ndarray, with_thresholds: bool = False):
     """(served probabilities, labels, member spreads) of the rows `sel`."""
-    members = np.column_stack([predictions[m][sel] for m in MEMBER_COLUMNS])
-    return predictions[SERVED][sel], rows.y[sel], members.std(axis=1)
+    name, columns = served(with_thresholds)
+    members = np.column_stack([predictions[m][sel] for m in columns])
+    return predictions[name][sel], rows.y[sel], members.std(axis=1)
 
 
-def interval_check(rows: Rows, predictions: dict[str, np.ndarray], echo) -> dict:
+def interval_check(rows: Rows, predictions: dict[str, np.ndarray], echo, with_thresholds: bool = False) -> dict:
     """Coverage of v3's interval forward in time: each origin's trials judged by the scale fitted on the
     other origins' trials; a trial is covered when its bin's observed success rate lies inside."""
     from engine.model.ensemble import INTERVAL_FLOOR
     from engine.training.ensemble_fit import INTERVAL_LEVEL, conformal_scale, interval_scores
 
     out = {}
-    if len(np.unique(rows.years[~np.isnan(predictions[SERVED])])) < 2:
+    name, _ = served(with_thresholds)
+    if len(np.unique(rows.years[~np.isnan(predictions[name])])) < 2:
         echo("  interval: its coverage needs two origins or more (each judged by the others' scale)")
         return out
     for p in PHASES:
-        sel = np.flatnonzero(rows.in_phase[p] & ~np.isnan(predictions[SERVED]))
-        probs, y, spread = interval_inputs(rows, predictions, sel)
+        sel = np.flatnonzero(rows.in_phase[p] & ~np.isnan(predictions[name]))
+        probs, y, spread = interval_inputs(rows, predictions, sel, with_thresholds)
         scores = interval_scores(probs, y, spread, INTERVAL_FLOOR)
         years = rows.years[sel]
         covered, widths = np.zeros(len(sel), bool), np.zeros(len(sel))
@@ -255,12 +277,13 @@ def interval_check(rows: Rows, predictions: dict[str, np.ndarray], echo) -> dict
             widths[years == year] = 2 * q * (spread[years == year] + INTERVAL_FLOOR)
         out[p] = {"coverage": float(covered.mean()), "nominal": INTERVAL_LEVEL, "n": int(len(sel)),
                   "median_width": float(np.median(widths))}
-        echo(f"  interval, phase {p}: coverage {covered.mean():.3f} (nominal {INTERVAL_LEVEL:.2f}, each origin "
-             f"judged by the others' scale), median width {np.median(widths):.3f}, n {len(sel)}")
+        echo(f"  interval of {name}, phase {p}: coverage {covered.mean():.3f} (nominal {INTERVAL_LEVEL:.2f}, "
+             f"each origin judged by the others' scale), median width {np.median(widths):.3f}, n {len(sel)}")
     return out
 
 
-def write_interval(rows: Rows, predictions: dict[str, np.ndarray], model: Path, echo) -> None:
+def write_interval(rows: Rows, predictions: dict[str, np.ndarray], model: Path, echo,
+                   with_thresholds: bool = False) -> None:
     """Fit the interval on every origin's trials and store it in `model`'s ensemble.json."""
     from engine.model.checkpoint import ModelManifest
     from engine.model.ensemble import Ensemble
@@ -269,8 +292,12 @@ def write_interval(rows: Rows, predictions: dict[str, np.ndarray], model: Path, 
     ensemble = Ensemble.load(model)
     if ensemble is None:
         raise SystemExit(f"{model}: no ensemble.json to add the interval to")
-    by_phase = {p: interval_inputs(rows, predictions, np.flatnonzero(rows.in_phase[p] & ~np.isnan(predictions[SERVED])))
-                for p in PHASES}
+    name, _ = served(with_thresholds)
+    if with_thresholds != (ensemble.thresholds is not None):
+        raise SystemExit(f"{model}: its ensemble {'has' if ensemble.thresholds is not None else 'has no'} "
+                         "thresholds member; --served-with-thresholds must say the same")
+    by_phase = {p: interval_inputs(rows, predictions, np.flatnonzero(rows.in_phase[p] & ~np.isnan(predictions[name])),
+                                   with_thresholds) for p in PHASES}
     ensemble.interval = fit_interval(by_phase)
     ensemble.save(model)
     ModelManifest.read(model).write(model)
@@ -291,6 +318,15 @@ def score(rows: Rows, predictions: dict[str, np.ndarray], seed: int, echo) -> di
             for m in ("pr_auc", "roc_auc"):
                 margins = [results[p][name][m]["mean"] - results[p][b][m]["mean"] for b in ("linear probe", "gbt")]
                 echo(f"  {m:<8} {name:<18} - probe {margins[0]:+.3f}, - gbt {margins[1]:+.3f}")
+        for how in COMBINATIONS:  # the thresholds member's effect: 4 members against 3, same bootstrap samples
+            four, three = results[p].get(f"{WITH_THRESHOLDS}, {how}"), results[p].get(f"combined, {how}")
+            if four is None or three is None:
+                continue
+            for m in ("pr_auc", "roc_auc"):
+                delta = four[m]["mean"] - three[m]["mean"]
+                verdict = "worse beyond the 3-member sd" if delta < -three[m]["sd"] else "not worse beyond it"
+                echo(f"  {m:<8} 4 - 3 members, {how:<5} {delta:+.3f} (sd 3 members {three[m]['sd']:.3f}, "
+                     f"4 members {four[m]['sd']:.3f}): {verdict}")
     return results
 
 
@@ -309,11 +345,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--interval-into", type=Path, default=None,
                     help="fit v3's interval on every origin's trials and write it into this model's ensemble.json")
     ap.add_argument("--work", type=Path, default=None, help="where the origins' models go (default: a temp folder)")
+    ap.add_argument("--served-with-thresholds", action="store_true",
+                    help="the interval (its check and --interval-into) is the 4-member combination's (the default "
+                         "when --interval-into's model has a thresholds member)")
     args = ap.parse_args(argv)
     args.patience, args.lr, args.monitor, args.head_lr = 1, None, None, None
     from engine.device import resolve_device
 
     args.device = str(resolve_device(args.device))
+    if args.interval_into:
+        from engine.model.ensemble import Ensemble
+
+        target = Ensemble.load(args.interval_into)
+        args.served_with_thresholds |= target is not None and target.thresholds is not None
     echo = lambda s: print(s, flush=True)  # noqa: E731
     started = time.time()
     rows = Rows(args, echo)
@@ -327,9 +371,10 @@ def main(argv=None) -> dict:
         novelty.update(zip(test.tolist(), novelty_of(rows, np.flatnonzero(rows.years < year), test)))
     results = score(rows, predictions, args.seed, echo)
     novelty_results = novelty_check(rows, predictions, novelty, echo)
-    interval_results = interval_check(rows, predictions, echo) if "temporal" in args.recipes else {}
+    interval_results = interval_check(rows, predictions, echo, args.served_with_thresholds) \
+        if "temporal" in args.recipes else {}
     if args.interval_into:
-        write_interval(rows, predictions, args.interval_into, echo)
+        write_interval(rows, predictions, args.interval_into, echo, args.served_with_thresholds)
     summary = {"command": "temporal.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                "origins": args.origins, "recipes": args.recipes, "seed": args.seed, "base": str(args.base),
                "finetune": dataclasses.asdict(finetune_config(args)), "n_rows": len(rows.y),

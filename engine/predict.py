@@ -282,10 +282,16 @@ class Predictor:
             from engine.evidence.history import history_matrix
 
             history = history_matrix(self.evidence.drug_history, self.evidence.condition_history, trials)
-            member_logits = self.ensemble.member_logits(logits, embeddings, history)
+            thresholds = None
+            if self.ensemble.thresholds is not None:  # the criteria's numeric eligibility thresholds
+                from engine.features.thresholds import threshold_matrix
+
+                thresholds = threshold_matrix(trials)
+            member_logits = self.ensemble.member_logits(logits, embeddings, history, thresholds)
             probs = self.ensemble.probabilities(member_logits, phase)
             sigmoid = 1 / (1 + np.exp(-member_logits))
-            members = [{"cladmop": float(a), "probe": float(m[1]), "history": float(m[2])}
+            names = self.ensemble.members
+            members = [{"cladmop": float(a), **{n: float(m[k]) for k, n in enumerate(names) if k}}
                        for a, m in zip(alone, sigmoid)]
         if not np.isfinite(probs).all():  # a damaged adapter or calibration; never show "nan" as a probability
             raise ModelError(f"{self.folder}: the phase {phase} model gives no finite probability "

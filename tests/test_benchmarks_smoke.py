@@ -285,15 +285,19 @@ def test_temporal_script_runs_on_a_subsample(tmp_path):
                       "--epochs", "0", "--head-epochs", "3", "--device", "cpu", "--json", str(out), "--interval-into", str(target),
                       timeout=1200)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "novelty:" in done.stdout and "interval, phase I: coverage" in done.stdout
+    assert "novelty:" in done.stdout and "phase I: coverage" in done.stdout
     saved = json.loads(out.read_text())
-    models = {"linear probe", "items probe", "pooled-items probe", "gbt", "history", "CLaDMoP", "combined, mean",
-              "combined, stack",
+    models = {"linear probe", "items probe", "pooled-items probe", "gbt", "history", "thresholds", "CLaDMoP",
+              "combined, mean", "combined, stack", "combined + thresholds, mean", "combined + thresholds, stack",
               "CLaDMoP v2 recipe"}
     assert set(saved["results"]["I"]) == models
     assert {r["year"] for r in saved["rows"]} == {2012, 2013} and {"unusual", "novelty"} <= set(saved["rows"][0])
     assert 0 <= saved["interval"]["I"]["coverage"] <= 1
     assert set(Ensemble.load(target).interval["scale"]) == {"I", "II", "III"}
+    # the shipped model (v5) has a thresholds member: its interval is the four members' combination's
+    assert Ensemble.load(target).thresholds is not None
+    assert "interval of combined + thresholds, mean, phase I" in done.stdout
+    assert "4 - 3 members, mean" in done.stdout
     ModelManifest.read(target).verify(target)  # the rewritten ensemble.json is listed
 
 

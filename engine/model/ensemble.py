@@ -1,4 +1,5 @@
-"""The served number of a combined model: CLaDMoP with the whole-text probe and the outcome history.
+"""The served number of a combined model: CLaDMoP with the whole-text probe and the outcome history
+(and, where the model has one, the eligibility-thresholds member).
 
 On trials later than its learning data, CLaDMoP alone ranked no better than a logistic regression on a
 sentence embedding (MODEL_CARD.md). Each of the three sees something the others miss, so each gives a
@@ -26,8 +27,12 @@ from engine.errors import ModelError
 
 ENSEMBLE_JSON = "ensemble.json"
 MEMBERS = ("cladmop", "probe", "history")
+#: the optional fourth member, after MEMBERS: logistic regression on the criteria's numeric eligibility
+#: thresholds (engine/features/thresholds.py), which the sentence encoder barely reads
+THRESHOLDS = "thresholds"
 #: how each member is named to the analyst
-MEMBER_LABELS = {"cladmop": "CLaDMoP", "probe": "criteria-text model", "history": "drug/disease history"}
+MEMBER_LABELS = {"cladmop": "CLaDMoP", "probe": "criteria-text model", "history": "drug/disease history",
+                 THRESHOLDS: "eligibility thresholds"}
 
 
 #: added to the members' spread, so members that agree still leave the calibration's own uncertainty
@@ -64,7 +69,7 @@ class LinearModel:
 class Ensemble:
     probe: LinearModel  # on the whole-text embedding (engine/features/document.py)
     history: LinearModel  # on the drug and condition outcome history (engine/evidence/history.py)
-    stack: LinearModel  # on the members' logits, in MEMBERS order
+    stack: LinearModel  # on the members' logits, in `members` order
     calibration: dict[str, list[float]] = field(default_factory=dict)  # phase -> [temperature, bias]
     fitted_on: str = ""
     #: the interval around the served probability (engine/training/ensemble_fit.py: fit_interval):
@@ -72,6 +77,14 @@ class Ensemble:
     interval: dict = field(default_factory=dict)
     #: the kind of whole-text embedding the probe reads (engine/features/document.py); before v4 "document"
     embedding: str = "document"
+    #: on the numeric eligibility thresholds (engine/features/thresholds.py); None: three members, as
+    #: every model before it (their ensemble.json has no "thresholds" and serves exactly as it did)
+    thresholds: LinearModel | None = None
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The members' names in the stack's order."""
+        return MEMBERS + (THRESHOLDS,) if self.thresholds is not None else MEMBERS
 
     def interval_for(self, probability: float, members: dict[str, float], phase: str) -> tuple[float, float] | None:
         """(low, high): probability -/+ q x (the members' spread + floor), within [0, 1]; None without one."""
@@ -81,10 +94,17 @@ class Ensemble:
         half = scale * (member_spread(members) + self.interval.get("floor", INTERVAL_FLOOR))
         return max(0.0, probability - half), min(1.0, probability + half)
 
-    def member_logits(self, cladmop: np.ndarray, embeddings: np.ndarray, history: np.ndarray) -> np.ndarray:
-        """(n, 3) logits in MEMBERS order: CLaDMoP's raw adapter logits, the probe's, the history's."""
-        return np.column_stack([np.asarray(cladmop, dtype=np.float64), self.probe.logit(embeddings),
-                                self.history.logit(history)])
+    def member_logits(self, cladmop: np.ndarray, embeddings: np.ndarray, history: np.ndarray,
+                      thresholds: np.ndarray | None = None) -> np.ndarray:
+        """(n, len(members)) logits in `members` order: CLaDMoP's raw adapter logits, the probe's, the
+        history's, and with a thresholds member its logits of `thresholds` (engine/features/thresholds.py:
+        threshold_matrix), which such an ensemble needs."""
+        columns = [np.asarray(cladmop, dtype=np.float64), self.probe.logit(embeddings), self.history.logit(history)]
+        if self.thresholds is not None:
+            if thresholds is None:
+                raise ValueError("this ensemble has an eligibility-thresholds member: pass the trials' thresholds")
+            columns.append(self.thresholds.logit(thresholds))
+        return np.column_stack(columns)
 
     def probabilities(self, member_logits: np.ndarray, phase: str) -> np.ndarray:
         from engine.model.calibration import apply_calibration
@@ -95,7 +115,10 @@ class Ensemble:
     def save(self, folder: Path) -> None:
         from engine.atomic import atomic_write_text
 
-        atomic_write_text(Path(folder) / ENSEMBLE_JSON, json.dumps(asdict(self), indent=1))
+        data = asdict(self)
+        if self.thresholds is None:  # a three-member ensemble writes the file it always wrote
+            del data["thresholds"]
+        atomic_write_text(Path(folder) / ENSEMBLE_JSON, json.dumps(data, indent=1))
 
     @classmethod
     def load(cls, folder: Path) -> "Ensemble | None":
@@ -107,6 +130,7 @@ class Ensemble:
             data = json.loads(path.read_text())
             return cls(**{k: LinearModel(**data[k]) for k in ("probe", "history", "stack")},
                        calibration=data.get("calibration", {}), fitted_on=data.get("fitted_on", ""),
-                       interval=data.get("interval", {}), embedding=data.get("embedding", "document"))
+                       interval=data.get("interval", {}), embedding=data.get("embedding", "document"),
+                       thresholds=LinearModel(**data["thresholds"]) if data.get("thresholds") else None)
         except (ValueError, KeyError, TypeError) as e:
             raise ModelError(f"{path}: unreadable ensemble description ({e})") from e

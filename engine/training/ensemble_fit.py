@@ -41,15 +41,20 @@ def combine(members: np.ndarray, labels: np.ndarray, how: str, seed: int) -> Lin
 
 def fit_ensemble(trials, labels: np.ndarray, member: list, embeddings: np.ndarray, cladmop_logits: np.ndarray,
                  learn: np.ndarray, last: np.ndarray, seed: int = 0, fitted_on: str = "",
-                 how: str = "mean", embedding: str = "document") -> Ensemble:
+                 how: str = "mean", embedding: str = "document", thresholds: np.ndarray | None = None) -> Ensemble:
     """`trials` (resolved), their `labels`, phase sets (`member`) and whole-text `embeddings` (of kind
     `embedding`, engine/features/document.py);
-    `cladmop_logits` of the `last`-year rows from an adapter that learned from the `learn` rows."""
+    `cladmop_logits` of the `last`-year rows from an adapter that learned from the `learn` rows;
+    `thresholds` (engine/features/thresholds.py: threshold_matrix of `trials`), when given, adds the
+    eligibility-thresholds member, fitted as the history is."""
     every = np.arange(len(labels))
     probe = fit_linear(embeddings[learn], labels[learn], seed)
     history = fit_linear(history_inputs(trials, labels, learn, learn), labels[learn], seed)
-    members = np.column_stack([cladmop_logits, probe.logit(embeddings[last]),
-                               history.logit(history_inputs(trials, labels, learn, last))])
+    columns = [cladmop_logits, probe.logit(embeddings[last]),
+               history.logit(history_inputs(trials, labels, learn, last))]
+    if thresholds is not None:
+        columns.append(fit_linear(thresholds[learn], labels[learn], seed).logit(thresholds[last]))
+    members = np.column_stack(columns)
     stack = combine(members, labels[last], how, seed)
     stacked = stack.logit(members)
     calibration = {}
@@ -58,7 +63,8 @@ def fit_ensemble(trials, labels: np.ndarray, member: list, embeddings: np.ndarra
         calibration[phase] = list(fit_calibration(stacked[rows], labels[last][rows]))
     return Ensemble(probe=fit_linear(embeddings, labels, seed),
                     history=fit_linear(history_inputs(trials, labels, every, every), labels, seed),
-                    stack=stack, calibration=calibration, fitted_on=fitted_on, embedding=embedding)
+                    stack=stack, calibration=calibration, fitted_on=fitted_on, embedding=embedding,
+                    thresholds=None if thresholds is None else fit_linear(thresholds, labels, seed))
 
 
 #: share of trials whose interval should hold the success rate observed among similarly scored trials

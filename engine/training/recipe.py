@@ -11,7 +11,8 @@
    (the default: phases II and III have few rows of their own) serves one adapter for all three phases,
    each with its own calibration; `per-phase` is the paper's one adapter per phase.
 4. The combined model (engine/model/ensemble.py, engine/training/ensemble_fit.py): CLaDMoP, the
-   criteria-text probe and the drug/disease outcome history, stacked on the latest year.
+   criteria-text probe, the drug/disease outcome history and (v5) the numeric eligibility thresholds,
+   combined on the latest year. `refit_ensemble` refits this step alone into a trained folder.
 5. The learning index (engine/evidence/): similar past trials and novelty.
 Choices and figures: resources/MODEL_CARD.md, benchmarks/temporal.py.
 """
@@ -156,8 +157,9 @@ def phase_sets(top: Path, phase: str, featurize_fn, seed: int = 0) -> tuple[Labe
 
 #: v1 early-stopped on the plain validation loss, v2 on the calibrated one (random 15% held out); v3 validates
 #: forward in time (the latest completion year) and serves CLaDMoP combined with the probe and the history; v4
-#: is v3 with the probe and the learning index on the pooled-items embedding (engine/features/document.py)
-RECIPE_VERSION = "v4"
+#: is v3 with the probe and the learning index on the pooled-items embedding (engine/features/document.py); v5
+#: is v4 with a fourth member on the criteria's numeric eligibility thresholds (engine/features/thresholds.py)
+RECIPE_VERSION = "v5"
 #: what cross-validation kept (benchmarks/cv_model.py runs in MODEL_CARD.md): f_c as the paper's average over
 #: the criteria's tokens, five averaged heads with dropout 0.3
 MODEL_CHOICES = dict(crit_pool="token", head_members=5, head_dropout=0.3)
@@ -167,6 +169,9 @@ FINETUNE_EPOCHS = 0
 #: how the combined model weighs its members (engine/training/ensemble_fit.py: COMBINATIONS); chosen on the
 #: temporal validation (MODEL_CARD.md)
 COMBINATION = "mean"
+#: the combined model's fourth member, on the numeric eligibility thresholds (v5): the temporal validation found
+#: the four members level with the three in every phase (MODEL_CARD.md), and the number then reads the thresholds
+THRESHOLDS_MEMBER = True
 
 
 def finetune_choices(epochs: int = 3, seed: int = 0) -> FinetuneConfig:
@@ -202,7 +207,8 @@ def train_default(data_dir: Path, out: Path, granularity: str = "criterion", see
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2))
     stamp_recipe(out, dict(seed=seed, pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr, mode=mode,
                            finetune_epochs=finetune_epochs, granularity=granularity,
-                           pretrained_from=str(pretrained) if pretrained else None, combination=COMBINATION))
+                           pretrained_from=str(pretrained) if pretrained else None, combination=COMBINATION,
+                           thresholds_member=THRESHOLDS_MEMBER))
     return summary
 
 
@@ -291,8 +297,10 @@ class _Steps:
                                          f"calibrated on the phase {phase} rows of the latest year")
         return phases
 
-    def _ensemble(self, out, rows, member, embeddings, learn, last, year, kind: str) -> None:
+    def _ensemble(self, out, rows, member, embeddings, learn, last, year, kind: str):
+        from engine.features.thresholds import threshold_matrix
         from engine.model.checkpoint import ModelManifest
+        from engine.model.ensemble import MEMBER_LABELS
         from engine.training.ensemble_fit import fit_ensemble
         from engine.training.finetune import adapter_logits
 
@@ -301,16 +309,53 @@ class _Steps:
                                 fitted_on=f"{COMBINATION} of the members' logits, standardized and calibrated on "
                                           f"the {len(last)} TOP learning trials completed in {year} as predicted "
                                           f"by members that learned from the earlier years", how=COMBINATION,
-                                embedding=kind)
+                                embedding=kind, thresholds=threshold_matrix(rows.trials) if THRESHOLDS_MEMBER else None)
         ensemble.save(out)
         ModelManifest.read(out).write(out)
         self.echo(f"combined model ({COMBINATION}): weights {np.round(ensemble.stack.coef, 3).tolist()} on the "
-                  f"standardized logits of CLaDMoP, the criteria-text model and the history")
+                  "standardized logits of " + ", ".join(MEMBER_LABELS[m] for m in ensemble.members))
+        return ensemble
 
 
 DESCRIPTION = ("CLaDMoP default model (minilm backbone): pre-trained on public records of marketed drugs, "
-               "fine-tuned on the TOP benchmark's learning rows, combined with a criteria-text model and the "
-               "drug/disease outcome history")
+               "fine-tuned on the TOP benchmark's learning rows, combined with a criteria-text model, the "
+               "drug/disease outcome history and the criteria's numeric eligibility thresholds")
+
+
+def refit_ensemble(model: Path, data_dir: Path, seed: int = 0, device: str = "auto", echo=print,
+                   state: TaskState | None = None):
+    """Step 4 alone, into a folder `train-default` made: the combined model refitted on the TOP learning rows
+    with the recipe's members (THRESHOLDS_MEMBER), CLaDMoP's adapters, branch and learning index unchanged.
+    Its interval is then refitted forward in time by benchmarks/temporal.py --interval-into. Returns the
+    Ensemble."""
+    from engine.features.document import trial_embeddings
+    from engine.lookups.resolve import Resolver
+    from engine.model.checkpoint import ModelManifest
+    from engine.model.ensemble import Ensemble
+    from engine.training.dataset import make_featurizer
+    from engine.training.temporal import completion_years, latest_year_split
+
+    model = Path(model)
+    old = Ensemble.load(model)
+    if old is None:
+        raise CladmopError(f"{model}: serves CLaDMoP alone (no ensemble.json); train-default makes the combined model")
+    manifest = ModelManifest.read(model)
+    steps = _Steps(make_featurizer(manifest.config.backbone, manifest.config.granularity, device),
+                   Resolver.default(), device, seed, echo, state)
+    rows, member = learning_rows(top_folder(data_dir), state)
+    rows = steps.featurize(rows)
+    years = completion_years(rows.trials)
+    learn, last = latest_year_split(years)
+    embeddings = trial_embeddings(old.embedding, rows.trials, steps.featurizer, rows.features)
+    ensemble = steps._ensemble(model, rows, member, embeddings, learn, last, years.max(), old.embedding)
+    manifest = ModelManifest.read(model)
+    manifest.name = f"CLaDMoP default {RECIPE_VERSION}"
+    manifest.description = DESCRIPTION
+    recipe = manifest.extra.setdefault("recipe", {})
+    recipe["version"], recipe["thresholds_member"] = RECIPE_VERSION, THRESHOLDS_MEMBER
+    recipe["ensemble_refit"] = f"engine.training.recipe.refit_ensemble (seed {seed}) on the {RECIPE_VERSION} recipe"
+    manifest.write(model)
+    return ensemble
 
 
 #: the packages whose versions can change what train-default computes (installs are not pinned)
