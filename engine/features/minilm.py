@@ -102,7 +102,7 @@ class MiniBert(nn.Module):
         from safetensors.torch import load_file
 
         saved = load_file(str(path))
-        self.load_state_dict({name: saved[self._checkpoint_name(name)] for name in self.state_dict()}, assign=True)
+        self.load_state_dict({name: saved[self._checkpoint_name(name)] for name in self.state_dict()})
         return self.eval()
 
     def _checkpoint_name(self, name: str) -> str:
@@ -141,6 +141,6 @@ class FastTokenizer:
 
 
 def load_minilm(folder: Path) -> tuple[MiniBert, FastTokenizer]:
-    with torch.device("meta"):  # no random initialisation of weights that the checkpoint replaces
-        model = MiniBert(BertConfig.read(folder))
-    return model.load_checkpoint(folder / "model.safetensors"), FastTokenizer(folder)
+    # Built on the CPU, not the meta device: initialising on the meta device imports torch._refs and
+    # torch._prims (1.6 s), where the random initialisation it would spare costs 0.1 s.
+    return MiniBert(BertConfig.read(folder)).load_checkpoint(folder / "model.safetensors"), FastTokenizer(folder)

@@ -222,9 +222,7 @@ def readable_weights(path: Path) -> Path:
     return path
 
 
-def load_state(module, path: Path, strict: bool = True, assign: bool = False) -> None:
-    """`path`'s weights into `module`; `assign` makes them its parameters (a module built on the meta
-    device gets its first real tensors)."""
+def load_state(module, path: Path, strict: bool = True) -> None:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -233,7 +231,7 @@ def load_state(module, path: Path, strict: bool = True, assign: bool = False) ->
     except (SafetensorError, OSError) as e:
         raise ModelError(f"{path}: unreadable weights ({e})") from e
     try:
-        module.load_state_dict(state, strict=strict, assign=assign)
+        module.load_state_dict(state, strict=strict)
     except RuntimeError as e:
         raise ModelError(f"{path}: weights do not fit the model config ({str(e).splitlines()[0]})") from e
 
@@ -249,9 +247,6 @@ def load_base(folder: Path, verify: bool = True):
     manifest = ModelManifest.read(folder)
     if verify:
         manifest.verify(folder, [BASE_WEIGHTS])
-    import torch
-
-    with torch.device("meta"):  # no random initialisation of weights that the file replaces
-        model = build_model(manifest.config)
-    load_state(model, Path(folder) / BASE_WEIGHTS, assign=True)
+    model = build_model(manifest.config)
+    load_state(model, Path(folder) / BASE_WEIGHTS)
     return model.eval(), manifest
