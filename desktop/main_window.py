@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+                               QPushButton, QSplitter, QWidget)
 
 from engine.depict import atom_weights_from_segments
 from engine.editing import TrialDraft
@@ -677,7 +677,8 @@ class MainWindow(QMainWindow):
         modified = entry.draft.is_modified
         edited = self.session.current_prediction(key, "edited") if modified else original
         error = self.session.current_failure(key, "edited" if modified else "original")
-        note = (insensitivity_note(entry.draft, edited.probability - original.probability)
+        note = (insensitivity_note(entry.draft, edited.probability - original.probability,
+                                   (original.members, edited.members))
                 if modified and original is not None and edited is not None else "")
         self.prediction_panel.show_state(original, edited, modified, self.predictions.status,
                                          self.predictions.status_text, pending=self.predictions.busy and not error,

@@ -6,7 +6,9 @@ Drugs and conditions may be added (by name, the lookups resolve them; or NAME=SM
 removed or replaced (by number in the resolved record, `--list` numbers them, or by name: a regimen's name
 removes all its drugs). Every number means the record's own list, whatever else is edited.
 A numeric edit the model barely reacts to is said to be so: "no change" must not read as "no effect"
-(the model reads thresholds, ages and counts in criteria weakly; benchmarks/bench_sensitivity.py).
+(the language model reads thresholds, ages and counts in criteria weakly; benchmarks/bench_sensitivity.py).
+Where the model's eligibility-thresholds member reads the edited threshold, the note says so, and how far
+that member moved.
 """
 from __future__ import annotations
 
@@ -149,7 +151,7 @@ class WhatIf:
     def summary(self) -> str:
         """"0.712 → 0.684 (−0.028)", then the note when the model barely reacted."""
         line = f"{self.before.probability:.3f} → {self.after.probability:.3f} ({self.change:+.3f})"
-        note = insensitivity_note(self.draft, self.change)
+        note = insensitivity_note(self.draft, self.change, (self.before.members, self.after.members))
         return f"{line}\n{note}" if note else line
 
 
@@ -170,16 +172,35 @@ def what_if(predictor, trial: Trial, edits: Edits, phase: str | None = None, abl
     return WhatIf(before, after, draft)
 
 
-def insensitivity_note(draft: TrialDraft, change: float) -> str:
-    """Words for a change the model barely registers, naming numbers when only numbers were edited."""
+def insensitivity_note(draft: TrialDraft, change: float, members: tuple[dict, dict] | None = None) -> str:
+    """Words for a change the model barely registers. `members`: the recorded and the what-if predictions'
+    member probabilities; an edited threshold that the eligibility-thresholds member reads is said to be
+    read, with that member's move; other numbers and words are said to be read weakly."""
     if abs(change) >= BARELY:
         return ""
+    if moved := _threshold_member_move(draft, members):
+        return (f"The model reads this threshold: its eligibility-thresholds member moved {moved}. The combined "
+                f"number moved {change:+.3f}: its other members read the criteria's words, which barely changed.")
     edited = draft.diff().edited
     numbers_only = bool(edited) and all(_NUMBER.sub("#", e.before.text) == _NUMBER.sub("#", e.after.text)
                                         for e in edited if e.before is not None and e.after is not None)
     what = "a change of numbers (thresholds, ages, counts)" if numbers_only else "this change"
     return (f"The model barely reacts to {what} (Δ {change:+.3f}): it reads such details of the criteria "
             f"weakly, so a small change here does not mean the edit has no effect on a real trial.")
+
+
+def _threshold_member_move(draft: TrialDraft, members: tuple[dict, dict] | None) -> str:
+    """"0.862 → 0.846" when the model has a thresholds member and the edits changed a threshold it reads."""
+    from engine.model.ensemble import THRESHOLDS
+
+    if not members or any(THRESHOLDS not in m for m in members):
+        return ""
+    from engine.features.thresholds import eligibility_thresholds
+
+    if eligibility_thresholds(draft.original) == eligibility_thresholds(draft.snapshot()):
+        return ""
+    before, after = (m[THRESHOLDS] for m in members)
+    return f"{before:.3f} → {after:.3f}"
 
 
 def numbered_items(trial: Trial) -> list[str]:

@@ -46,6 +46,21 @@ def test_a_change_the_model_barely_registers_is_said_in_words():
     assert insensitivity_note(numbers, -0.05) == ""
 
 
+def test_an_edited_threshold_the_thresholds_member_reads_is_said_to_be_read():
+    trial = read_record(EXAMPLE)[0]
+    age = Edits(edit=[(1, trial.criteria[0].text.replace("aged 40", "aged 18"))]).apply(trial)
+    bmi = Edits(edit=[(3, "Body mass index of 25 to 45 kg/m2")]).apply(trial)
+    unread = Edits(edit=[(7, trial.criteria[6].text.replace("within 3 months", "within 6 months"))]).apply(trial)
+    four = ({"cladmop": 0.83, "thresholds": 0.862}, {"cladmop": 0.829, "thresholds": 0.846})
+    three = ({"cladmop": 0.83}, {"cladmop": 0.829})
+    assert "reads this threshold: its eligibility-thresholds member moved 0.862 → 0.846" in \
+        insensitivity_note(age, -0.006, four)
+    assert "member moved" in insensitivity_note(bmi, -0.006, four)
+    assert "change of numbers" in insensitivity_note(unread, -0.001, four)  # a time window, not a threshold
+    assert "change of numbers" in insensitivity_note(age, -0.006, three)  # a model without the member
+    assert insensitivity_note(age, -0.02, four) == ""
+
+
 def test_cli_whatif_gives_the_window_s_numbers(capsys):
     """The window predicts the draft's snapshot with the record's phase model; so does the CLI."""
     from engine.predict import Predictor
