@@ -277,3 +277,168 @@ def test_join_then_split_gives_the_items_back(raw_items):
              and not re.search(r"clusion|criteri|citeri|requirement|eligib", c.text, re.I)]
     ordered = [c for c in items if c.kind == "inclusion"] + [c for c in items if c.kind == "exclusion"]
     assert pairs(join_criteria(items)) == [(c.kind, c.text) for c in ordered]
+
+
+# -- long paragraphs ---------------------------------------------------------------------------------
+from engine.records.criteria import LONG_ITEM_CHARS, split_long_item  # noqa: E402
+
+PARAGRAPH = (
+    "Patients must have adequate organ function, e.g. normal renal function, as follows: "
+    "(1) ANC >= 1,500/mm3 and platelets >= 100,000/mm3, measured approx. 2 weeks before entry; "
+    "(2) bilirubin < 1.5 x ULN and AST/ALT <= 2.5 x ULN (<= 5 x ULN if liver metastases); and "
+    "(3) creatinine clearance > 60 mL/min as judged by Dr. Smith vs. the reference lab. "
+    "No prior chemotherapy for metastatic disease. Prior adjuvant therapy (i.e. after surgery) is "
+    "allowed if completed > 12 months before entry. Or. Patients with t(15;17) are eligible."
+)
+
+
+def test_a_long_paragraph_splits_at_enumerations_and_sentences_not_at_abbreviations():
+    assert len(PARAGRAPH) > LONG_ITEM_CHARS
+    assert split_long_item(PARAGRAPH) == [
+        "Patients must have adequate organ function, e.g. normal renal function, as follows: "
+        "ANC >= 1,500/mm3 and platelets >= 100,000/mm3, measured approx. 2 weeks before entry",
+        "bilirubin < 1.5 x ULN and AST/ALT <= 2.5 x ULN (<= 5 x ULN if liver metastases)",
+        "creatinine clearance > 60 mL/min as judged by Dr. Smith vs. the reference lab.",
+        "No prior chemotherapy for metastatic disease.",
+        "Prior adjuvant therapy (i.e. after surgery) is allowed if completed > 12 months before entry. Or.",
+        "Patients with t(15;17) are eligible.",
+    ]
+
+
+def test_records_are_read_with_long_paragraphs_split():
+    """The default since 2026-12-07 (temporal validation: benchmarks/results/2026-12-07/temporal_split.txt)."""
+    text = f"Inclusion Criteria:\n\n  -  {PARAGRAPH}\n"
+    assert split_criteria(text) == split_criteria(text, split_long=True) != split_criteria(text, split_long=False)
+
+
+def test_items_up_to_the_limit_are_never_split():
+    short = "No prior chemotherapy. No prior radiotherapy (e.g. to the pelvis); no surgery. (1) a (2) b"
+    assert split_long_item(short) == [short]
+    at_limit = ("Age 18 or more. " * 40)[:LONG_ITEM_CHARS]
+    assert split_long_item(at_limit) == [at_limit.strip()]
+    assert len(split_long_item(at_limit + " Pregnant.")) > 1
+    assert split_criteria(f"Exclusion Criteria:\n\n  -  {short}", split_long=True) == [Criterion(short, "exclusion")]
+
+
+def test_lettered_enumerations_and_lead_ins_with_a_colon_stay_with_their_first_part():
+    text = ("A female subject is eligible to enter and participate in the study if she is of: "
+            "a) non-childbearing potential, i.e. physiologically incapable of becoming pregnant, including "
+            "any female who has had a hysterectomy or bilateral oophorectomy or is post-menopausal; or "
+            "b) childbearing potential, has a negative serum pregnancy test at screening, and agrees to use "
+            "one of the contraception methods listed in the protocol, consistently and correctly, from the "
+            "screening visit until 30 days after the last dose.")
+    parts = split_long_item(text)
+    assert len(parts) == 2
+    assert parts[0].startswith("A female subject is eligible to enter and participate in the study if she is of: "
+                               "non-childbearing potential, i.e. physiologically")
+    assert parts[0].endswith("post-menopausal; or") and parts[1].startswith("childbearing potential, has")
+
+
+def test_fragments_and_lone_labels_stay_merged():
+    filler = "with a long qualifying clause that goes on about dose, schedule and duration of prior therapy"
+    text = (f"First criterion {filler}. And. Second criterion {filler}. Note: Third criterion {filler}. "
+            f"Also patient must be: Fourth criterion {filler}.")
+    assert split_long_item(text) == [f"First criterion {filler}. And.", f"Second criterion {filler}.",
+                                     f"Note: Third criterion {filler}.",
+                                     f"Also patient must be: Fourth criterion {filler}."]
+
+
+def test_a_long_semicolon_list_is_cut_into_runs_up_to_the_limit_never_inside_brackets():
+    entries = [f"Condition number {i} of the list (including subtype {i}; any grade)" for i in range(20)]
+    text = "Any of the following: " + "; ".join(entries)
+    parts = split_long_item(text)
+    assert len(parts) > 1 and all(len(p) <= LONG_ITEM_CHARS for p in parts)
+    assert parts[0].startswith("Any of the following: Condition number 0")
+    assert "; ".join(parts) == text  # nothing lost, nothing cut inside "(...; any grade)"
+
+
+def test_pdq_text_that_lost_its_line_breaks_splits_at_inline_labels_and_no():
+    text = ("PATIENT CHARACTERISTICS: Age: 18 and over Performance status: ECOG 0-2 Life expectancy: At "
+            "least 12 weeks Hematopoietic: Absolute neutrophil count at least 1,500/mm3 Platelet count at least "
+            "100,000/mm3 Hepatic: Bilirubin no greater than 1.5 mg/dL Current Asthma Therapy: none "
+            "Cardiovascular: No prior cerebrovascular events No clinically significant cardiac disease "
+            "No myocardial infarction within past 6 months Other: Not pregnant or nursing")
+    assert split_long_item(text) == [
+        "PATIENT CHARACTERISTICS: Age: 18 and over", "Performance status: ECOG 0-2",
+        "Life expectancy: At least 12 weeks",
+        "Hematopoietic: Absolute neutrophil count at least 1,500/mm3 Platelet count at least 100,000/mm3",
+        "Hepatic: Bilirubin no greater than 1.5 mg/dL Current Asthma Therapy: none",
+        "Cardiovascular: No prior cerebrovascular events", "No clinically significant cardiac disease",
+        "No myocardial infarction within past 6 months", "Other: Not pregnant or nursing"]
+
+
+def test_split_items_keep_their_side_and_their_label_and_split_long_false_keeps_the_paragraph():
+    text = f"Inclusion Criteria:\n\n  -  Age 18 or more\n\nExclusion Criteria:\n\nHepatic:\n\n  -  {PARAGRAPH}\n"
+    items = [(c.kind, c.text) for c in split_criteria(text, split_long=True)]
+    assert items[0] == ("inclusion", "Age 18 or more")
+    assert len(items) == 7 and {k for k, _ in items[1:]} == {"exclusion"}
+    assert all(t.startswith("Hepatic: ") for _, t in items[1:])
+    assert items[2] == ("exclusion", "Hepatic: bilirubin < 1.5 x ULN and AST/ALT <= 2.5 x ULN "
+                                     "(<= 5 x ULN if liver metastases)")
+    assert [(c.kind, c.text) for c in split_criteria(text, split_long=False)] == [
+        ("inclusion", "Age 18 or more"), ("exclusion", f"Hepatic: {PARAGRAPH}")]
+
+
+_SENTENCE_TEXT = st.text(alphabet=string.ascii_letters + "     .,;:", min_size=0, max_size=1500)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_SENTENCE_TEXT)
+def test_splitting_loses_no_word_and_short_items_stay_whole(text):
+    parts = split_long_item(text)
+    words = re.findall(r"[A-Za-z]+", text)
+    assert re.findall(r"[A-Za-z]+", " ".join(parts)) == words
+    if len(" ".join(text.split())) <= LONG_ITEM_CHARS:
+        assert parts == [" ".join(text.split())]
+
+
+def test_saved_items_load_unchanged_whatever_the_splitting(tmp_path):
+    """Workspaces store items: a long item saved before long paragraphs were split stays one item."""
+    from engine.workspace import Workspace
+    from tests.builders import stored_trial
+
+    trial = stored_trial()
+    trial.criteria = [Criterion(PARAGRAPH), Criterion("Bleeding disorder", "exclusion")]
+    trial.criteria_text = f"Inclusion Criteria:\n\n  -  {PARAGRAPH}"
+    with Workspace.open(tmp_path / "old.cladmop") as ws:
+        ws.add_trials([trial])
+    with Workspace.open(tmp_path / "old.cladmop") as ws:
+        loaded = ws.load_trials()[0].record
+    assert loaded.criteria == trial.criteria
+    assert len(split_criteria(loaded.criteria_text, split_long=True)) > 1  # only a fresh parse splits it
+
+
+def _words(text):
+    return [w for w in re.findall(r"[^\W\d_]{4,}", text) if not re.fullmatch(r"[ivx]+", w, re.I)]
+
+
+@pytest.mark.real_data
+def test_real_records_long_items_are_split_and_nothing_is_lost():
+    from tests.data_sources import real_data_dir, top_csv
+
+    from engine.records.top_csv import read_top_csv
+    from engine.records.xml_reader import read_ctgov_xml
+
+    # a PDQ record whose paragraphs lost their line breaks
+    pdq = split_criteria(read_ctgov_xml(real_data_dir() / "ctgov_xml" / "NCT00006085.xml").criteria_text,
+                         split_long=True)
+    texts = [c.text for c in pdq]
+    assert "PATIENT CHARACTERISTICS: Age: 18 and over" in texts
+    assert "Performance status: ECOG 0-2" in texts and "No myocardial infarction within past 6 months" in texts
+    assert {c.kind for c in pdq} == {"inclusion"}
+    # the TOP learning files: long items become rare, and every word of the old items is kept
+    old_long = new_long = old_n = new_n = 0
+    for name in ("phase_I_train.csv", "phase_II_valid.csv", "phase_III_valid.csv"):
+        for trial in read_top_csv(top_csv(name)):
+            old = split_criteria(trial.criteria_text, split_long=False)
+            new = split_criteria(trial.criteria_text, split_long=True)
+            # in order, on the same side (split items repeat their label: new words may be added; words
+            # of 4+ letters: enumeration markers "iii)" and the "; and" before them are dropped)
+            new_words = iter([(c.kind, w) for c in new for w in _words(c.text)])
+            assert all(word in new_words for word in [(c.kind, w) for c in old for w in _words(c.text)]), \
+                trial.nct_id
+            old_n, new_n = old_n + len(old), new_n + len(new)
+            old_long += sum(len(c.text) > LONG_ITEM_CHARS for c in old)
+            new_long += sum(len(c.text) > LONG_ITEM_CHARS for c in new)
+    assert old_long > 0.01 * old_n  # the claim is about real data: long paragraphs are there
+    assert new_long < 0.2 * old_long and old_n < new_n < 1.2 * old_n

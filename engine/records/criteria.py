@@ -25,6 +25,15 @@ Rules, and why:
   end with ":" stay items of their own.
 - Whitespace is collapsed inside items; Markdown escapes are undone; items without a letter or digit
   are dropped.
+- **Long paragraphs are split** (`split_long=True`, `split_long_item`): an item longer than
+  `LONG_ITEM_CHARS` (400 characters, about the 128 tokens the encoder reads of an item) splits into
+  its embedded enumerations ("(1) ... (2) ...", "a) ... b) ...") and sentences, and a part still too
+  long at its semicolons (then commas) into runs of at most 400 characters. PDQ paragraphs that lost
+  their line breaks split before inline labels ("... 18 and over Performance status: ECOG 0-2") and
+  before "No"/"Not" after a lower-case word. Parts keep the item's kind and label; a lead-in ending
+  with ":" goes with the part after it, a part that is only "and"/"or" with the part before it. The
+  encoder would otherwise read only the first 128 tokens of such an item, and explanations would rank
+  a whole paragraph as one criterion. Items already split (saved workspaces) are never re-split.
 """
 from __future__ import annotations
 
@@ -143,14 +152,16 @@ class _Item:
     label: str = ""
 
 
-def split_criteria(text: str | None) -> list[Criterion]:
+def split_criteria(text: str | None, split_long: bool = True) -> list[Criterion]:
     """Split eligibility text (legacy layout or API v2 Markdown) into ordered `Criterion` items.
 
-    Text before any header, or with no header at all, becomes inclusion items.
+    Text before any header, or with no header at all, becomes inclusion items. `split_long`: items
+    longer than `LONG_ITEM_CHARS` are split into sentences, enumerations and lists (`split_long_item`);
+    False keeps each paragraph one item (the splitting before 2026-12-07).
     """
     if not text or not text.strip():
         return []
-    return _assemble(_blocks(tidy_criteria_text(text)))
+    return _assemble(_blocks(tidy_criteria_text(text)), split_long)
 
 
 def tidy_criteria_text(text: str | None) -> str:
@@ -174,7 +185,8 @@ def join_criteria(items: Iterable[Criterion], include_disabled: bool = False) ->
 
     Disabled items (what-if removals) are left out unless `include_disabled`. `split_criteria` reads
     the result back to the same items, except items that themselves look like a header
-    ("Exclusion criteria:") or carry Markdown escapes.
+    ("Exclusion criteria:") or carry Markdown escapes, and, with `split_long`, items longer than
+    `LONG_ITEM_CHARS`.
     """
     groups: dict[str, list[str]] = {"inclusion": [], "exclusion": []}
     for item in items:
@@ -246,7 +258,7 @@ def _unescape(text: str) -> str:
 
 
 # -- pass 2: blocks -> items -------------------------------------------------------------------------
-def _assemble(blocks: list[_Block]) -> list[Criterion]:
+def _assemble(blocks: list[_Block], split_long: bool = True) -> list[Criterion]:
     items: list[Criterion] = []
     kind = "inclusion"
     # labels: a section ("Concurrent Medication:", "Age:") and a qualifier under it ("Allowed:")
@@ -259,9 +271,13 @@ def _assemble(blocks: list[_Block]) -> list[Criterion]:
     def flush() -> None:
         nonlocal current
         if current is not None:
-            text = _compose(current)
-            if text:
-                items.append(Criterion(text=text, kind=current.kind))  # type: ignore[arg-type]
+            body = _compose(current)
+            pieces = split_long_item(body) if split_long else [body]
+            label = f"{current.label} " if current.label else ""
+            for piece in pieces:
+                text = " ".join((label + piece).split())
+                if re.search(r"[^\W_]", text):
+                    items.append(Criterion(text=text, kind=current.kind))  # type: ignore[arg-type]
         current = None
 
     for block in blocks:
@@ -320,6 +336,7 @@ def _assemble(blocks: list[_Block]) -> list[Criterion]:
 
 
 def _compose(item: _Item) -> str:
+    """The item's text with its sub-bullets folded in, without its label."""
     text = " ".join(item.parts)
     if item.children:
         joined = ""
@@ -332,10 +349,7 @@ def _compose(item: _Item) -> str:
                 joined += child
         sep = " " if text.endswith((":", ";", ",", ".", "-")) else ": "
         text = f"{text}{sep}{joined}" if text else joined
-    if item.label:
-        text = f"{item.label} {text}"
-    text = " ".join(text.split())
-    return text if re.search(r"[^\W_]", text) else ""
+    return " ".join(text.split())
 
 
 def _strip_leading_bullet(text: str) -> str:
@@ -398,3 +412,224 @@ def _label(text: str) -> str:
     if clean.endswith(":") and (len(clean) <= LABEL_MAX or _QUALIFIER_LABEL.fullmatch(clean)):
         return clean
     return ""
+
+
+# -- pass 3: long paragraphs -> items ------------------------------------------------------------------
+#: an item longer than this (characters, its label left out) is split into its enumerated parts and
+#: sentences, and a part still longer than this at its semicolons. The encoder reads an item's first
+#: `engine.features.text_encoder.MAX_ITEM_TOKENS` (128) MiniLM tokens; criteria text runs at a median
+#: 4.2 characters per token and at 3.0 for the densest 5% (numbers, units, symbols), so 400 characters
+#: are ~95 tokens and at worst ~130: of the 98,928 items of ctgov_xml/ and TOP's learning rows, 25 of
+#: at most 400 characters are longer than 128 tokens. Characters, not tokens: records know no tokenizer.
+LONG_ITEM_CHARS = 400
+
+#: words before a period that do not end a sentence ("e.g. Aspirin", "Dr. Smith", "vs. Placebo")
+_ABBREVIATIONS = set("""
+    e.g eg i.e ie approx appr ca cf dr drs mr mrs ms prof st vs v no nos fig figs ref refs incl
+    al max min resp esp viz sec ed vol pp p
+""".split())
+#: a sentence end: ".", "!" or "?" (a closing bracket or quote may follow), then space and a capital,
+#: a digit or an opening bracket; decimals ("1.5") have no space and never match
+_SENTENCE_END = re.compile(r"(?<=[.!?])[)\]\"'”]?\s+(?=[A-Z0-9(\[\"'“≥≤<>])")
+#: embedded enumerations: "(1) ...", "1) ...", "1. ..." (after a clause end only), "(a) ...", "a) ...",
+#: "(ii) ...", "(A) ..."; they count only as a run numbered in order from 1, a or i
+_ENUM_MARKER = re.compile(
+    r"(?:^|(?<=[\s:;,]))(?P<mark>\((?P<pn>\d{1,2}|[a-z]|[A-Z]|[ivx]{1,4})\)"
+    r"|(?P<cn>\d{1,2}|[a-z]|[ivx]{1,4})\)"
+    r"|(?:^|(?<=[.:;]\s))(?P<dn>\d{1,2})\.(?=\s))(?=\s|(?<=\))[A-Za-z])"
+)
+_ROMAN = ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"]
+#: a piece made of these words alone is a fragment that stays with its neighbour
+_CONNECTIVES = {"and", "or", "and/or", "but", "nor", "plus", "also", "either", "then", "etc", "or:", "and:"}
+
+
+def split_long_item(text: str, limit: int = LONG_ITEM_CHARS) -> list[str]:
+    """`text` as one item when it is at most `limit` characters, else its parts.
+
+    A long item splits into its embedded enumerations ("(1) ... (2) ...", "a) ... b) ...") and its
+    sentences (not after "e.g.", "i.e.", "approx.", "Dr.", "vs." or inside brackets), each an item; a
+    part still longer than `limit` splits at its semicolons (outside brackets) into runs of at most
+    `limit` characters, so that "one of the following: A; B" stays together as far as it can. A lead-in
+    ending with ":" goes with the part after it; a part that is only "and", "or" or punctuation stays
+    with the part before it. Items of at most `limit` characters are never split.
+    """
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return [text]
+    pieces = [s for part in _split_enumeration(text) for s in _split_sentences(part)]
+    pieces = _merge_fragments(pieces)
+    out: list[str] = []
+    for piece in pieces:
+        if len(piece) <= limit:
+            out.append(piece)
+            continue
+        for part in _merge_fragments(_split_run_on(piece)):
+            out += _pack(part, ";", limit) if len(part) > limit else [part]
+    return [p for part in out for p in (_pack(part, ",", limit) if len(part) > limit else [part])]
+
+
+#: where PDQ paragraphs that lost their line breaks start a new item: before an inline label
+#: ("... over Performance status: ECOG 0-2 Life expectancy: ...") and before "No"/"Not" after a
+#: lower-case word ("... disease No brain metastases")
+_RUN_ON_BREAK = re.compile(
+    r"(?<=[a-z0-9%)\]])\s+(?=[A-Z][a-z]+(?:[ /-][a-z]+){0,2}:\s|(?:No|Not)\s+[a-z])"
+)
+
+
+def _split_run_on(text: str) -> list[str]:
+    depth = _depths(text)
+    pieces, start = [], 0
+    for m in _RUN_ON_BREAK.finditer(text):
+        before = text[start:m.start()].split()
+        label = not text[m.end():].startswith(("No ", "Not "))
+        # "Current Asthma Therapy:" is one label: a capitalized word before it belongs to it
+        if label and before and before[-1][:1].isupper():
+            continue
+        if depth[m.start()] == 0:
+            pieces.append(text[start:m.start()].strip())
+            start = m.end()
+    pieces.append(text[start:].strip())
+    return [p for p in pieces if p]
+
+
+def _depths(text: str) -> list[int]:
+    """Bracket depth before each character, counting only brackets that close ("(or at least 15
+    slides" never closes: the text after it is not inside it)."""
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack: list[tuple[str, int]] = []
+    spans: list[tuple[int, int]] = []
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            stack.append((ch, i))
+        elif ch in pairs:
+            while stack and stack[-1][0] != pairs[ch]:
+                stack.pop()
+            if stack:
+                spans.append((stack.pop()[1], i))
+    delta = [0] * (len(text) + 1)
+    for start, end in spans:
+        delta[start + 1] += 1
+        delta[end + 1] -= 1
+    out, depth = [], 0
+    for i in range(len(text)):
+        depth += delta[i]
+        out.append(depth)
+    return out
+
+
+def _ordinal(value: str, style: str) -> int | None:
+    """1 for "1", "a", "A", "i" in their style ("num", "lower", "upper", "roman"), else the rank or None."""
+    if style == "num":
+        return int(value) if value.isdigit() else None
+    if style == "roman":
+        return _ROMAN.index(value) + 1 if value in _ROMAN else None
+    if len(value) != 1:
+        return None
+    if style == "lower" and value.islower():
+        return ord(value) - ord("a") + 1
+    if style == "upper" and value.isupper():
+        return ord(value) - ord("A") + 1
+    return None
+
+
+def _split_enumeration(text: str) -> list[str]:
+    """The parts of the longest in-order run of enumeration markers (at least two), markers dropped;
+    the lead-in before the first marker stays a part of its own only when it ends a sentence."""
+    markers = []  # (start, end, form, value)
+    for m in _ENUM_MARKER.finditer(text):
+        if m.group("pn") is not None:
+            form, value = "()", m.group("pn")
+        elif m.group("cn") is not None:
+            form, value = ")", m.group("cn")
+        else:
+            form, value = ".", m.group("dn")
+        markers.append((m.start("mark"), m.end("mark"), form, value))
+    best: list[tuple[int, int]] = []
+    for style in ("num", "lower", "upper", "roman"):
+        for form in ("()", ")", "."):
+            run: list[tuple[int, int]] = []
+            for start, end, f, value in markers:
+                if f == form and _ordinal(value, style) == len(run) + 1:
+                    run.append((start, end))
+            if len(run) > len(best):
+                best = run
+    if len(best) < 2:
+        return [text]
+    parts = [text[:best[0][0]].strip()]
+    for i, (_, end) in enumerate(best):
+        stop = best[i + 1][0] if i + 1 < len(best) else len(text)
+        parts.append(text[end:stop].strip())
+    # the separator before the next marker ("...;", "..., and") is not part of the item; "or" is
+    parts = [re.sub(r"(?:[;,]\s*and|[;,])$", "", p).strip() for p in parts]
+    if parts[0].endswith((".", "!", "?")):
+        return [p for p in parts if p]
+    lead = parts.pop(0)
+    parts[0] = f"{lead} {parts[0]}".strip()
+    return [p for p in parts if p]
+
+
+def _split_sentences(text: str) -> list[str]:
+    depth = _depths(text)
+    pieces, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        end = m.start()
+        if depth[end] > 0:  # inside brackets, or the bracket after the period closes one
+            continue
+        word = text[start:end].rsplit(None, 1)[-1].lstrip("([\"'").lower() if text[start:end].strip() else ""
+        if word.rstrip(".") in _ABBREVIATIONS or word in _ABBREVIATIONS:
+            continue
+        if re.fullmatch(r"(?:[a-z]\.){2,}", word):  # "U.S.", "a.m."
+            continue
+        pieces.append(text[start:m.end()].strip())
+        start = m.end()
+    pieces.append(text[start:].strip())
+    return [p for p in pieces if p]
+
+
+def _is_fragment(piece: str) -> bool:
+    words = re.findall(r"[^\W_][\w/'-]*:?", piece.lower())
+    return not words or all(w in _CONNECTIVES for w in words)
+
+
+def _merge_fragments(pieces: list[str]) -> list[str]:
+    """Lead-ins ending with ":" join the next piece; connective-only pieces join the previous one."""
+    out: list[str] = []
+    carry = ""
+    for piece in pieces:
+        piece = f"{carry} {piece}".strip() if carry else piece
+        carry = ""
+        if piece.endswith(":"):
+            carry = piece
+        elif _is_fragment(piece) and out:
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    if carry:  # a lead-in with nothing after it
+        out.append(carry)
+    return out
+
+
+def _pack(text: str, sep: str, limit: int) -> list[str]:
+    """`text` cut at `sep` (outside brackets) into runs of at most `limit` characters ("A; B" / "C")."""
+    depth = _depths(text)
+    segments, start = [], 0
+    for m in re.finditer(re.escape(sep) + r"\s+", text):
+        if depth[m.start()] == 0 and not (sep == "," and text[m.start() - 1:m.start()].isdigit()
+                                          and text[m.end():m.end() + 1].isdigit()):
+            segments.append(text[start:m.start()].strip())
+            start = m.end()
+    segments.append(text[start:].strip())
+    segments = [s for s in segments if s]
+    merged: list[str] = []
+    for seg in segments:  # "; or B", "; and" stay with the segment before
+        if merged and _is_fragment(seg):
+            merged[-1] = f"{merged[-1]}{sep} {seg}"
+        else:
+            merged.append(seg)
+    out: list[str] = []
+    for seg in merged:
+        if out and (out[-1].endswith(":") or len(out[-1]) + 2 + len(seg) <= limit):
+            out[-1] = f"{out[-1]}{' ' if out[-1].endswith(':') else sep + ' '}{seg}"
+        else:
+            out.append(seg)
+    return out
