@@ -4,8 +4,9 @@
 
 Reads the eligibility text of every record in the data's ctgov_xml/ and of the TOP learning rows
 (benchmarks/validation.py's rows, one per NCT id, all phases), splits it with `split_criteria`
-twice (`split_long=False`: paragraphs kept whole, the splitting before 2026-12-07; `split_long=True`:
-long paragraphs split into sentences, lists and enumerations), and counts per source the items whose
+twice (`regroup=False`: one item per bullet or paragraph, the splitting before 2026-12-07;
+`regroup=True`: lead-ins joined to their item, long paragraphs split into sentences, lists and
+enumerations), and counts per source the items whose
 encoded text (`item_text`: "Inclusion: ...") has more text tokens than the encoder reads, the trials
 with such an item, and the tokens never read.
 """
@@ -49,11 +50,11 @@ def token_counter():
     return lambda texts: [len(e.ids) for e in tok.encode_batch(texts, add_special_tokens=False)]
 
 
-def measure(texts: dict[str, str], split_long: bool, count, limit: int, examples: int) -> tuple[str, list]:
+def measure(texts: dict[str, str], regroup: bool, count, limit: int, examples: int) -> tuple[str, list]:
     from engine.features.text_encoder import item_text
     from engine.records.criteria import split_criteria
 
-    per_trial = {nct: split_criteria(text, split_long=split_long) for nct, text in texts.items()}
+    per_trial = {nct: split_criteria(text, regroup=regroup) for nct, text in texts.items()}
     flat = [(nct, c) for nct, items in per_trial.items() for c in items]
     lengths = np.asarray(count([item_text(c) for _, c in flat]) or [0])
     over = lengths > limit
@@ -80,9 +81,9 @@ def main(argv=None) -> None:
     data = args.data or shared_data_dir()
     count = token_counter()
     for source, texts in criteria_texts(Path(data)).items():
-        for split_long in (False, True):
-            line, worst = measure(texts, split_long, count, args.limit, args.examples)
-            print(f"{source}, split_long={split_long}: {line}")
+        for regroup in (False, True):
+            line, worst = measure(texts, regroup, count, args.limit, args.examples)
+            print(f"{source}, regroup={regroup}: {line}")
             for nct, n, text in worst:
                 print(f"    {nct} ({n} tokens): {text[:300]}{'...' if len(text) > 300 else ''}")
         print()

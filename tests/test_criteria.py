@@ -139,7 +139,7 @@ participation in the trial):
     ]
 
 
-def test_headers_with_content_become_labels_and_lead_ins_with_content_stay():
+def test_headers_with_content_become_labels_and_lead_ins_with_content_join_their_item():
     text = """Erectile dysfunction cohort inclusion criteria:
 
 * Men aged 40 or more
@@ -151,8 +151,7 @@ Receptive partners with the following additional symptoms or conditions are excl
     assert pairs(text) == [
         ("inclusion", "Erectile dysfunction cohort inclusion criteria: Men aged 40 or more"),
         ("exclusion", "Receptive partners with the following additional symptoms or conditions are "
-                      "excluded at screening:"),
-        ("exclusion", "Rectal gonorrhea"),
+                      "excluded at screening: Rectal gonorrhea"),
     ]
 
 
@@ -272,8 +271,9 @@ _ITEM_TEXT = st.text(alphabet=string.ascii_letters + string.digits + " .,;:()%<>
 def test_join_then_split_gives_the_items_back(raw_items):
     items = [Criterion(" ".join(text.split()), kind) for kind, text in raw_items]
     # what split_criteria never returns: empty items, items without a letter or digit; and the
-    # documented exception: an item that itself reads as a header ("Inclusion criteria")
-    items = [c for c in items if re.search(r"[A-Za-z0-9]", c.text)
+    # documented exceptions: an item that itself reads as a header ("Inclusion criteria"), a lead-in
+    # ending with ":" (it joins the next item)
+    items = [c for c in items if re.search(r"[A-Za-z0-9]", c.text) and not c.text.endswith(":")
              and not re.search(r"clusion|criteri|citeri|requirement|eligib", c.text, re.I)]
     ordered = [c for c in items if c.kind == "inclusion"] + [c for c in items if c.kind == "exclusion"]
     assert pairs(join_criteria(items)) == [(c.kind, c.text) for c in ordered]
@@ -308,7 +308,7 @@ def test_a_long_paragraph_splits_at_enumerations_and_sentences_not_at_abbreviati
 def test_records_are_read_with_long_paragraphs_split():
     """The default since 2026-12-07 (temporal validation: benchmarks/results/2026-12-07/temporal_split.txt)."""
     text = f"Inclusion Criteria:\n\n  -  {PARAGRAPH}\n"
-    assert split_criteria(text) == split_criteria(text, split_long=True) != split_criteria(text, split_long=False)
+    assert split_criteria(text) == split_criteria(text, regroup=True) != split_criteria(text, regroup=False)
 
 
 def test_items_up_to_the_limit_are_never_split():
@@ -317,7 +317,7 @@ def test_items_up_to_the_limit_are_never_split():
     at_limit = ("Age 18 or more. " * 40)[:LONG_ITEM_CHARS]
     assert split_long_item(at_limit) == [at_limit.strip()]
     assert len(split_long_item(at_limit + " Pregnant.")) > 1
-    assert split_criteria(f"Exclusion Criteria:\n\n  -  {short}", split_long=True) == [Criterion(short, "exclusion")]
+    assert split_criteria(f"Exclusion Criteria:\n\n  -  {short}", regroup=True) == [Criterion(short, "exclusion")]
 
 
 def test_lettered_enumerations_and_lead_ins_with_a_colon_stay_with_their_first_part():
@@ -369,13 +369,13 @@ def test_pdq_text_that_lost_its_line_breaks_splits_at_inline_labels_and_no():
 
 def test_split_items_keep_their_side_and_their_label_and_split_long_false_keeps_the_paragraph():
     text = f"Inclusion Criteria:\n\n  -  Age 18 or more\n\nExclusion Criteria:\n\nHepatic:\n\n  -  {PARAGRAPH}\n"
-    items = [(c.kind, c.text) for c in split_criteria(text, split_long=True)]
+    items = [(c.kind, c.text) for c in split_criteria(text, regroup=True)]
     assert items[0] == ("inclusion", "Age 18 or more")
     assert len(items) == 7 and {k for k, _ in items[1:]} == {"exclusion"}
     assert all(t.startswith("Hepatic: ") for _, t in items[1:])
     assert items[2] == ("exclusion", "Hepatic: bilirubin < 1.5 x ULN and AST/ALT <= 2.5 x ULN "
                                      "(<= 5 x ULN if liver metastases)")
-    assert [(c.kind, c.text) for c in split_criteria(text, split_long=False)] == [
+    assert [(c.kind, c.text) for c in split_criteria(text, regroup=False)] == [
         ("inclusion", "Age 18 or more"), ("exclusion", f"Hepatic: {PARAGRAPH}")]
 
 
@@ -405,11 +405,14 @@ def test_saved_items_load_unchanged_whatever_the_splitting(tmp_path):
     with Workspace.open(tmp_path / "old.cladmop") as ws:
         loaded = ws.load_trials()[0].record
     assert loaded.criteria == trial.criteria
-    assert len(split_criteria(loaded.criteria_text, split_long=True)) > 1  # only a fresh parse splits it
+    assert len(split_criteria(loaded.criteria_text, regroup=True)) > 1  # only a fresh parse splits it
 
 
-def _words(text):
-    return [w for w in re.findall(r"[^\W\d_]{4,}", text) if not re.fullmatch(r"[ivx]+", w, re.I)]
+def _first_words(items):
+    """Each (side, word) of 4+ letters once, in the order of its first use."""
+    words = [(c.kind, w) for c in items for w in re.findall(r"[^\W\d_]{4,}", c.text)
+             if not re.fullmatch(r"[ivx]+", w, re.I)]
+    return list(dict.fromkeys(words))
 
 
 @pytest.mark.real_data
@@ -421,24 +424,56 @@ def test_real_records_long_items_are_split_and_nothing_is_lost():
 
     # a PDQ record whose paragraphs lost their line breaks
     pdq = split_criteria(read_ctgov_xml(real_data_dir() / "ctgov_xml" / "NCT00006085.xml").criteria_text,
-                         split_long=True)
+                         regroup=True)
     texts = [c.text for c in pdq]
     assert "PATIENT CHARACTERISTICS: Age: 18 and over" in texts
     assert "Performance status: ECOG 0-2" in texts and "No myocardial infarction within past 6 months" in texts
     assert {c.kind for c in pdq} == {"inclusion"}
     # the TOP learning files: long items become rare, and every word of the old items is kept
-    old_long = new_long = old_n = new_n = 0
+    old_long = new_long = old_n = new_n = old_leads = new_leads = 0
     for name in ("phase_I_train.csv", "phase_II_valid.csv", "phase_III_valid.csv"):
         for trial in read_top_csv(top_csv(name)):
-            old = split_criteria(trial.criteria_text, split_long=False)
-            new = split_criteria(trial.criteria_text, split_long=True)
-            # in order, on the same side (split items repeat their label: new words may be added; words
-            # of 4+ letters: enumeration markers "iii)" and the "; and" before them are dropped)
-            new_words = iter([(c.kind, w) for c in new for w in _words(c.text)])
-            assert all(word in new_words for word in [(c.kind, w) for c in old for w in _words(c.text)]), \
-                trial.nct_id
+            old = split_criteria(trial.criteria_text, regroup=False)
+            new = split_criteria(trial.criteria_text, regroup=True)
+            # in order of first use, on the same side (split items repeat their label, a joined lead-in
+            # says its label once; words of 4+ letters: enumeration markers "iii)" are dropped)
+            assert _first_words(old) == _first_words(new), trial.nct_id
             old_n, new_n = old_n + len(old), new_n + len(new)
             old_long += sum(len(c.text) > LONG_ITEM_CHARS for c in old)
             new_long += sum(len(c.text) > LONG_ITEM_CHARS for c in new)
+            old_leads += sum(c.text.endswith(":") for c in old)
+            new_leads += sum(c.text.endswith(":") for c in new)
     assert old_long > 0.01 * old_n  # the claim is about real data: long paragraphs are there
     assert new_long < 0.2 * old_long and old_n < new_n < 1.2 * old_n
+    assert old_leads > 100 and new_leads < 0.05 * old_leads  # left: a lead-in last on its side
+
+
+LEAD_INS = """Inclusion Criteria:
+  -  Age 18 or over
+  -  NOTE:
+  -  Also patient must be:
+  -  HIV positive
+  -  CD4 <= 200
+  -  Has one of:
+Exclusion Criteria:
+  -  Adequate organ function defined as:
+  -  Platelets < 100,000/mm3
+"""
+
+
+def test_lead_ins_join_the_item_they_introduce_on_their_side():
+    items = [(c.kind, c.text) for c in split_criteria(LEAD_INS)]
+    assert items == [
+        ("inclusion", "Age 18 or over"),
+        ("inclusion", "NOTE: Also patient must be: HIV positive"),  # a chain of lead-ins joins one item
+        ("inclusion", "CD4 <= 200"),
+        ("inclusion", "Has one of:"),  # nothing after it on its side: it stays
+        ("exclusion", "Adequate organ function defined as: Platelets < 100,000/mm3"),
+    ]
+    assert len(split_criteria(LEAD_INS, regroup=False)) == 8
+
+
+def test_lead_ins_join_only_under_the_same_label():
+    text = "Age:\n  -  Must be:\nHematopoietic:\n  -  Platelets at least 100,000/mm3\n"
+    assert [c.text for c in split_criteria(text)] == [
+        "Age: Must be:", "Hematopoietic: Platelets at least 100,000/mm3"]

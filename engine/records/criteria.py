@@ -21,11 +21,13 @@ Rules, and why:
   eligible ... if they:", "... will be excluded:"). Neutral headers ("Eligibility Criteria:",
   "Protocol Entry Criteria:") keep it. Headers are not items.
 - Short label lines ("Age:", "Hematopoietic:", "--Disease Characteristics--") prefix the items
-  under them ("Age: 18 and over"), since "18 and over" alone means nothing. Longer lead-ins that
-  end with ":" stay items of their own.
+  under them ("Age: 18 and over"), since "18 and over" alone means nothing.
+- **Lead-ins join the item they introduce** (`regroup=True`): an item ending with ":" ("NOTE:", "Also
+  patient must be:", "... defined as:") is put in front of the next item on the same side under the
+  same label. Alone it states nothing, yet explanations ranked such fragments as criteria.
 - Whitespace is collapsed inside items; Markdown escapes are undone; items without a letter or digit
   are dropped.
-- **Long paragraphs are split** (`split_long=True`, `split_long_item`): an item longer than
+- **Long paragraphs are split** (`regroup=True`, `split_long_item`): an item longer than
   `LONG_ITEM_CHARS` (400 characters, about the 128 tokens the encoder reads of an item) splits into
   its embedded enumerations ("(1) ... (2) ...", "a) ... b) ...") and sentences, and a part still too
   long at its semicolons (then commas) into runs of at most 400 characters. PDQ paragraphs that lost
@@ -152,16 +154,17 @@ class _Item:
     label: str = ""
 
 
-def split_criteria(text: str | None, split_long: bool = True) -> list[Criterion]:
+def split_criteria(text: str | None, regroup: bool = True) -> list[Criterion]:
     """Split eligibility text (legacy layout or API v2 Markdown) into ordered `Criterion` items.
 
-    Text before any header, or with no header at all, becomes inclusion items. `split_long`: items
-    longer than `LONG_ITEM_CHARS` are split into sentences, enumerations and lists (`split_long_item`);
-    False keeps each paragraph one item (the splitting before 2026-12-07).
+    Text before any header, or with no header at all, becomes inclusion items. `regroup`: lead-ins
+    ending with ":" join the next item, and items longer than `LONG_ITEM_CHARS` are split into
+    sentences, enumerations and lists (`split_long_item`); False keeps one item per bullet or
+    paragraph as written (the splitting before 2026-12-07).
     """
     if not text or not text.strip():
         return []
-    return _assemble(_blocks(tidy_criteria_text(text)), split_long)
+    return _assemble(_blocks(tidy_criteria_text(text)), regroup)
 
 
 def tidy_criteria_text(text: str | None) -> str:
@@ -185,8 +188,8 @@ def join_criteria(items: Iterable[Criterion], include_disabled: bool = False) ->
 
     Disabled items (what-if removals) are left out unless `include_disabled`. `split_criteria` reads
     the result back to the same items, except items that themselves look like a header
-    ("Exclusion criteria:") or carry Markdown escapes, and, with `split_long`, items longer than
-    `LONG_ITEM_CHARS`.
+    ("Exclusion criteria:") or carry Markdown escapes, and, with `regroup`, items that end with ":"
+    or are longer than `LONG_ITEM_CHARS`.
     """
     groups: dict[str, list[str]] = {"inclusion": [], "exclusion": []}
     for item in items:
@@ -258,8 +261,8 @@ def _unescape(text: str) -> str:
 
 
 # -- pass 2: blocks -> items -------------------------------------------------------------------------
-def _assemble(blocks: list[_Block], split_long: bool = True) -> list[Criterion]:
-    items: list[Criterion] = []
+def _assemble(blocks: list[_Block], regroup: bool = True) -> list[Criterion]:
+    drafts: list[_Draft] = []
     kind = "inclusion"
     # labels: a section ("Concurrent Medication:", "Age:") and a qualifier under it ("Allowed:")
     section, qualifier, label_indent, label_fresh = "", "", -1, False
@@ -271,13 +274,7 @@ def _assemble(blocks: list[_Block], split_long: bool = True) -> list[Criterion]:
     def flush() -> None:
         nonlocal current
         if current is not None:
-            body = _compose(current)
-            pieces = split_long_item(body) if split_long else [body]
-            label = f"{current.label} " if current.label else ""
-            for piece in pieces:
-                text = " ".join((label + piece).split())
-                if re.search(r"[^\W_]", text):
-                    items.append(Criterion(text=text, kind=current.kind))  # type: ignore[arg-type]
+            drafts.append(_Draft(current.kind, current.label, _compose(current)))
         current = None
 
     for block in blocks:
@@ -300,7 +297,7 @@ def _assemble(blocks: list[_Block], split_long: bool = True) -> list[Criterion]:
             elif not keep:
                 section = qualifier = ""
             if header.item:
-                items.append(Criterion(text=header.item, kind=kind))  # type: ignore[arg-type]
+                drafts.append(_Draft(kind, "", header.item))
             rest = _strip_leading_bullet(header.rest)
             if rest:
                 current = _Item(kind, block.indent, False, [rest], label=section)
@@ -332,7 +329,35 @@ def _assemble(blocks: list[_Block], split_long: bool = True) -> list[Criterion]:
             section = qualifier = ""
         label_fresh = False
     flush()
-    return items
+    if regroup:
+        drafts = [_Draft(d.kind, d.label, part) for d in _merge_lead_ins(drafts) for part in split_long_item(d.body)]
+    return [c for d in drafts if (c := d.criterion())]
+
+
+@dataclass
+class _Draft:
+    """An item before its label is put in front: lead-ins merge and long paragraphs split on the body."""
+    kind: str
+    label: str
+    body: str
+
+    def criterion(self) -> Criterion | None:
+        text = " ".join(f"{self.label} {self.body}".split())
+        return Criterion(text=text, kind=self.kind) if re.search(r"[^\W_]", text) else None  # type: ignore[arg-type]
+
+
+def _merge_lead_ins(drafts: list[_Draft]) -> list[_Draft]:
+    """An item that ends with ":" ("NOTE:", "Also patient must be:", "... defined as:") joins the item
+    after it, when that item is on the same side under the same label: alone it states nothing, yet
+    explanations ranked it as a criterion. A lead-in with nothing after it stays as it is."""
+    out: list[_Draft] = []
+    for draft in drafts:
+        lead = out[-1] if out else None
+        if lead and lead.body.endswith(":") and (lead.kind, lead.label) == (draft.kind, draft.label):
+            out[-1] = _Draft(draft.kind, draft.label, f"{lead.body} {draft.body}")
+        else:
+            out.append(draft)
+    return out
 
 
 def _compose(item: _Item) -> str:
