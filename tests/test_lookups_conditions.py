@@ -141,7 +141,7 @@ def test_a_damaged_code_list_or_index_cache_is_built_again(codes, cache, tmp_pat
     copy = tmp_path / "lookups"
     shutil.copytree(cache, copy)
     files = sorted(copy.glob("icd10cm-*"))
-    assert [f.suffix for f in files] == [".pickle", ".pickle"]  # the code list and the index
+    assert [f.suffix for f in files] == [".json", ".json"]  # the code list and the index, data only
     for damaged in files:
         damaged.write_bytes(damaged.read_bytes()[:100])  # a cut-off write from an older crash
     again = load_code_list(copy)

@@ -1,10 +1,14 @@
 """Keyed reference tables come back from the cache only when they were built from the very same file."""
+import json
 import os
+from pathlib import Path
 
 import pytest
 
-from engine.lookups import table_cache
+from engine.lookups import drug_names, drug_tables, table_cache
 from engine.lookups.drug_tables import DrugTable, tables_in_folder
+
+KEYING_CODE = (Path(drug_tables.__file__), Path(drug_names.__file__))
 
 
 @pytest.fixture
@@ -20,6 +24,10 @@ def write_table(folder, rows):
     return path
 
 
+def cached(path, build):
+    return table_cache.cached(path, DrugTable, build, KEYING_CODE)
+
+
 def counting_build(path, calls):
     def build():
         calls.append(path)
@@ -30,28 +38,50 @@ def counting_build(path, calls):
 def test_second_read_comes_from_the_cache(tmp_path, own_cache):
     path = write_table(tmp_path / "ref", [("Metformin hydrochloride", "CN(C)C(=N)N=C(N)N")])
     calls = []
-    first = table_cache.cached(path, counting_build(path, calls))
-    again = table_cache.cached(path, counting_build(path, calls))
+    first = cached(path, counting_build(path, calls))
+    again = cached(path, counting_build(path, calls))
     assert len(calls) == 1
     assert again.entries == first.entries and again.get("metformin").name == "Metformin hydrochloride"
+    assert again.fuzzy_keys == first.fuzzy_keys and again.path == first.path == path
+
+
+def test_a_table_restored_from_its_state_matches_the_one_keyed_from_rows():
+    rows = [("Metformin", None), ("METFORMIN", "CN(C)C(=N)N=C(N)N"), ("Abciximab", None),
+            ("Warfarin sodium", "CC(=O)CC(c1ccccc1)c1c(O)c2ccccc2oc1=O")]
+    keyed = DrugTable("t.csv", rows)
+    restored = DrugTable.from_state(json.loads(json.dumps(keyed.state())))
+    assert restored.entries == keyed.entries and restored.rows == keyed.rows
+    assert restored.get("metformin").smiles == "CN(C)C(=N)N=C(N)N"  # a structure beats none
+    assert restored.fuzzy_candidates("warfarinx", 0.8) == keyed.fuzzy_candidates("warfarinx", 0.8) != []
+
+
+def test_a_changed_keying_rule_keys_the_table_again(tmp_path, own_cache):
+    path = write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O")])
+    rule = tmp_path / "rule.py"
+    rule.write_text("RULE = 1")
+    calls = []
+    table_cache.cached(path, DrugTable, counting_build(path, calls), (rule,))
+    rule.write_text("RULE = 2")
+    table_cache.cached(path, DrugTable, counting_build(path, calls), (rule,))
+    assert calls == [path, path]
 
 
 def test_an_edited_table_is_keyed_again(tmp_path, own_cache):
     path = write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O")])
-    table_cache.cached(path, lambda: DrugTable.from_csv(path))
+    cached(path, lambda: DrugTable.from_csv(path))
     write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O"), ("caffeine", "Cn1cnc2c1c(=O)n(C)c(=O)n2C")])
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a later modification time
-    assert table_cache.cached(path, lambda: DrugTable.from_csv(path)).get("caffeine") is not None
+    assert cached(path, lambda: DrugTable.from_csv(path)).get("caffeine") is not None
 
 
 def test_a_damaged_entry_is_rebuilt(tmp_path, own_cache):
     path = write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O")])
-    table_cache.cached(path, lambda: DrugTable.from_csv(path))
-    entry = table_cache.entry_path(path)
-    entry.write_bytes(b"not a pickle")
+    cached(path, lambda: DrugTable.from_csv(path))
+    entry = table_cache.entry_path(path, KEYING_CODE)
+    entry.write_bytes(b"\x80\x05 not JSON")
     calls = []
-    assert table_cache.cached(path, counting_build(path, calls)).get("aspirin") is not None
+    assert cached(path, counting_build(path, calls)).get("aspirin") is not None
     assert calls == [path]
 
 
@@ -60,13 +90,13 @@ def test_an_unwritable_cache_still_gives_the_table(tmp_path, monkeypatch):
     blocker.write_text("a file where the cache folder should be")
     monkeypatch.setenv("CLADMOP_CACHE", str(blocker))
     path = write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O")])
-    assert table_cache.cached(path, lambda: DrugTable.from_csv(path)).get("aspirin") is not None
+    assert cached(path, lambda: DrugTable.from_csv(path)).get("aspirin") is not None
 
 
 def test_reference_folders_read_through_the_cache(tmp_path, own_cache):
     write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O")])
     first = tables_in_folder(tmp_path / "ref")
-    assert list((own_cache / table_cache.FOLDER).glob("*.pickle"))
+    assert list((own_cache / table_cache.FOLDER).glob("*.json"))
     again = tables_in_folder(tmp_path / "ref")
     assert [t.label for t in again] == [t.label for t in first] == ["drugs.csv"]
     assert again[0].get("aspirin").smiles == "CC(=O)Oc1ccccc1C(=O)O"

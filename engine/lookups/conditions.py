@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-import pickle
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -113,8 +113,8 @@ class ConditionLookup:
 
     def _read_indexes(self, cache: Path) -> bool:
         try:
-            exact, bag = pickle.loads(cache.read_bytes())
-        except (OSError, ValueError, TypeError, EOFError, pickle.UnpicklingError):
+            exact, bag = json.loads(cache.read_bytes())
+        except (OSError, ValueError, TypeError):
             return False  # none yet, or damaged: built again
         if not (isinstance(exact, dict) and isinstance(bag, dict) and exact and bag):
             return False
@@ -123,7 +123,8 @@ class ConditionLookup:
 
     def _write_indexes(self, cache: Path) -> None:
         try:
-            atomic_write_bytes(cache, pickle.dumps((self._exact, self._bag), protocol=pickle.HIGHEST_PROTOCOL))
+            atomic_write_bytes(cache, json.dumps([self._exact, self._bag], ensure_ascii=False,
+                                                 separators=(",", ":")).encode())
             for stale in cache.parent.glob("icd10cm-index-*"):
                 if stale != cache:
                     stale.unlink(missing_ok=True)
@@ -141,7 +142,7 @@ class ConditionLookup:
         digest = hashlib.sha1(self.codes.version.encode())
         for module_file in (rules.__file__, __file__):
             digest.update(Path(module_file).read_bytes())
-        return self.index_cache_folder / f"icd10cm-index-{digest.hexdigest()[:12]}.pickle"
+        return self.index_cache_folder / f"icd10cm-index-{digest.hexdigest()[:12]}.json"
 
     def _description_matcher(self):
         """Built on first use (fuzzy searches are the exception): codes up to 5 characters, the

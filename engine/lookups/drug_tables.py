@@ -38,6 +38,26 @@ def _header_key(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_")
 
 
+def _key_rows(rows: list[tuple[str, str | None]]) -> dict[str, int]:
+    """Key -> row: every row's exact key first, then the keys without salt; a row with a structure
+    beats one without."""
+    ranked = sorted(range(len(rows)), key=lambda i: rows[i][1] is None)
+    keyed: dict[str, int] = {}
+    for pass_index in (0, 1):
+        for i in ranked:
+            keys = table_keys(rows[i][0])
+            for key in keys[:1] if pass_index == 0 else keys[1:]:
+                keyed.setdefault(key, i)
+    return keyed
+
+
+def _fuzzy_keys(rows: list[tuple[str, str | None]], keyed: dict[str, int]) -> list[str]:
+    """Keys for fuzzy matching: exact names only, no codes (digits), long enough to be safe;
+    those with a structure first."""
+    keys = [k for k, i in keyed.items() if len(k) >= 7 and not has_digits(k) and table_keys(rows[i][0])[0] == k]
+    return [k for k in keys if rows[keyed[k]][1] is not None] + [k for k in keys if rows[keyed[k]][1] is None]
+
+
 class DrugTable:
     """One name -> SMILES table; `label` is what `Drug.source` shows (normally the file name)."""
 
@@ -45,21 +65,28 @@ class DrugTable:
         self.label = label
         self.path = path
         self.rows = list(rows)
-        self.entries: dict[str, TableEntry] = {}
-        ranked = sorted(rows, key=lambda r: r[1] is None)  # a row with a structure beats one without
-        for pass_index in (0, 1):
-            for name, smiles in ranked:
-                keys = table_keys(name)
-                for key in keys[:1] if pass_index == 0 else keys[1:]:
-                    self.entries.setdefault(key, TableEntry(name, smiles))
-        #: keys for fuzzy matching: exact names only, no codes (digits), long enough to be safe
-        self.fuzzy_keys = [k for k, e in self.entries.items() if len(k) >= 7 and not has_digits(k)
-                           and table_keys(e.name)[0] == k]
-        self.fuzzy_keys = [k for k in self.fuzzy_keys if self.entries[k].smiles is not None] + \
-                          [k for k in self.fuzzy_keys if self.entries[k].smiles is None]
+        keyed = _key_rows(self.rows)
+        self._index(keyed, _fuzzy_keys(self.rows, keyed))
+
+    def _index(self, keyed: dict[str, int], fuzzy_keys: list[str]) -> None:
+        self.entries: dict[str, TableEntry] = {k: TableEntry(*self.rows[i]) for k, i in keyed.items()}
+        self._keyed = keyed
+        self.fuzzy_keys = fuzzy_keys
         self._by_length: dict[int, list[str]] = {}
-        for key in self.fuzzy_keys:
+        for key in fuzzy_keys:
             self._by_length.setdefault(len(key), []).append(key)
+
+    def state(self) -> dict:
+        """Plain JSON data from which `from_state` rebuilds this table without keying it again."""
+        return {"label": self.label, "rows": self.rows, "keyed": self._keyed, "fuzzy_keys": self.fuzzy_keys}
+
+    @classmethod
+    def from_state(cls, state: dict, path: Path | None = None) -> "DrugTable":
+        table = cls.__new__(cls)
+        table.label, table.path = str(state["label"]), path
+        table.rows = [(str(name), None if smiles is None else str(smiles)) for name, smiles in state["rows"]]
+        table._index({str(k): int(i) for k, i in state["keyed"].items()}, [str(k) for k in state["fuzzy_keys"]])
+        return table
 
     def fuzzy_candidates(self, key: str, similarity: float) -> list[str]:
         """Keys whose length allows a normalized Levenshtein similarity >= `similarity` with `key`."""
@@ -116,11 +143,13 @@ def tables_in_folder(folder: Path) -> list[DrugTable]:
         raise RecordError(folder, "reference folder not found")
     files = sorted(folder.glob("*.csv"), key=lambda p: (
         PREFERRED_TABLES.index(p.name) if p.name in PREFERRED_TABLES else len(PREFERRED_TABLES), p.name))
+    from engine.lookups import drug_names
     from engine.lookups.table_cache import cached
 
+    keying_code = (Path(__file__), Path(drug_names.__file__))
     tables = []
     for path in files:
-        table = cached(path, partial(DrugTable.from_csv, path))
+        table = cached(path, DrugTable, partial(DrugTable.from_csv, path), keying_code)
         if table is not None and len(table):
             tables.append(table)
     return tables

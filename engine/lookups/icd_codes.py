@@ -1,12 +1,12 @@
 """The ICD-10-CM code list with descriptions, from the `simple-icd-10-cm` package (CDC, public domain).
 
 Importing that package parses its XML (~2 s), so the first load writes the list to the cache folder,
-keyed by the package version; later loads read that file (a pickle: twice as fast to read as the TSV it
-replaced, and read at every start).
+keyed by the package version; later loads read that file (JSON, read at every start: data only, never
+a pickle, so nothing in the cache folder can run code).
 """
 from __future__ import annotations
 
-import pickle
+import json
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engine.atomic import atomic_write_bytes
 
-FORMAT = 3  # bump when what the cache holds changes
+FORMAT = 4  # bump when what the cache holds changes
 _CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
 
 
@@ -46,16 +46,16 @@ def load_code_list(cache_folder: Path | None = None) -> IcdCodeList:
 
         cache_folder = cache_dir() / "lookups"
     version = package_version()
-    cache = Path(cache_folder) / f"icd10cm-{version}-f{FORMAT}.pickle"
+    cache = Path(cache_folder) / f"icd10cm-{version}-f{FORMAT}.json"
     if cache.exists():
         try:
             return _read_cache(cache, version)
-        except (OSError, ValueError, TypeError, EOFError, pickle.UnpicklingError):
+        except (OSError, ValueError, TypeError):
             pass  # a damaged cache is rebuilt below
     codes = _from_package(version)
     try:
-        atomic_write_bytes(cache, pickle.dumps((codes.descriptions, codes.inclusion_terms),
-                                               protocol=pickle.HIGHEST_PROTOCOL))
+        atomic_write_bytes(cache, json.dumps([codes.descriptions, codes.inclusion_terms],
+                                             ensure_ascii=False, separators=(",", ":")).encode())
     except OSError:
         pass  # a read-only cache folder only costs speed
     return codes
@@ -81,7 +81,7 @@ def _from_package(version: str) -> IcdCodeList:
 
 
 def _read_cache(path: Path, version: str) -> IcdCodeList:
-    descriptions, inclusion_terms = pickle.loads(path.read_bytes())
+    descriptions, inclusion_terms = json.loads(path.read_bytes())
     if not isinstance(descriptions, dict) or len(descriptions) < 1000 or not isinstance(inclusion_terms, list):
         raise ValueError(f"{path}: truncated ICD-10-CM cache")
-    return IcdCodeList(version, descriptions, inclusion_terms)
+    return IcdCodeList(version, descriptions, [(code, term) for code, term in inclusion_terms])
