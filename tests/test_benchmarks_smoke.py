@@ -294,7 +294,7 @@ def test_temporal_script_runs_on_a_subsample(tmp_path):
     assert {r["year"] for r in saved["rows"]} == {2012, 2013} and {"unusual", "novelty"} <= set(saved["rows"][0])
     assert 0 <= saved["interval"]["I"]["coverage"] <= 1
     assert set(Ensemble.load(target).interval["scale"]) == {"I", "II", "III"}
-    # the shipped model (v5) has a thresholds member: its interval is the four members' combination's
+    # the shipped model (v5 on) has a thresholds member: its interval is the four members' combination's
     assert Ensemble.load(target).thresholds is not None
     assert "interval of combined + thresholds, mean, phase I" in done.stdout
     assert "4 - 3 members, mean" in done.stdout

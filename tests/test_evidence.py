@@ -146,7 +146,7 @@ def test_the_shipped_model_gives_similar_trials_and_novelty_for_a_real_record(sh
     assert len(only) == 1 and only[0].content_free
     data = prediction_json(pred)
     assert data["novelty"]["unusual"] is True and len(data["similar"]) == 5
-    assert set(data["members"]) == {"cladmop", "probe", "history", "thresholds"}  # the shipped model (v5) combines four
+    assert set(data["members"]) == {"cladmop", "probe", "history", "thresholds"}  # the shipped model (v5 on) combines four
     assert data["interval"]["level"] == 0.8
     assert data["interval"]["low"] < data["probability"] < data["interval"]["high"]
     assert data["similar_success_rate"] == pytest.approx(np.mean([s.label for s in pred.similar]))

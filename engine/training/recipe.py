@@ -158,8 +158,9 @@ def phase_sets(top: Path, phase: str, featurize_fn, seed: int = 0) -> tuple[Labe
 #: v1 early-stopped on the plain validation loss, v2 on the calibrated one (random 15% held out); v3 validates
 #: forward in time (the latest completion year) and serves CLaDMoP combined with the probe and the history; v4
 #: is v3 with the probe and the learning index on the pooled-items embedding (engine/features/document.py); v5
-#: is v4 with a fourth member on the criteria's numeric eligibility thresholds (engine/features/thresholds.py)
-RECIPE_VERSION = "v5"
+#: is v4 with a fourth member on the criteria's numeric eligibility thresholds (engine/features/thresholds.py); v6
+#: is v5 learnt from criteria items regrouped (engine/records/criteria.py: lead-ins joined, long paragraphs split)
+RECIPE_VERSION = "v6"
 #: what cross-validation kept (benchmarks/cv_model.py runs in MODEL_CARD.md): f_c as the paper's average over
 #: the criteria's tokens, five averaged heads with dropout 0.3
 MODEL_CHOICES = dict(crit_pool="token", head_members=5, head_dropout=0.3)
