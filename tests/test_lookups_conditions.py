@@ -135,7 +135,7 @@ def test_a_broken_user_mapping_names_the_file_and_line(codes, tmp_path):
         ConditionLookup(codes, path)
 
 
-def test_a_damaged_code_list_or_index_cache_is_built_again(codes, cache, tmp_path):
+def test_a_damaged_code_list_or_index_cache_is_built_again(codes, lookup, cache, tmp_path):
     import shutil
 
     copy = tmp_path / "lookups"
@@ -144,7 +144,10 @@ def test_a_damaged_code_list_or_index_cache_is_built_again(codes, cache, tmp_pat
     assert [f.suffix for f in files] == [".json", ".json"]  # the code list and the index, data only
     for damaged in files:
         damaged.write_bytes(damaged.read_bytes()[:100])  # a cut-off write from an older crash
+    older = copy / "icd10cm-1.4.0-f3.pickle"  # an older release's list, from before caches were JSON
+    older.write_bytes(b"pickled once")
     again = load_code_list(copy)
+    assert not older.exists()
     assert again.descriptions == codes.descriptions and again.inclusion_terms == codes.inclusion_terms
     assert ConditionLookup(again, None, index_cache_folder=copy).lookup("type 2 diabetes").icd10 == ["E11.9"]
 

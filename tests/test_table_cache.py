@@ -100,3 +100,19 @@ def test_reference_folders_read_through_the_cache(tmp_path, own_cache):
     again = tables_in_folder(tmp_path / "ref")
     assert [t.label for t in again] == [t.label for t in first] == ["drugs.csv"]
     assert again[0].get("aspirin").smiles == "CC(=O)Oc1ccccc1C(=O)O"
+
+
+def test_an_edited_table_leaves_one_entry_and_no_pickles(tmp_path, own_cache):
+    path = write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O")])
+    folder = own_cache / table_cache.FOLDER
+    folder.mkdir(parents=True)
+    (folder / "0123456789abcdef.pickle").write_bytes(b"an entry from before entries were JSON")
+    other = write_table(tmp_path / "other", [("caffeine", "Cn1cnc2c1c(=O)n(C)c(=O)n2C")])
+    cached(other, lambda: DrugTable.from_csv(other))
+    cached(path, lambda: DrugTable.from_csv(path))
+    write_table(tmp_path / "ref", [("aspirin", "CC(=O)Oc1ccccc1C(=O)O"), ("ibuprofen", "CC(C)Cc1ccc(cc1)C(C)C(=O)O")])
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert cached(path, lambda: DrugTable.from_csv(path)).get("ibuprofen") is not None
+    kept = sorted(folder.iterdir())
+    assert kept == sorted([table_cache.entry_path(path, KEYING_CODE), table_cache.entry_path(other, KEYING_CODE)])

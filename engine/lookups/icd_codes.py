@@ -56,6 +56,9 @@ def load_code_list(cache_folder: Path | None = None) -> IcdCodeList:
     try:
         atomic_write_bytes(cache, json.dumps([codes.descriptions, codes.inclusion_terms],
                                              ensure_ascii=False, separators=(",", ":")).encode())
+        for stale in Path(cache_folder).glob("icd10cm-*"):  # other package versions or formats
+            if stale != cache and not stale.name.startswith("icd10cm-index-"):
+                stale.unlink(missing_ok=True)
     except OSError:
         pass  # a read-only cache folder only costs speed
     return codes

@@ -34,10 +34,15 @@ def entry_path(source: Path, keying_code: Iterable[Path]) -> Path | None:
         stat = source.stat()
     except OSError:
         return None
-    identity = hashlib.sha256(f"{source.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    identity = hashlib.sha256(f"{stat.st_size}|{stat.st_mtime_ns}".encode())
     for module_file in keying_code:  # a cached table is only as good as the rules that keyed it
         identity.update(Path(module_file).read_bytes())
-    return cache_dir() / FOLDER / f"{identity.hexdigest()[:24]}.json"
+    return cache_dir() / FOLDER / f"{_source_tag(source)}-{identity.hexdigest()[:16]}.json"
+
+
+def _source_tag(source: Path) -> str:
+    """The part of an entry's name that only the source's path decides: its older entries share it."""
+    return hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
 
 
 def cached(source: Path, kind: type[T], build: Callable[[], T | None], keying_code: Iterable[Path]) -> T | None:
@@ -62,5 +67,9 @@ def _store(path: Path, table: KeyedTable) -> None:
 
     try:
         atomic_write_bytes(path, json.dumps(table.state(), ensure_ascii=False, separators=(",", ":")).encode())
+        tag = path.name.split("-")[0]
+        for stale in [*path.parent.glob(f"{tag}-*.json"), *path.parent.glob("*.pickle")]:
+            if stale != path:  # the same CSV before an edit, or an entry from before entries were JSON
+                stale.unlink(missing_ok=True)
     except (OSError, CladmopError):
         pass  # a read-only cache folder: the next start keys the table again
