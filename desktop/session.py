@@ -43,9 +43,9 @@ class Session(QObject, Studio):
 
 
 def warm_up(lookups: Lookups) -> None:
-    """At start-up, on a worker: build the lookups and import RDKit's drawing code, so the first file
-    opened and the first molecule drawn do not wait for them."""
-    lookups.resolver()
+    """At start-up, on a worker: build the lookups (their fuzzy search included) and import RDKit's
+    drawing code, so the first file opened and the first molecule drawn do not wait for them."""
+    lookups.resolver().prepare()
     from rdkit.Chem.Draw import rdMolDraw2D  # noqa: F401
 
 

@@ -174,3 +174,13 @@ def test_most_xml_corpus_conditions_get_a_code(lookup):
         names = {n for row in csv.DictReader(f) for n in row["conditions"].split("|") if n}
     resolved = sum(lookup.lookup(n).match != "unresolved" for n in sorted(names)[::4])
     assert resolved / len(sorted(names)[::4]) > 0.6  # measured 0.72 on all names, see docs/lookups.md
+
+
+def test_the_fuzzy_index_can_be_built_ahead_and_is_then_used(codes):
+    fresh = ConditionLookup(codes, None, index_cache_folder=None)
+    assert fresh._matcher is None  # built on first use, or ahead of it
+    fresh.prepare_fuzzy_search()
+    built = fresh._matcher
+    assert built is not None
+    assert fresh.lookup("idiopathic parkinsons disease of movement").candidates
+    assert fresh._matcher is built

@@ -144,6 +144,11 @@ class ConditionLookup:
             digest.update(Path(module_file).read_bytes())
         return self.index_cache_folder / f"icd10cm-index-{digest.hexdigest()[:12]}.json"
 
+    def prepare_fuzzy_search(self) -> None:
+        """Build the fuzzy search's index now (0.4 s), e.g. on a worker at start-up, so that the first
+        condition that needs it does not wait."""
+        self._description_matcher()
+
     def _description_matcher(self):
         """Built on first use (fuzzy searches are the exception): codes up to 5 characters, the
         level a trial's condition is written at; longer codes stay reachable by exact/synonym."""

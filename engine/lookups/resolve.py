@@ -36,6 +36,11 @@ class Resolver:
         folders = list(reference_folders) if reference_folders is not None else configured()
         return cls(DrugLookup.from_folders(folders), ConditionLookup.load())
 
+    def prepare(self) -> None:
+        """Build what the first lookups would otherwise wait for (the condition fuzzy-search index)."""
+        if self.conditions is not None:
+            self.conditions.prepare_fuzzy_search()
+
     def resolve(self, trial: Trial) -> Trial:
         notes = [line for line in trial.unresolved if not line.startswith(_LOOKUP_LINE_PREFIXES)]
         drugs: list[Drug] = []
