@@ -109,6 +109,13 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def atomic_write_json(path: Path, value) -> None:
+    """Compact UTF-8 JSON: what the caches keep (data only; nothing read back can run code)."""
+    import json
+
+    atomic_write_text(path, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
 def atomic_text_writer(path: Path, newline: str | None = ""):
     """`atomic_file` for text (UTF-8)."""
     return atomic_file(path, "w", encoding="utf-8", newline=newline)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
-from engine.atomic import atomic_write_bytes, atomic_write_text
+from engine.atomic import atomic_write_json, atomic_write_text
 from engine.lookups.condition_names import (CONDITION_SYNONYMS, GENERIC_STEMS, bag_key, is_cancer_stem, dotted, expand_abbreviations,
                                             is_healthy_volunteers, looks_like_code, plain_key,
                                             without_brackets, without_qualifiers)
@@ -123,8 +123,7 @@ class ConditionLookup:
 
     def _write_indexes(self, cache: Path) -> None:
         try:
-            atomic_write_bytes(cache, json.dumps([self._exact, self._bag], ensure_ascii=False,
-                                                 separators=(",", ":")).encode())
+            atomic_write_json(cache, [self._exact, self._bag])
             for stale in cache.parent.glob("icd10cm-index-*"):
                 if stale != cache:
                     stale.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.atomic import atomic_write_bytes
+from engine.atomic import atomic_write_json
 
 FORMAT = 4  # bump when what the cache holds changes
 _CODE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?$")
@@ -54,8 +54,7 @@ def load_code_list(cache_folder: Path | None = None) -> IcdCodeList:
             pass  # a damaged cache is rebuilt below
     codes = _from_package(version)
     try:
-        atomic_write_bytes(cache, json.dumps([codes.descriptions, codes.inclusion_terms],
-                                             ensure_ascii=False, separators=(",", ":")).encode())
+        atomic_write_json(cache, [codes.descriptions, codes.inclusion_terms])
         for stale in Path(cache_folder).glob("icd10cm-*"):  # other package versions or formats
             if stale != cache and not stale.name.startswith("icd10cm-index-"):
                 stale.unlink(missing_ok=True)
