@@ -407,7 +407,7 @@ def prediction_json(pred) -> dict:
         "notice": pred.notice, "criteria_read": pred.criteria_read, "criteria_total": pred.criteria_total,
         "novelty": None if pred.novelty is None else {
             "score": round(pred.novelty.score, 4), "nearest_similarity": round(pred.novelty.nearest_similarity, 4),
-            "unusual": pred.novelty.unusual, "reasons": pred.novelty.reasons},
+            "unusual": pred.novelty.unusual, "reasons": pred.novelty.reasons, "notes": pred.novelty.notes},
         "similar": [{"nct_id": s.nct_id, "outcome": s.outcome, "phases": s.phases, "completion_year": s.completion_year,
                      "similarity": round(s.similarity, 4), "text_similarity": round(s.text_similarity, 4),
                      "shared_drugs": s.shared_drugs, "shared_conditions": s.shared_conditions, "source": s.source}

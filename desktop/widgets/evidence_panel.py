@@ -51,7 +51,8 @@ class EvidencePanel(QWidget):
             self.novelty.setStyleSheet(NOTICE_STYLE if novelty.unusual else "color: #1e5b34;")
             if novelty.unusual:
                 self.novelty.setText("<b>Unusual trial — trust the number less:</b>"
-                                     + "".join(f"<br>• {escape(r)}" for r in novelty.reasons))
+                                     + "".join(f"<br>• {escape(r)}" for r in novelty.reasons)
+                                     + "".join(f"<br>Note: {escape(n)}" for n in novelty.notes))
             else:
                 self.novelty.setText(f"<b>Novelty:</b> {escape(novelty.summary)}")
         rate = prediction.neighbour_success_rate if similar else None
