@@ -26,7 +26,6 @@ SERVED = "combined + thresholds, mean"
 def kind(reason: str) -> str:
     """A reason's kind, by the words it starts with (engine/evidence/novelty.py writes them)."""
     for start, name in (("its criteria read", "criteria read unlike the learning trials"),
-                        ("drug(s) not recognised", "unresolved drug"),
                         ("a disease chapter", "a disease chapter never learned"),
                         ("criteria items", "criteria count outside the learned range"),
                         ("characters of criteria", "criteria length outside the learned range"),
@@ -50,7 +49,7 @@ def assessed(run: dict, data: Path) -> list[dict]:
         for i, novelty in zip(test, novelty_of(rows, learn, test)):
             row = saved.get(rows.trials[i].nct_id)
             if row is not None and SERVED in row:
-                kinds = {kind(r) for r in novelty.reasons + novelty.notes}
+                kinds = {kind(r) for r in novelty.reasons} | ({"unresolved drug"} if novelty.notes else set())
                 out.append({"y": row["label"], "p": row[SERVED], "kinds": kinds})
     return out
 

@@ -74,10 +74,10 @@ def test_a_trial_unlike_every_learning_trial_is_flagged_in_words(index):
 
 def test_novelty_names_unresolved_drugs_unseen_chapters_and_counts_outside_the_learned_range(index):
     t = trial(criteria=("Please contact site for information.",), conditions=(("melanoma", "C43.9"),))
-    t.unresolved = ["XYZ-123"]
+    t.unresolved = ["drug 'XYZ-123': no structure found"]
     novelty = assess(index, t, index.embeddings[0])
     reasons = " | ".join(novelty.reasons)
-    assert novelty.notes == ["drug(s) not recognised: XYZ-123"]
+    assert novelty.notes == ["drug 'XYZ-123': no structure found"]
     assert "a disease chapter no learning trial had (C00-D49)" in reasons
     assert "the criteria carry no eligibility content" in reasons
     assert "criteria items: 1, outside the learned range" in reasons
@@ -89,7 +89,9 @@ def test_an_unresolved_drug_alone_is_a_note_not_a_warning(index):
     t.unresolved = ["drug 'XYZ-123': no structure found"]
     novelty = assess(index, t, index.embeddings[0] * 0.999 + 0.001 * index.embeddings[1])
     assert not novelty.unusual and novelty.reasons == []
-    assert novelty.summary == "typical of the learning data; note: drug(s) not recognised: drug 'XYZ-123': no structure found"
+    assert novelty.summary == "typical of the learning data; note: drug 'XYZ-123': no structure found"
+    t.unresolved = [f"drug 'X-{n}': no structure found" for n in range(5)]
+    assert assess(index, t, index.embeddings[0]).notes[3:] == ["2 more not recognised"]
 
 
 @pytest.mark.parametrize("text, vacuous", [

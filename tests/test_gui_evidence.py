@@ -58,10 +58,10 @@ def test_a_typical_trial_reads_calmly_and_a_model_without_an_index_shows_no_evid
     panel.show_state(with_evidence(prediction, unusual=False), None, modified=False, model_status="ready",
                      model_text="")
     assert panel.evidence.novelty.text() == "<b>Novelty:</b> typical of the learning data"
-    prediction.novelty = Novelty(0.3, 0.6, [], ["drug(s) not recognised: drug 'XYZ-123': no structure found"])
+    prediction.novelty = Novelty(0.3, 0.6, [], ["drug 'XYZ-123': no structure found"])
     panel.show_state(prediction, None, modified=False, model_status="ready", model_text="")
     assert "Unusual" not in panel.evidence.novelty.text()  # a note, in the calm colour: not a warning
-    assert "note: drug(s) not recognised: drug &#x27;XYZ-123&#x27;" in panel.evidence.novelty.text()
+    assert "note: drug &#x27;XYZ-123&#x27;: no structure found" in panel.evidence.novelty.text()
     prediction.similar, prediction.novelty = [], None
     panel.show_state(prediction, None, modified=False, model_status="ready", model_text="")
     assert not panel.evidence.novelty.isVisible() and not panel.evidence.table.isVisible()

@@ -69,8 +69,9 @@ def assess(index, trial, embedding: np.ndarray, reference: np.ndarray | None = N
 
 
 def _unresolved(trial) -> list[str]:
-    names = list(dict.fromkeys(trial.unresolved))
-    return [f"drug(s) not recognised: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"] if names else []
+    """The lookups' own lines ("drug 'TD-1211': no structure found"), three at most."""
+    lines = list(dict.fromkeys(trial.unresolved))
+    return lines[:3] + ([f"{len(lines) - 3} more not recognised"] if len(lines) > 3 else [])
 
 
 def _new_chapters(index, trial) -> list[str]:
