@@ -8,8 +8,8 @@ criteria that carry no eligibility content at all. Any reason flags the trial as
 
 Drugs the lookups could not resolve are a note, not a reason. Forward in time (v6's temporal rows,
 MODEL_CARD "Novelty"), the 335 of 859 later trials whose only reason was an unresolved drug were
-predicted as well as the unflagged ones (Brier .212 against .218), while the 64 flagged for their
-criteria were near chance (Brier .279, ROC-AUC .52). A warning on two trials in five was one analysts
+predicted no worse than the unflagged ones by Brier score (.212 against .218), while the 64 flagged for
+their criteria were near chance (Brier .279, ROC-AUC .52). A warning on two trials in five was one analysts
 learnt to ignore.
 """
 from __future__ import annotations
