@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 
 def _read_umask() -> int:
@@ -109,11 +110,15 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path: Path, value) -> None:
-    """Compact UTF-8 JSON: what the caches keep (data only; nothing read back can run code)."""
+def atomic_write_json(path: Path, value, replacing: Iterable[Path] = ()) -> None:
+    """Compact UTF-8 JSON: what the caches keep (data only; nothing read back can run code). Once it is
+    written, the files in `replacing` (older versions of the same entry) other than `path` are removed."""
     import json
 
     atomic_write_text(path, json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+    for older in replacing:
+        if older != path:
+            older.unlink(missing_ok=True)
 
 
 def atomic_text_writer(path: Path, newline: str | None = ""):

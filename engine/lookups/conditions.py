@@ -123,10 +123,7 @@ class ConditionLookup:
 
     def _write_indexes(self, cache: Path) -> None:
         try:
-            atomic_write_json(cache, [self._exact, self._bag])
-            for stale in cache.parent.glob("icd10cm-index-*"):
-                if stale != cache:
-                    stale.unlink(missing_ok=True)
+            atomic_write_json(cache, [self._exact, self._bag], replacing=list(cache.parent.glob("icd10cm-index-*")))
         except OSError:
             pass  # a read-only cache folder only costs speed
 

@@ -54,10 +54,9 @@ def load_code_list(cache_folder: Path | None = None) -> IcdCodeList:
             pass  # a damaged cache is rebuilt below
     codes = _from_package(version)
     try:
-        atomic_write_json(cache, [codes.descriptions, codes.inclusion_terms])
-        for stale in Path(cache_folder).glob("icd10cm-*"):  # other package versions or formats
-            if stale != cache and not stale.name.startswith("icd10cm-index-"):
-                stale.unlink(missing_ok=True)
+        older = [p for p in Path(cache_folder).glob("icd10cm-*")  # other package versions or formats
+                 if not p.name.startswith("icd10cm-index-")]
+        atomic_write_json(cache, [codes.descriptions, codes.inclusion_terms], replacing=older)
     except OSError:
         pass  # a read-only cache folder only costs speed
     return codes

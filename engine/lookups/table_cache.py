@@ -66,10 +66,8 @@ def _store(path: Path, table: KeyedTable) -> None:
     from engine.errors import CladmopError
 
     try:
-        atomic_write_json(path, table.state())
-        tag = path.name.split("-")[0]
-        for stale in [*path.parent.glob(f"{tag}-*.json"), *path.parent.glob("*.pickle")]:
-            if stale != path:  # the same CSV before an edit, or an entry from before entries were JSON
-                stale.unlink(missing_ok=True)
+        tag = path.name.split("-")[0]  # the same CSV before an edit, or an entry from before entries were JSON
+        atomic_write_json(path, table.state(),
+                          replacing=[*path.parent.glob(f"{tag}-*.json"), *path.parent.glob("*.pickle")])
     except (OSError, CladmopError):
         pass  # a read-only cache folder: the next start keys the table again
