@@ -45,6 +45,33 @@ def best_of(repeats: int, fn, *args) -> float:
     return min(times)
 
 
+def drug_trials(n: int) -> list:
+    """The first `n` scorable drug trials with a phase among the records in ../shared/data/ctgov_xml."""
+    from engine.paths import shared_data_dir
+    from engine.records import load_records
+    from engine.records.scorable import scorable_problem
+
+    root = shared_data_dir()
+    if root is None:
+        sys.exit("needs ../shared/data (set CLADMOP_SHARED_DATA)")
+    files = sorted((root / "ctgov_xml").glob("NCT*.xml"))
+    trials = []
+    for t in load_records(files[: n * 3]).trials:
+        if scorable_problem(t) is None and t.phases:
+            trials.append(t)
+        if len(trials) == n:
+            break
+    return trials
+
+
+def first_item_edited(trial, tag: str = "what-if edit"):
+    """A copy of `trial` with its first enabled criterion changed, and that criterion: a what-if."""
+    edited = trial.replace()
+    first = next(c for c in edited.criteria if c.enabled and c.text.strip())
+    first.text = first.text + f" ({tag})"
+    return edited, first
+
+
 def warm_start_seconds(model: Path | None, device: str, repeats: int = 3) -> float:
     """Median `Predictor.load` (imports included) of fresh processes once the caches exist: an everyday start."""
     import statistics
@@ -66,20 +93,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["CLADMOP_CACHE"] = tempfile.mkdtemp(prefix="bench-cache-")
 
-    from engine.paths import shared_data_dir
-    from engine.records import load_records
-    from engine.records.scorable import scorable_problem
-
-    root = shared_data_dir()
-    if root is None:
-        sys.exit("needs ../shared/data (set CLADMOP_SHARED_DATA)")
-    files = sorted((root / "ctgov_xml").glob("NCT*.xml"))
-    trials = []
-    for t in load_records(files[: args.records * 3]).trials:
-        if scorable_problem(t) is None and t.phases:
-            trials.append(t)
-        if len(trials) == args.records:
-            break
+    trials = drug_trials(args.records)
 
     t0 = time.perf_counter()
     from engine.predict import Predictor
@@ -107,9 +121,7 @@ def main() -> None:
     for t in trials[:20]:  # each engine figure beside the bare encoder on the same trial's texts
         s = time.perf_counter(); predictor.predict(t, ablate=False); plain.append(time.perf_counter() - s)
         s = time.perf_counter(); predictor.predict(t, ablate=True); ablated.append(time.perf_counter() - s)
-        edited = t.replace()
-        first = next(c for c in edited.criteria if c.enabled and c.text.strip())
-        first.text = first.text + " (what-if edit)"
+        edited, first = first_item_edited(t)
         s = time.perf_counter(); predictor.predict(edited, ablate=False); whatif.append(time.perf_counter() - s)
         bare_one.append(best_of(3, enc.encode, crit.texts_of(t.active_criteria)))
         bare_item.append(best_of(3, enc.encode, crit.texts_of([first])))

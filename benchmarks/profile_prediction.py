@@ -24,28 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-
-def drug_trials(n: int):
-    from engine.paths import shared_data_dir
-    from engine.records import load_records
-    from engine.records.scorable import scorable_problem
-
-    root = shared_data_dir()
-    if root is None:
-        sys.exit("needs ../shared/data (set CLADMOP_SHARED_DATA)")
-    files = sorted((root / "ctgov_xml").glob("NCT*.xml"))[: n * 3]
-    return [t for t in load_records(files).trials if scorable_problem(t) is None and t.phases][:n]
-
-
-def edited(trials, tag: str):
-    """Each trial with its first enabled criterion changed, and that criterion."""
-    out = []
-    for trial in trials:
-        copy = trial.replace()
-        first = next(c for c in copy.criteria if c.enabled and c.text.strip())
-        first.text += f" (what-if edit {tag})"
-        out.append((copy, first))
-    return out
+from benchmarks.bench_predict import best_of, drug_trials, first_item_edited  # noqa: E402
 
 
 def profiled(fn, top: int) -> float:
@@ -62,14 +41,12 @@ def whatif(predictor, trials, top: int) -> None:
 
     crit, enc = predictor.featurizer.criteria, predictor.featurizer.encoder
     engine, bare = [], []
-    for trial, item in edited(trials, "timed"):
-        start = time.perf_counter()
-        predictor.predict(trial, ablate=False)
-        engine.append(time.perf_counter() - start)
-        bare.append(min(_seconds(enc.encode, crit.texts_of([item])) for _ in range(3)))
+    for trial, item in (first_item_edited(t, "timed edit") for t in trials):
+        engine.append(best_of(1, lambda: predictor.predict(trial, ablate=False)))
+        bare.append(best_of(3, enc.encode, crit.texts_of([item])))
     print(f"what-if p50 {np.median(engine) * 1000:.1f} ms, bare item p50 {np.median(bare) * 1000:.1f} ms, "
           f"ratio {np.median(engine) / np.median(bare):.2f}")
-    pairs = edited(trials, "profiled")
+    pairs = [first_item_edited(t, "profiled edit") for t in trials]
     profiled(lambda: [predictor.predict(t, ablate=False) for t, _ in pairs], top)
 
 
@@ -77,15 +54,9 @@ def cold_batch(predictor, trials, top: int) -> None:
     crit, enc = predictor.featurizer.criteria, predictor.featurizer.encoder
     texts = [x for t in trials for x in crit.texts_of(t.active_criteria)]
     engine = profiled(lambda: predictor.predict_many(trials, ablate=False), top)
-    bare = _seconds(enc.encode, texts)
+    bare = best_of(1, enc.encode, texts)
     print(f"cold batch {engine:.2f} s (under the profiler), bare encoder {bare:.2f} s for {len(texts)} items "
           f"({len(set(texts))} distinct), ratio {bare / engine:.2f}")
-
-
-def _seconds(fn, *args) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - start
 
 
 def main() -> None:
